@@ -1,0 +1,108 @@
+"""The worker brief: the prompt a launched agent gets (orch-contract.md section 5), plus the
+task's previous attempts and how they ended, so no retry repeats the same prompt blindly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .db import Store
+from .errors import InvalidInput
+from .records import loads, rows
+from .runs import get_task
+from .validate import check_id
+
+TEMPLATE = """\
+Use the inbox CLI ({inbox_cmd}) to act as {assigned_to} on SQLite DB {db_path}. Only coordinate through the inbox CLI. Do not use ordinary chat to coordinate with the leader. Do not use orch.
+
+You are assigned one existing attempt:
+- run_id: {run_id}
+- task_id: {task_id}
+- attempt_no: {attempt_no}
+- assigned_to: {assigned_to}
+- thread_id: {thread_id}
+- execution_mode: {execution_mode}
+- task_title: {title}
+- task_summary: {summary}
+- base_ref: {base_ref}
+- worktree_path: {worktree_path}
+
+Required workflow:
+1. Fetch or inspect the assigned thread and claim exactly the listed thread_id:
+   {inbox_cmd} --db {db_path} --json claim --agent {assigned_to} --thread {thread_id}
+2. Inspect the thread with show before making assumptions about the task body or payload:
+   {inbox_cmd} --db {db_path} --json show --thread {thread_id}
+3. Send one in_progress update when real work starts (update --status in_progress --summary ...),
+   and renew your lease while you work (renew --agent {assigned_to} --thread {thread_id}).
+4. If blocked, send one precise blocked question with update --status blocked and then use wait-reply:
+   {inbox_cmd} --db {db_path} --json wait-reply --agent {assigned_to} --thread {thread_id} --timeout-seconds 0
+5. Finish with done on success or fail on failure.
+6. Stop after reporting the handled thread_id and a concise outcome summary.
+
+Rules:
+- Do not claim any other thread.
+- Keep all coordination in inbox messages, not ordinary chat.
+- Do not change the assigned_to, thread_id, or worktree assignment yourself.
+- If worktree_path exists, perform repository work only inside that path.
+"""
+
+
+def render(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = None,
+           inbox_cmd: str = "inbox") -> str:
+    check_id(run_id, "--run")
+    check_id(task_id, "--task")
+    with store.snapshot() as conn:
+        task = get_task(conn, run_id, task_id)
+        attempts = rows(conn.execute("SELECT * FROM attempts WHERE run_id=? AND task_id=? ORDER BY attempt_no",
+                                     (run_id, task_id)).fetchall())
+        if not attempts:
+            raise InvalidInput(f"task {task_id} has not been dispatched; there is no attempt to brief")
+        att = next((a for a in attempts if a["attempt_no"] == attempt_no), None) if attempt_no else attempts[-1]
+        if att is None:
+            raise InvalidInput(f"task {task_id} has no attempt {attempt_no}")
+        earlier = [a for a in attempts if a["attempt_no"] < att["attempt_no"]]
+        last_reports = {}
+        for a in earlier:
+            m = conn.execute("SELECT summary FROM messages WHERE thread_id=? AND kind IN ('result','question',"
+                             "'progress') ORDER BY message_id DESC LIMIT 1", (a["thread_id"],)).fetchone()
+            last_reports[a["attempt_no"]] = m[0] if m else ""
+    text = TEMPLATE.format(
+        inbox_cmd=inbox_cmd, db_path=str(Path(store.path).resolve()), run_id=run_id, task_id=task_id,
+        attempt_no=att["attempt_no"], assigned_to=att["assigned_to"], thread_id=att["thread_id"],
+        execution_mode=att["execution_mode"], title=_one_line(task["title"]),
+        summary=_one_line(task["summary"]) or "-", base_ref=att["base_ref"] or att["base_commit"] or "-",
+        worktree_path=att["worktree_path"] or "-")
+    paths = loads(task["paths_json"], [])
+    if paths:
+        text += "\nFiles you own for this task: " + ", ".join(paths) + "\n"
+    checks = loads(task["required_checks_json"], [])
+    if checks:
+        text += "\nRequired checks that must pass after you finish: " + ", ".join(checks) + "\n"
+    text += "\nInstruction:\n" + (att["instruction"] or task["title"]).rstrip() + "\n"
+    if earlier:
+        text += "\nPrevious attempts (do not repeat what failed):\n"
+        for a in earlier:
+            text += (f"- attempt {a['attempt_no']} by {a['assigned_to']}: "
+                     f"{a['end_reason'] or a['status']}; last report: {_one_line(last_reports[a['attempt_no']]) or '-'}\n")
+    return text
+
+
+def render_from_dispatch_json(store: Store, path: str, inbox_cmd: str = "inbox") -> str:
+    try:
+        doc: Any = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise InvalidInput(f"cannot read --dispatch-json {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise InvalidInput(f"--dispatch-json {path} is not JSON: {exc}") from None
+    data = doc.get("data", doc) if isinstance(doc, dict) else None
+    att = data.get("attempt") if isinstance(data, dict) else None
+    task = data.get("task") if isinstance(data, dict) else None
+    if not isinstance(att, dict) or not isinstance(task, dict):
+        raise InvalidInput(f"{path} is not the output of `orch --json dispatch`")
+    return render(store, run_id=task.get("run_id", ""), task_id=task.get("task_id", ""),
+                  attempt_no=att.get("attempt_no"), inbox_cmd=inbox_cmd)
+
+
+def _one_line(text: str) -> str:
+    return " ".join((text or "").split())[:300]

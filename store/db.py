@@ -1,0 +1,203 @@
+"""The connection policy: one place that opens the SQLite file and runs every write.
+
+Rules (DESIGN.md section 2): WAL, synchronous FULL unless ORCH_SYNC=normal, a long busy timeout,
+autocommit mode with an explicit BEGIN IMMEDIATE for every write transaction, and an
+application-level retry with jitter on SQLITE_BUSY. Reads never leave a cursor unfinished, so no
+read snapshot outlives the call that made it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .errors import InvalidInput, OrchError, StoreUnavailable
+
+T = TypeVar("T")
+
+DEFAULT_DB = ".agents/coord.db"
+BUSY_TIMEOUT_MS = 15_000
+# On top of SQLite's own busy handler: how long we keep retrying a write that still sees BUSY.
+WRITE_RETRY_SECONDS = 60.0
+JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+# A backstop under the 1 MiB per-field cap enforced in validate.py.
+SQLITE_LENGTH_LIMIT = 8 * 1024 * 1024
+
+
+def default_db_path() -> str:
+    return os.environ.get("ORCH_DB") or DEFAULT_DB
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def translate(exc: sqlite3.Error, path: str) -> OrchError:
+    """Turn a sqlite3 failure into an error a person can act on."""
+    text = str(exc)
+    low = text.lower()
+    if "file is not a database" in low or "malformed" in low or "not a database" in low:
+        return StoreUnavailable(f"{path} is not a usable orch database ({text})")
+    if "readonly" in low or "read-only" in low:
+        return StoreUnavailable(f"{path} is read-only: cannot write ({text})")
+    if "disk is full" in low or "database or disk is full" in low:
+        return StoreUnavailable(f"no space left to write {path}; nothing was changed ({text})")
+    if "unable to open" in low:
+        return StoreUnavailable(f"cannot open database {path} ({text})")
+    if "disk i/o" in low:
+        return StoreUnavailable(f"I/O error on {path} ({text})")
+    if "too big" in low:
+        return InvalidInput(f"value too large to store ({text})")
+    if _is_busy(exc):
+        return StoreUnavailable(f"database {path} stayed locked; try again ({text})")
+    return StoreUnavailable(f"database error on {path}: {text}")
+
+
+class Store:
+    """One open SQLite connection with the project's policy applied."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, sync: str | None = None,
+                 migrate: bool = True) -> None:
+        self.path = str(path or default_db_path())
+        p = Path(self.path)
+        if p.is_dir():
+            raise StoreUnavailable(f"{self.path} is a directory, not a database file")
+        if not p.parent.exists():
+            try:
+                p.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreUnavailable(f"cannot create {p.parent}: {exc.strerror}") from exc
+        sync = (sync or os.environ.get("ORCH_SYNC") or "full").lower()
+        if sync not in ("full", "normal", "extra"):
+            raise InvalidInput(f"ORCH_SYNC must be full, normal or extra, not {sync!r}")
+        self.sync = sync
+        try:
+            self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
+                                        check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise translate(exc, self.path) from exc
+        self.conn.row_factory = sqlite3.Row
+        try:
+            self.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, SQLITE_LENGTH_LIMIT)
+            self.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn.execute(f"PRAGMA synchronous={sync.upper()}")
+            self.conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
+            if migrate:
+                from .schema import ensure_schema
+
+                ensure_schema(self)
+        except sqlite3.Error as exc:
+            self.conn.close()
+            raise translate(exc, self.path) from exc
+        except BaseException:
+            self.conn.close()
+            raise
+
+    # -- reads ------------------------------------------------------------------------------
+    def all(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        try:
+            return self.conn.execute(sql, tuple(params)).fetchall()
+        except sqlite3.Error as exc:
+            raise translate(exc, self.path) from exc
+
+    def one(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        rows = self.all(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        row = self.one(sql, params)
+        return None if row is None else row[0]
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits; cheap enough to poll."""
+        return int(self.scalar("PRAGMA data_version"))
+
+    # -- writes -----------------------------------------------------------------------------
+    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run fn inside BEGIN IMMEDIATE ... COMMIT, retrying the whole body on SQLITE_BUSY.
+
+        fn must be safe to re-run: it only touches the database through the connection given.
+        An OrchError raised by fn rolls the transaction back and propagates unchanged.
+        """
+        deadline = time.monotonic() + WRITE_RETRY_SECONDS
+        delay = 0.002
+        while True:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if _is_busy(exc) and time.monotonic() < deadline:
+                    time.sleep(delay * (0.5 + random.random()))
+                    delay = min(delay * 2, 0.25)
+                    continue
+                raise translate(exc, self.path) from exc
+            except sqlite3.Error as exc:
+                raise translate(exc, self.path) from exc
+            try:
+                result = fn(self.conn)
+                self.conn.execute("COMMIT")
+                return result
+            except BaseException as exc:
+                self._rollback()
+                if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc) \
+                        and time.monotonic() < deadline:
+                    time.sleep(delay * (0.5 + random.random()))
+                    delay = min(delay * 2, 0.25)
+                    continue
+                if isinstance(exc, sqlite3.Error):
+                    raise translate(exc, self.path) from exc
+                raise
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A consistent multi-query read. Held only for the with-block, never between refreshes."""
+        try:
+            self.conn.execute("BEGIN")
+        except sqlite3.Error as exc:
+            raise translate(exc, self.path) from exc
+        try:
+            yield self.conn
+        except sqlite3.Error as exc:
+            raise translate(exc, self.path) from exc
+        finally:
+            self._rollback()
+
+    def checkpoint(self, mode: str = "RESTART") -> tuple[int, int, int]:
+        row = self.conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        return tuple(row)  # type: ignore[return-value]
+
+    def wal_size(self) -> int:
+        try:
+            return os.path.getsize(self.path + "-wal")
+        except OSError:
+            return 0
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except sqlite3.Error:
+            pass
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_store(path: str | os.PathLike[str] | None = None, **kw: Any) -> Store:
+    return Store(path, **kw)

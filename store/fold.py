@@ -1,0 +1,146 @@
+"""Folding worker (thread) state into attempt, task and run state.
+
+Called inside the same transaction as the thread change that caused it, so a task, its attempt
+and its thread never disagree (DESIGN.md section 3). `reconcile` re-runs the same fold over a
+whole run as an idempotent repair.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from .records import TERMINAL_THREAD, add_event, loads
+
+# thread status -> task status for the task's latest attempt
+THREAD_TO_TASK = {
+    "pending": "dispatched",
+    "claimed": "running",
+    "in_progress": "running",
+    "blocked": "blocked",
+    "done": "done",
+    "failed": "failed",
+    "cancelled": "failed",
+}
+TASK_EVENT = {
+    "running": "task_running",
+    "blocked": "task_blocked",
+    "verifying": "task_verifying",
+    "done": "task_done",
+    "failed": "task_failed",
+    "cancelled": "task_cancelled",
+    "dispatched": "task_dispatched",
+    "ready": "task_ready",
+}
+# Which task states a fold may move a task out of: never out of a terminal or unstarted state.
+FOLDABLE_TASK = ("dispatched", "running", "blocked")
+END_REASON = {"done": "succeeded", "failed": "failed", "cancelled": "cancelled"}
+
+
+def set_task_status(conn: sqlite3.Connection, run_id: str, task_id: str, new: str,
+                    allowed_from: tuple[str, ...], *, now: str, summary: str = "",
+                    thread_id: str = "", attempt_no: int | None = None,
+                    payload: dict | None = None, event: str | None = None) -> bool:
+    """The one guarded task transition; appends its event when it wins."""
+    q = ",".join("?" * len(allowed_from))
+    cur = conn.execute(
+        f"UPDATE tasks SET status=?, updated_at=? WHERE run_id=? AND task_id=? AND status IN ({q})",
+        (new, now, run_id, task_id, *allowed_from))
+    if cur.rowcount != 1:
+        return False
+    add_event(conn, event or TASK_EVENT[new], run_id=run_id, task_id=task_id, thread_id=thread_id,
+              attempt_no=attempt_no, summary=summary, payload=payload, now=now)
+    if new == "done":
+        promote_dependents(conn, run_id, task_id, now=now)
+    refresh_run(conn, run_id, now=now)
+    return True
+
+
+def promote_dependents(conn: sqlite3.Connection, run_id: str, task_id: str, *, now: str) -> list[str]:
+    """Tasks whose last unfinished dependency was task_id become ready, in this transaction."""
+    ready = [r[0] for r in conn.execute(
+        "SELECT t.task_id FROM deps d JOIN tasks t ON t.run_id=d.run_id AND t.task_id=d.task_id "
+        "WHERE d.run_id=? AND d.depends_on=? AND t.status='planned' AND NOT EXISTS ("
+        "  SELECT 1 FROM deps d2 JOIN tasks u ON u.run_id=d2.run_id AND u.task_id=d2.depends_on "
+        "  WHERE d2.run_id=t.run_id AND d2.task_id=t.task_id AND u.status <> 'done')",
+        (run_id, task_id)).fetchall()]
+    for t in ready:
+        conn.execute("UPDATE tasks SET status='ready', updated_at=? WHERE run_id=? AND task_id=? "
+                     "AND status='planned'", (now, run_id, t))
+        add_event(conn, "task_ready", run_id=run_id, task_id=t, summary=f"unblocked by {task_id}",
+                  payload={"unblocked_by": task_id}, now=now)
+    return ready
+
+
+def run_status_from_counts(counts: dict[str, int], current: str) -> str:
+    if current == "cancelled":
+        return current
+    total = sum(counts.values())
+    if total and counts.get("done", 0) + counts.get("cancelled", 0) == total:
+        return "done"
+    if counts.get("blocked", 0):
+        return "blocked"
+    live = sum(counts.get(s, 0) for s in ("ready", "dispatched", "running", "verifying"))
+    if counts.get("failed", 0) and not live:
+        return "failed"
+    return "active"
+
+
+def task_counts(conn: Any, run_id: str) -> dict[str, int]:
+    return {r[0]: r[1] for r in conn.execute(
+        "SELECT status, count(*) FROM tasks WHERE run_id=? GROUP BY status", (run_id,)).fetchall()}
+
+
+def refresh_run(conn: sqlite3.Connection, run_id: str, *, now: str) -> str:
+    current = conn.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone()
+    if current is None:
+        return ""
+    new = run_status_from_counts(task_counts(conn, run_id), current[0])
+    if new != current[0]:
+        conn.execute("UPDATE runs SET status=?, updated_at=? WHERE run_id=?", (new, now, run_id))
+        add_event(conn, "run_done" if new == "done" else f"run_{new}", run_id=run_id,
+                  summary=f"run {current[0]} -> {new}", payload={"from": current[0], "to": new},
+                  now=now)
+    return new
+
+
+def fold_thread(conn: sqlite3.Connection, thread: dict[str, Any], *, now: str,
+                summary: str = "") -> bool:
+    """Mirror a thread's status onto its attempt and, for the latest attempt, onto its task."""
+    att = conn.execute("SELECT * FROM attempts WHERE thread_id=?", (thread["thread_id"],)).fetchone()
+    if att is None:
+        return False
+    status = thread["status"]
+    terminal = status in TERMINAL_THREAD
+    if att["status"] != status:
+        end_reason = att["end_reason"] or (END_REASON.get(status, "") if terminal else "")
+        conn.execute(
+            "UPDATE attempts SET status=?, end_reason=?, ended_at=CASE WHEN ? THEN ? ELSE ended_at END,"
+            " last_activity_at=? WHERE thread_id=?",
+            (status, end_reason, terminal, now, now, thread["thread_id"]))
+    else:
+        conn.execute("UPDATE attempts SET last_activity_at=? WHERE thread_id=?", (now, thread["thread_id"]))
+    latest = conn.execute("SELECT max(attempt_no) FROM attempts WHERE run_id=? AND task_id=?",
+                          (att["run_id"], att["task_id"])).fetchone()[0]
+    if latest != att["attempt_no"]:
+        return False
+    task = conn.execute("SELECT status, required_checks_json FROM tasks WHERE run_id=? AND task_id=?",
+                        (att["run_id"], att["task_id"])).fetchone()
+    target = THREAD_TO_TASK[status]
+    if target == "done" and loads(task["required_checks_json"], []):
+        target = "verifying"
+    if target == task["status"] or task["status"] not in FOLDABLE_TASK:
+        return False
+    if target == "dispatched":
+        return False
+    changed = set_task_status(
+        conn, att["run_id"], att["task_id"], target, FOLDABLE_TASK, now=now,
+        summary=summary or f"thread {thread['thread_id']} {status}", thread_id=thread["thread_id"],
+        attempt_no=att["attempt_no"])
+    if changed and target == "verifying":
+        for name in loads(task["required_checks_json"], []):
+            conn.execute(
+                "INSERT OR IGNORE INTO checks (run_id, task_id, attempt_no, name, status, created_at)"
+                " VALUES (?,?,?,?, 'pending', ?)", (att["run_id"], att["task_id"], att["attempt_no"],
+                                                     name, now))
+    return changed

@@ -1,0 +1,118 @@
+"""Input rules applied before anything is written: ids, sizes, JSON payloads, bodies."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidInput
+
+# Ids become branch names and paths, so they are restricted to a safe alphabet.
+ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+THREAD_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
+MAX_FIELD_BYTES = 1024 * 1024
+
+
+def check_id(value: str | None, what: str, *, required: bool = True) -> str:
+    if value is None or value == "":
+        if required:
+            raise InvalidInput(f"{what} is required")
+        return ""
+    if not isinstance(value, str) or not ID_RE.fullmatch(value) or ".." in value \
+            or value.endswith((".lock", ".")):
+        raise InvalidInput(
+            f"invalid {what} {value!r}: use 1-64 characters from A-Z a-z 0-9 . _ -, "
+            f"starting with a letter or digit")
+    return value
+
+
+def check_thread_id(value: str | None, *, required: bool = True) -> str:
+    if not value:
+        if required:
+            raise InvalidInput("thread id is required (--thread)")
+        return ""
+    if not THREAD_ID_RE.fullmatch(value) or ".." in value:
+        raise InvalidInput(f"invalid thread id {value!r}")
+    return value
+
+
+def check_text(value: str | None, what: str, *, required: bool = False) -> str:
+    if value is None:
+        value = ""
+    if required and not value.strip():
+        raise InvalidInput(f"{what} is required and must not be empty")
+    size = len(value.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_FIELD_BYTES:
+        raise InvalidInput(f"{what} is {size:,} bytes; the limit is {MAX_FIELD_BYTES:,} (1 MiB)")
+    # Lone surrogates cannot be stored as UTF-8; keep the text, mark the bad code points.
+    return value.encode("utf-8", errors="replace").decode("utf-8") if _has_surrogate(value) else value
+
+
+def _has_surrogate(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
+def check_json(value: str | None, what: str = "--payload-json") -> str:
+    """Validate a JSON document given as text; returns it normalised ('' when absent)."""
+    if value is None or value == "":
+        return ""
+    check_text(value, what)
+    try:
+        parsed = json.loads(value)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidInput(f"{what} is not valid JSON: {exc}") from None
+    return json.dumps(parsed, ensure_ascii=False, separators=(",", ":"))
+
+
+def read_body(body: str | None, body_file: str | None) -> str | None:
+    """The --body / --body-file pair: at most one, and the file must be readable text."""
+    if body is not None and body_file is not None:
+        raise InvalidInput("--body and --body-file are mutually exclusive; give one")
+    if body_file is None:
+        return None if body is None else check_text(body, "--body")
+    path = Path(body_file)
+    try:
+        if path.is_dir():
+            raise InvalidInput(f"--body-file {body_file} is a directory")
+        if path.stat().st_size > MAX_FIELD_BYTES:
+            raise InvalidInput(f"--body-file {body_file} is larger than 1 MiB")
+        data = path.read_bytes()
+    except InvalidInput:
+        raise
+    except OSError as exc:
+        raise InvalidInput(f"cannot read --body-file {body_file}: {exc.strerror or exc}") from None
+    return check_text(data.decode("utf-8", errors="replace"), "--body-file")
+
+
+def positive_int(value: Any, what: str, default: int) -> int:
+    if value is None:
+        return default
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{what} must be an integer, not {value!r}") from None
+    return n if n > 0 else default
+
+
+# -- time ------------------------------------------------------------------------------------
+def now_ts(t: float | None = None) -> str:
+    """UTC timestamp with microseconds, fixed width so text order is time order."""
+    t = time.time() if t is None else t
+    whole = int(t)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((t - whole) * 1e6):06d}Z"
+
+
+def parse_ts(value: str) -> float:
+    if not value:
+        return 0.0
+    import calendar
+
+    base, _, frac = value.rstrip("Z").partition(".")
+    return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) + (float("0." + frac) if frac else 0.0)

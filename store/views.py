@@ -1,0 +1,179 @@
+"""Read models over a run: status, blocked questions, reconcile, waves.
+
+Queries are set-based (one per table, not one per task) so a 10,000-task run stays fast.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict, deque
+from typing import Any
+
+from .db import Store
+from .dispatch import public_attempt
+from .fold import fold_thread, refresh_run, task_counts
+from .records import public_message, rows
+from .runs import get_run, public_run, public_task
+from .validate import check_id, now_ts, parse_ts
+
+
+LAGGING_SQL = """
+SELECT th.* FROM attempts a
+JOIN threads th ON th.thread_id=a.thread_id
+JOIN tasks t ON t.run_id=a.run_id AND t.task_id=a.task_id
+WHERE a.run_id=? AND (a.status<>th.status OR (
+  t.status IN ('dispatched','running','blocked')
+  AND a.attempt_no=(SELECT max(attempt_no) FROM attempts b WHERE b.run_id=a.run_id AND b.task_id=a.task_id)
+  AND CASE th.status WHEN 'claimed' THEN 'running' WHEN 'in_progress' THEN 'running'
+        WHEN 'blocked' THEN 'blocked' WHEN 'done' THEN 'done' WHEN 'failed' THEN 'failed'
+        WHEN 'cancelled' THEN 'failed' ELSE t.status END <> t.status))
+"""
+
+
+def reconcile(store: Store, *, run_id: str) -> dict[str, Any]:
+    """Fold every attempt whose thread moved without it (normally none) into its task again.
+
+    Thread changes are folded in their own transaction, so this is a repair and a check; when
+    nothing lags it costs one read and takes no write lock.
+    """
+    check_id(run_id, "--run")
+    with store.snapshot() as conn:
+        run = get_run(conn, run_id)
+        lagging = conn.execute(LAGGING_SQL, (run_id,)).fetchall()
+        counts = task_counts(conn, run_id)
+    from .fold import run_status_from_counts
+
+    if not lagging and run_status_from_counts(counts, run["status"]) == run["status"]:
+        return {"updated_tasks": [], "run": public_run(run, counts)}
+
+    def tx(conn: sqlite3.Connection) -> dict[str, Any]:
+        now = now_ts()
+        updated = []
+        for t in rows(conn.execute(LAGGING_SQL, (run_id,)).fetchall()):
+            task = conn.execute("SELECT t.task_id, t.status FROM tasks t JOIN attempts a ON "
+                                "a.run_id=t.run_id AND a.task_id=t.task_id WHERE a.thread_id=?",
+                                (t["thread_id"],)).fetchone()
+            before = task["status"]
+            fold_thread(conn, t, now=now, summary="reconciled")
+            after = conn.execute("SELECT status FROM tasks WHERE run_id=? AND task_id=?",
+                                 (run_id, task["task_id"])).fetchone()[0]
+            if after != before:
+                updated.append({"task_id": task["task_id"], "from": before, "to": after})
+        refresh_run(conn, run_id, now=now)
+        return {"updated_tasks": updated, "run": public_run(get_run(conn, run_id), task_counts(conn, run_id))}
+
+    return store.write(tx)
+
+
+def compute_waves(task_ids: list[str], deps: list[tuple[str, str]]) -> dict[str, int]:
+    """Kahn levels: a task's wave is the length of the longest dependency chain below it."""
+    children: dict[str, list[str]] = defaultdict(list)
+    indeg = {t: 0 for t in task_ids}
+    for task, dep in deps:
+        if task in indeg and dep in indeg:
+            children[dep].append(task)
+            indeg[task] += 1
+    wave = {t: 0 for t in task_ids}
+    queue = deque(t for t, d in indeg.items() if d == 0)
+    while queue:
+        t = queue.popleft()
+        for c in children[t]:
+            wave[c] = max(wave[c], wave[t] + 1)
+            indeg[c] -= 1
+            if indeg[c] == 0:
+                queue.append(c)
+    return wave
+
+
+def status(store: Store, *, run_id: str, reconcile_first: bool = True) -> dict[str, Any]:
+    check_id(run_id, "--run")
+    updated = reconcile(store, run_id=run_id)["updated_tasks"] if reconcile_first else []
+    with store.snapshot() as conn:
+        run = get_run(conn, run_id)
+        counts = task_counts(conn, run_id)
+        tasks = rows(conn.execute("SELECT * FROM tasks WHERE run_id=? ORDER BY created_at, task_id",
+                                  (run_id,)).fetchall())
+        deps = [(r[0], r[1]) for r in conn.execute("SELECT task_id, depends_on FROM deps WHERE run_id=?",
+                                                   (run_id,))]
+        attempts = {a["task_id"]: a for a in rows(conn.execute(
+            "SELECT a.* FROM attempts a WHERE a.run_id=? AND a.attempt_no=(SELECT max(attempt_no) "
+            "FROM attempts b WHERE b.run_id=a.run_id AND b.task_id=a.task_id)", (run_id,)).fetchall())}
+        latest_msgs = {m["thread_id"]: m for m in rows(conn.execute(
+            "SELECT m.thread_id, m.message_id, m.kind, m.summary, m.from_agent, m.created_at FROM messages m "
+            "JOIN attempts a ON a.thread_id=m.thread_id WHERE a.run_id=? AND m.message_id=(SELECT "
+            "max(message_id) FROM messages x WHERE x.thread_id=m.thread_id AND x.kind<>'event')",
+            (run_id,)).fetchall())}
+        questions = blocked_questions(conn, run_id)
+        checks = defaultdict(list)
+        for c in rows(conn.execute("SELECT c.* FROM checks c JOIN attempts a ON a.run_id=c.run_id AND "
+                                   "a.task_id=c.task_id AND a.attempt_no=c.attempt_no WHERE c.run_id=?",
+                                   (run_id,)).fetchall()):
+            checks[(c["task_id"], c["attempt_no"])].append(c)
+    waves = compute_waves([t["task_id"] for t in tasks], deps)
+    dep_map: dict[str, list[str]] = defaultdict(list)
+    for t, d in deps:
+        dep_map[t].append(d)
+    out_tasks = []
+    for t in tasks:
+        pt = public_task(t)
+        a = attempts.get(t["task_id"])
+        pt["wave"] = waves.get(t["task_id"], 0)
+        pt["depends_on"] = sorted(dep_map.get(t["task_id"], []))
+        pt["latest_attempt"] = public_attempt(a)
+        m = latest_msgs.get(a["thread_id"]) if a else None
+        pt["latest_message"] = m
+        q = questions.get(t["task_id"])
+        pt["blocked_question"] = q["question"] if q and t["status"] == "blocked" else None
+        pt["gate"] = gate_of(pt["required_checks"], checks.get((t["task_id"], a["attempt_no"]), []) if a else [])
+        out_tasks.append(pt)
+    return {"run": public_run(run, counts), "tasks": out_tasks, "updated_tasks": updated,
+            "waves": max(waves.values()) + 1 if waves else 0}
+
+
+def gate_of(required: list[str], checks: list[dict[str, Any]]) -> dict[str, Any]:
+    if not required:
+        return {"status": "none", "required": [], "checks": []}
+    by_name = {c["name"]: c for c in checks}
+    states = [by_name[n]["status"] if n in by_name else "pending" for n in required]
+    if any(s == "failed" for s in states):
+        overall = "failed"
+    elif all(s == "passed" for s in states):
+        overall = "passed"
+    else:
+        overall = "pending"
+    return {"status": overall, "required": required,
+            "checks": [{"name": n, "status": s, "summary": by_name.get(n, {}).get("summary", "")}
+                       for n, s in zip(required, states)]}
+
+
+def blocked_questions(conn: Any, run_id: str) -> dict[str, dict[str, Any]]:
+    """task_id -> the latest question on its latest attempt's thread, for blocked tasks."""
+    out = {}
+    for r in rows(conn.execute(
+            "SELECT t.task_id, t.title, a.attempt_no, a.thread_id, a.assigned_to, m.message_id, m.kind,"
+            " m.summary, m.body, m.payload_json, m.from_agent, m.created_at FROM tasks t"
+            " JOIN attempts a ON a.run_id=t.run_id AND a.task_id=t.task_id AND a.attempt_no=(SELECT"
+            " max(attempt_no) FROM attempts b WHERE b.run_id=t.run_id AND b.task_id=t.task_id)"
+            " JOIN messages m ON m.message_id=(SELECT max(message_id) FROM messages x WHERE"
+            " x.thread_id=a.thread_id AND x.kind='question')"
+            " WHERE t.run_id=? AND t.status='blocked'", (run_id,)).fetchall()):
+        q = public_message({k: r[k] for k in ("message_id", "kind", "summary", "body", "payload_json",
+                                              "from_agent", "created_at")})
+        out[r["task_id"]] = {"task_id": r["task_id"], "title": r["title"], "attempt_no": r["attempt_no"],
+                             "thread_id": r["thread_id"], "asked_by": r["from_agent"],
+                             "asked_at": r["created_at"], "question": q}
+    return out
+
+
+def blocked(store: Store, *, run_id: str) -> dict[str, Any]:
+    check_id(run_id, "--run")
+    import time
+
+    with store.snapshot() as conn:
+        get_run(conn, run_id)
+        found = list(blocked_questions(conn, run_id).values())
+    now = time.time()
+    for b in found:
+        b["age_seconds"] = round(now - parse_ts(b["asked_at"]), 1)
+    found.sort(key=lambda b: b["asked_at"])
+    return {"tasks": found, "count": len(found)}
