@@ -1,0 +1,192 @@
+"""What both CLIs share: the parser that never exits with a traceback, the JSON envelope, exit
+codes, body and artifact flags, and the dispatcher that turns every failure into a clear line.
+
+Imports no textual; rich is imported only when a human-readable table is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from store.errors import EXIT_CODES, InvalidInput, OrchError
+
+Handler = Callable[[argparse.Namespace, "Context"], dict[str, Any]]
+
+
+class UsageError(InvalidInput):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error raises (exit 30 with the envelope) instead of exiting 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            sys.stderr.write(message)
+        raise SystemExit(status)
+
+
+class Context:
+    """Lazily opened store plus output options for one command invocation."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.json = bool(getattr(args, "json", False))
+        self._store = None
+
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            from store.db import Store
+
+            self._store = Store(getattr(self.args, "db", None))
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+def add_globals(p: argparse.ArgumentParser, *, top: bool, agent: bool = False) -> None:
+    """--db and --json work before or after the command name (`orch --json status` or `orch status --json`)."""
+    default = None if top else argparse.SUPPRESS
+    p.add_argument("--db", metavar="PATH", default=default,
+                   help="SQLite database (default: $ORCH_DB or .agents/coord.db)")
+    p.add_argument("--json", action="store_true", default=False if top else argparse.SUPPRESS,
+                   help="print exactly one JSON envelope: {ok, command, data} or {ok, error}")
+    if agent:
+        p.add_argument("--agent", metavar="NAME", default=default,
+                       help="the agent acting (fallback for --agent/--from on every command)")
+
+
+def add_body(p: argparse.ArgumentParser, what: str = "message body") -> None:
+    p.add_argument("--body", metavar="TEXT", help=f"{what} (or --body-file)")
+    p.add_argument("--body-file", metavar="PATH", help=f"read the {what} from a file")
+
+
+def add_artifacts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--artifact", metavar="PATH", action="append", default=[],
+                   help="attach a file reference to the message (repeatable)")
+    p.add_argument("--artifact-kind", metavar="KIND", default="", help="kind of the attached artifacts")
+    p.add_argument("--artifact-metadata-json", metavar="JSON", default="",
+                   help="metadata for the attached artifacts, as a JSON object")
+
+
+def artifacts_of(args: argparse.Namespace) -> tuple:
+    from store.records import Artifact
+    from store.validate import check_json, check_text
+
+    paths = getattr(args, "artifact", None) or []
+    if not paths:
+        if getattr(args, "artifact_kind", "") or getattr(args, "artifact_metadata_json", ""):
+            raise InvalidInput("--artifact-kind and --artifact-metadata-json need --artifact PATH")
+        return ()
+    meta = check_json(args.artifact_metadata_json, "--artifact-metadata-json")
+    kind = check_text(args.artifact_kind, "--artifact-kind")
+    return tuple(Artifact(path=check_text(p, "--artifact", required=True), kind=kind, metadata_json=meta)
+                 for p in paths)
+
+
+def body_of(args: argparse.Namespace) -> str | None:
+    from store.validate import read_body
+
+    return read_body(getattr(args, "body", None), getattr(args, "body_file", None))
+
+
+def csv_list(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def emit_ok(ctx: Context, command: str, data: dict[str, Any],
+            render: Callable[[dict[str, Any], argparse.Namespace], None] | None) -> None:
+    if ctx.json:
+        _write_json({"ok": True, "command": command, "data": data})
+    elif render is not None:
+        render(data, ctx.args)
+    else:
+        _write_json(data)
+
+
+def emit_error(as_json: bool, err: OrchError) -> int:
+    if as_json:
+        doc: dict[str, Any] = {"ok": False, "error": err.to_dict()}
+        if err.data:
+            doc["error"]["data"] = err.data
+        _write_json(doc)
+    else:
+        sys.stderr.write(f"error ({err.code}): {err.message}\n")
+    return err.exit_code
+
+
+def _write_json(doc: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def wants_json(argv: Sequence[str]) -> bool:
+    return "--json" in argv
+
+
+def main_for(prog: str, build: Callable[[], Parser], argv: Sequence[str] | None,
+             renderers: dict[str, Callable[[dict[str, Any], argparse.Namespace], None]]) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = wants_json(argv)
+    ctx: Context | None = None
+    try:
+        parser = build()
+        if not argv:
+            parser.print_help()
+            return 0
+        args = parser.parse_args(argv)
+        handler: Handler | None = getattr(args, "handler", None)
+        if handler is None:
+            raise UsageError(f"{prog}: choose a command (see {prog} --help)")
+        ctx = Context(args)
+        data = handler(args, ctx)
+        emit_ok(ctx, args.command_name, data, None if ctx.json else renderers.get(args.render_key))
+        return 0
+    except SystemExit as exc:  # --help and --version
+        return int(exc.code or 0)
+    except OrchError as exc:
+        return emit_error(as_json, exc)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+    except Exception as exc:  # the contract: never a traceback, always an envelope
+        if os.environ.get("ORCH_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        return emit_error(as_json, OrchError(f"internal error: {type(exc).__name__}: {exc}"))
+    finally:
+        if ctx is not None:
+            ctx.close()
+
+
+def command(sub: argparse._SubParsersAction, name: str, handler: Handler, help_text: str, *,
+            render_key: str | None = None, agent: bool = False, epilog: str | None = None) -> Parser:
+    p = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_globals(p, top=False, agent=agent)
+    p.set_defaults(handler=handler, command_name=name, render_key=render_key or name)
+    return p
+
+
+__all__ = ["Parser", "Context", "UsageError", "add_globals", "add_body", "add_artifacts", "artifacts_of",
+           "body_of", "csv_list", "main_for", "command", "EXIT_CODES"]

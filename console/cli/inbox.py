@@ -1,0 +1,229 @@
+"""`inbox`: the worker-side CLI. Workers claim, report progress, ask, and finish through it."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from store.errors import InvalidInput
+
+from .common import (Context, Parser, add_artifacts, add_body, add_globals, artifacts_of, body_of, command,
+                     csv_list, main_for)
+
+EXIT_HELP = """\
+exit codes: 0 ok; 10 no_matching_work (also a wait that timed out); 20 lease_conflict;
+30 invalid_input / invalid_state / usage; 40 not_found; 50 internal_error.
+With --json every command prints one object: {"ok": true, "command": ..., "data": {...}}
+or {"ok": false, "error": {"code": ..., "message": ...}}."""
+
+
+def _agent(args: argparse.Namespace, flag: str = "--agent") -> str:
+    agent = getattr(args, "agent", None)
+    if not agent:
+        raise InvalidInput(f"{flag} is required (on the command or as the global inbox --agent)")
+    return agent
+
+
+def _from(args: argparse.Namespace) -> str:
+    return getattr(args, "from_agent", None) or _agent(args, "--from")
+
+
+def h_init(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store.schema import SCHEMA_VERSION
+
+    store = ctx.store
+    return {"db": store.path, "schema_version": SCHEMA_VERSION, "journal_mode": store.scalar("PRAGMA journal_mode")}
+
+
+def h_send(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import inbox
+
+    return inbox.send(ctx.store, from_agent=_from(args), to_agent=args.to, subject=args.subject,
+                      summary=args.summary, body=body_of(args), run_id=args.run, task_id=args.task,
+                      thread_id=args.thread, kind=args.kind, priority=args.priority,
+                      payload_json=args.payload_json, artifacts=artifacts_of(args))
+
+
+def h_fetch(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import inbox
+
+    return inbox.fetch(ctx.store, agent=_agent(args), statuses=csv_list(args.status), limit=args.limit,
+                       unread=args.unread)
+
+
+def h_claim(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import inbox
+
+    return inbox.claim(ctx.store, agent=_agent(args), thread_id=args.thread, lease_seconds=args.lease_seconds)
+
+
+def h_renew(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import inbox
+
+    return inbox.renew(ctx.store, agent=_agent(args), thread_id=args.thread, lease_seconds=args.lease_seconds)
+
+
+def h_update(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import inbox
+
+    return inbox.update(ctx.store, agent=_agent(args), thread_id=args.thread, status=args.status,
+                        summary=args.summary, body=body_of(args), payload_json=args.payload_json,
+                        artifacts=artifacts_of(args))
+
+
+def h_reply(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import inbox
+
+    return inbox.reply(ctx.store, from_agent=_from(args), to_agent=args.to, thread_id=args.thread,
+                       summary=args.summary, body=body_of(args), payload_json=args.payload_json,
+                       kind=args.kind, artifacts=artifacts_of(args))
+
+
+def _finish(outcome: str):
+    def handler(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+        from store import inbox
+
+        return inbox.finish(ctx.store, agent=_agent(args), thread_id=args.thread, outcome=outcome,
+                            summary=args.summary, body=body_of(args), payload_json=args.payload_json,
+                            artifacts=artifacts_of(args))
+    return handler
+
+
+def h_cancel(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import inbox
+
+    return inbox.cancel(ctx.store, agent=getattr(args, "agent", None), thread_id=args.thread,
+                        reason=args.reason, artifacts=artifacts_of(args))
+
+
+def h_list(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import inbox
+
+    return inbox.list_threads(ctx.store, run_id=args.run, statuses=csv_list(args.status),
+                              agent=getattr(args, "agent", None), limit=args.limit)
+
+
+def h_show(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import inbox
+
+    return inbox.show(ctx.store, thread_id=args.thread, agent=getattr(args, "agent", None),
+                      mark_read=args.mark_read)
+
+
+def h_watch(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import waits
+
+    return waits.watch(ctx.store, agent=_agent(args), statuses=csv_list(args.status),
+                       after_event=args.after_event, timeout_seconds=args.timeout_seconds)
+
+
+def h_wait_reply(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import waits
+
+    return waits.wait_reply(ctx.store, thread_id=args.thread, agent=getattr(args, "agent", None),
+                            after_message=args.after_message, after_event=args.after_event,
+                            kinds=csv_list(args.kinds), timeout_seconds=args.timeout_seconds)
+
+
+def build() -> Parser:
+    p = Parser(prog="inbox", description="inbox: the worker side of Orch Console. Claim a thread, report "
+               "progress, ask blocked questions, wait for answers, and finish, all through one SQLite file.",
+               epilog=EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_globals(p, top=True, agent=True)
+    sub = p.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser)
+
+    command(sub, "init", h_init, "create or migrate the database", agent=True)
+
+    c = command(sub, "send", h_send, "start a thread (or add a message to one with --thread)", agent=True)
+    c.add_argument("--from", dest="from_agent", metavar="AGENT", help="sender (default: --agent)")
+    c.add_argument("--to", required=True, metavar="AGENT", help="recipient; the thread is assigned to it")
+    c.add_argument("--subject", help="thread subject (required for a new thread)")
+    c.add_argument("--summary", help="one-line summary (default: the subject)")
+    add_body(c)
+    c.add_argument("--run", help="run id the thread belongs to")
+    c.add_argument("--task", help="task id the thread belongs to")
+    c.add_argument("--thread", help="existing thread id to add to, or the id for a new thread")
+    c.add_argument("--kind", default="task", help="message kind: task, progress, question, answer, result, "
+                   "control, event (default task)")
+    c.add_argument("--priority", default="normal", help="low, normal, high or urgent (default normal)")
+    c.add_argument("--payload-json", metavar="JSON", help="structured payload")
+    add_artifacts(c)
+
+    c = command(sub, "fetch", h_fetch, "list threads assigned to an agent, newest first (discovery only)",
+                agent=True)
+    c.add_argument("--status", metavar="S1,S2", help="thread statuses to include, comma separated")
+    c.add_argument("--limit", type=int, help="at most this many (default 50)")
+    c.add_argument("--unread", action="store_true", help="only threads with messages past the read cursor")
+
+    c = command(sub, "claim", h_claim, "take ownership of a thread with a lease", agent=True)
+    c.add_argument("--thread", required=True)
+    c.add_argument("--lease-seconds", type=int, help="lease length (default 900)")
+
+    c = command(sub, "renew", h_renew, "extend your lease (the heartbeat)", agent=True)
+    c.add_argument("--thread", required=True)
+    c.add_argument("--lease-seconds", type=int, help="lease length (default 900)")
+
+    c = command(sub, "update", h_update, "report progress (in_progress) or ask a question (blocked)", agent=True)
+    c.add_argument("--thread", required=True)
+    c.add_argument("--status", required=True, choices=["in_progress", "blocked"])
+    c.add_argument("--summary", required=True)
+    add_body(c)
+    c.add_argument("--payload-json", metavar="JSON")
+    add_artifacts(c)
+
+    c = command(sub, "reply", h_reply, "answer or steer a worker on its thread", agent=True)
+    c.add_argument("--from", dest="from_agent", metavar="AGENT", help="sender (default: --agent)")
+    c.add_argument("--to", metavar="AGENT", help="recipient (default: the thread's assignee)")
+    c.add_argument("--thread", required=True)
+    c.add_argument("--summary")
+    add_body(c)
+    c.add_argument("--payload-json", metavar="JSON")
+    c.add_argument("--kind", default="answer", choices=["answer", "control"])
+    add_artifacts(c)
+
+    for name, outcome, text in (("done", "done", "finish the thread successfully (releases the lease)"),
+                                ("fail", "failed", "finish the thread as failed (releases the lease)")):
+        c = command(sub, name, _finish(outcome), text, render_key="finish", agent=True)
+        c.add_argument("--thread", required=True)
+        c.add_argument("--summary", required=True)
+        add_body(c)
+        c.add_argument("--payload-json", metavar="JSON")
+        add_artifacts(c)
+
+    c = command(sub, "cancel", h_cancel, "cancel a thread", agent=True)
+    c.add_argument("--thread", required=True)
+    c.add_argument("--reason")
+    add_artifacts(c)
+
+    c = command(sub, "list", h_list, "list threads", agent=True)
+    c.add_argument("--run")
+    c.add_argument("--status", metavar="S1,S2")
+    c.add_argument("--limit", type=int, help="at most this many (default 1000)")
+
+    c = command(sub, "show", h_show, "show a thread and its messages", agent=True)
+    c.add_argument("--thread", required=True)
+    c.add_argument("--mark-read", action="store_true", help="advance --agent's read cursor to the last message")
+
+    c = command(sub, "watch", h_watch, "block until something happens on your threads", agent=True)
+    c.add_argument("--status", metavar="S1,S2", help="only threads in these statuses")
+    c.add_argument("--after-event", type=int, help="event cursor (default: now)")
+    c.add_argument("--timeout-seconds", type=float, default=0, help="0 waits forever; a timeout exits 10")
+
+    c = command(sub, "wait-reply", h_wait_reply, "block until an answer, control or result arrives on a thread",
+                agent=True)
+    c.add_argument("--thread", required=True)
+    c.add_argument("--after-message", type=int, help="message cursor (default: your read cursor)")
+    c.add_argument("--after-event", type=int, help="event cursor")
+    c.add_argument("--kinds", metavar="K1,K2", help="message kinds (default answer,control,result)")
+    c.add_argument("--timeout-seconds", type=float, default=0, help="0 waits forever; a timeout exits 10")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .render_inbox import RENDERERS
+
+    return main_for("inbox", build, argv, RENDERERS)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

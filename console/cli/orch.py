@@ -1,0 +1,304 @@
+"""`orch`: the leader's CLI. Plan a run as a task graph, dispatch ready tasks, answer blocked
+questions, retry or reassign failures, clean up worktrees. Every command is one store function."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from store.errors import InvalidInput
+
+from .common import Context, Parser, add_body, add_globals, body_of, command, csv_list, main_for
+from .inbox import EXIT_HELP
+
+WAIT_TYPES = "task_blocked,task_verifying,task_done,task_failed"
+
+
+def h_run_init(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import runs
+
+    return runs.run_init(ctx.store, run_id=args.run, goal=args.goal, summary=args.summary)
+
+
+def h_run_show(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import runs
+
+    return runs.run_show(ctx.store, run_id=args.run)
+
+
+def h_run_list(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import runs
+
+    return runs.run_list(ctx.store)
+
+
+def _check_cmds(values: list[str]) -> dict[str, str]:
+    out = {}
+    for v in values:
+        name, sep, cmd = v.partition("=")
+        if not sep or not name.strip() or not cmd.strip():
+            raise InvalidInput(f"--check-cmd takes NAME=COMMAND, not {v!r}")
+        out[name.strip()] = cmd.strip()
+    return out
+
+
+def h_task_add(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import runs
+    from store.validate import read_body
+
+    spec = read_body(None, args.spec_file) if args.spec_file else None
+    return runs.task_add(ctx.store, run_id=args.run, task_id=args.task, title=args.title, summary=args.summary,
+                         default_to=args.default_to, acceptance_json=args.acceptance_json, spec=spec,
+                         paths=args.path, required_checks=args.required_check,
+                         check_cmds=_check_cmds(args.check_cmd), priority=args.priority)
+
+
+def h_dep_add(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import runs
+
+    return runs.dep_add(ctx.store, run_id=args.run, task_id=args.task, depends_on=args.depends_on)
+
+
+def h_ready(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import runs
+
+    return runs.ready(ctx.store, run_id=args.run)
+
+
+def h_dispatch(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import dispatch
+
+    return dispatch.dispatch(ctx.store, run_id=args.run, task_id=args.task, execution_mode=args.execution_mode,
+                             to=args.to, repo_path=args.repo_path, base_ref=args.base_ref,
+                             workspace_root=args.workspace_root, body=body_of(args))
+
+
+def h_brief(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import brief
+
+    if args.dispatch_json:
+        if args.run or args.task:
+            raise InvalidInput("give --dispatch-json FILE or --run and --task, not both")
+        text = brief.render_from_dispatch_json(ctx.store, args.dispatch_json)
+    elif args.run and args.task:
+        text = brief.render(ctx.store, run_id=args.run, task_id=args.task, attempt_no=args.attempt)
+    else:
+        raise InvalidInput("brief needs --dispatch-json FILE, or --run and --task")
+    return {"brief": text}
+
+
+def h_reconcile(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import views
+
+    return views.reconcile(ctx.store, run_id=args.run)
+
+
+def h_wait(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import runs, waits
+
+    runs.run_show(ctx.store, run_id=args.run)  # not_found before waiting on a run that does not exist
+    return waits.wait_events(ctx.store, run_id=args.run, types=csv_list(args.for_types) or [],
+                             after_event=args.after_event, timeout_seconds=args.timeout_seconds)
+
+
+def h_blocked(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import views
+
+    return views.blocked(ctx.store, run_id=args.run)
+
+
+def h_answer(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import dispatch
+
+    return dispatch.answer(ctx.store, run_id=args.run, task_id=args.task, summary=args.summary,
+                           body=body_of(args), payload_json=args.payload_json)
+
+
+def h_retry(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import dispatch
+
+    return dispatch.retry(ctx.store, run_id=args.run, task_id=args.task, to=args.to, body=body_of(args))
+
+
+def h_reassign(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import dispatch
+
+    return dispatch.reassign(ctx.store, run_id=args.run, task_id=args.task, to=args.to, body=body_of(args))
+
+
+def h_cancel(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import dispatch
+
+    return dispatch.cancel(ctx.store, run_id=args.run, task_id=args.task, reason=args.reason)
+
+
+def h_cleanup(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import dispatch
+
+    return dispatch.cleanup(ctx.store, run_id=args.run, task_id=args.task, attempt_no=args.attempt,
+                            all_completed=args.all_completed, force=args.force)
+
+
+def h_status(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import views
+
+    return views.status(ctx.store, run_id=args.run)
+
+
+def h_verify_status(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import verify
+
+    return verify.verify_status(ctx.store, run_id=args.run, task_id=args.task)
+
+
+def h_verify_record(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import verify
+    from store.validate import read_body
+
+    output = read_body(None, args.output_file) if args.output_file else None
+    return verify.verify_record(ctx.store, run_id=args.run, task_id=args.task, name=args.check,
+                                status=args.status, summary=args.summary, output=output)
+
+
+def _group(sub: argparse._SubParsersAction, name: str, help_text: str) -> argparse._SubParsersAction:
+    g = sub.add_parser(name, help=help_text, description=help_text)
+    add_globals(g, top=False)
+    return g.add_subparsers(title=f"{name} commands", metavar="COMMAND", parser_class=Parser)
+
+
+def build() -> Parser:
+    p = Parser(prog="orch", description="orch: the leader side of Orch Console. Plan a run as a graph of tasks, "
+               "dispatch ready tasks to workers, answer their blocked questions, retry or reassign what "
+               "fails, and clean up their git worktrees.", epilog=EXIT_HELP,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_globals(p, top=True)
+    sub = p.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser)
+
+    runs = _group(sub, "run", "create and inspect runs")
+    c = command(runs, "init", h_run_init, "create a run", render_key="run")
+    c.add_argument("--run", required=True, help="run id")
+    c.add_argument("--goal", required=True, help="what the run is for")
+    c.add_argument("--summary")
+    c = command(runs, "show", h_run_show, "a run with its task counts", render_key="run")
+    c.add_argument("--run", required=True)
+    command(runs, "list", h_run_list, "every run, newest first", render_key="run-list")
+
+    tasks = _group(sub, "task", "add tasks to a run")
+    c = command(tasks, "add", h_task_add, "add a task (ready at once if it has no dependencies)",
+                render_key="task")
+    c.add_argument("--run", required=True)
+    c.add_argument("--task", required=True, help="task id")
+    c.add_argument("--title", required=True)
+    c.add_argument("--summary")
+    c.add_argument("--default-to", metavar="AGENT", help="worker that dispatch uses when --to is not given")
+    c.add_argument("--acceptance-json", metavar="JSON", help="acceptance criteria as JSON")
+    c.add_argument("--spec-file", metavar="PATH", help="a spec document included in the brief")
+    c.add_argument("--path", action="append", default=[], metavar="P",
+                   help="a file or directory this task writes (repeatable); overlapping tasks are serialized")
+    c.add_argument("--required-check", action="append", default=[], metavar="NAME",
+                   help="a check that must pass before the task is done (repeatable)")
+    c.add_argument("--check-cmd", action="append", default=[], metavar="NAME=CMD",
+                   help="the command that runs a check (repeatable; implies --required-check NAME)")
+    c.add_argument("--priority", type=int, default=0, help="higher dispatches first (default 0)")
+
+    deps = _group(sub, "dep", "task dependencies")
+    c = command(deps, "add", h_dep_add, "TASK waits for DEPENDS_ON (cycles are refused)", render_key="dep")
+    c.add_argument("--run", required=True)
+    c.add_argument("--task", required=True)
+    c.add_argument("--depends-on", required=True, metavar="TASK")
+
+    c = command(sub, "ready", h_ready, "tasks ready to dispatch")
+    c.add_argument("--run", required=True)
+
+    c = command(sub, "dispatch", h_dispatch, "hand a ready task to a worker: a new attempt and inbox thread "
+                "(and in code mode a git worktree and branch)")
+    c.add_argument("--run", required=True)
+    c.add_argument("--task", required=True)
+    c.add_argument("--execution-mode", choices=["analysis", "code"], help="required: analysis (thread only) "
+                   "or code (own branch and worktree)")
+    c.add_argument("--to", metavar="AGENT", help="worker (default: the task's --default-to)")
+    c.add_argument("--repo-path", metavar="PATH", help="repository for code mode (default: current directory)")
+    c.add_argument("--base-ref", metavar="REF", help="base commit (default: HEAD, if the repository is clean)")
+    c.add_argument("--workspace-root", metavar="PATH", help="where worktrees go (default: REPO/.orch/worktrees)")
+    add_body(c, "instruction for the worker")
+
+    c = command(sub, "brief", h_brief, "render the worker brief for an attempt")
+    c.add_argument("--dispatch-json", metavar="FILE", help="saved output of `orch --json dispatch`")
+    c.add_argument("--run")
+    c.add_argument("--task")
+    c.add_argument("--attempt", type=int, help="attempt number (default: the latest)")
+
+    c = command(sub, "reconcile", h_reconcile, "fold worker thread state into task state")
+    c.add_argument("--run", required=True)
+
+    c = command(sub, "wait", h_wait, "block until matching run events arrive (a timeout exits 10)")
+    c.add_argument("--run", required=True)
+    c.add_argument("--for", dest="for_types", default=WAIT_TYPES, metavar="TYPES",
+                   help=f"event types, comma separated (default {WAIT_TYPES})")
+    c.add_argument("--after-event", type=int, help="event cursor (default: now)")
+    c.add_argument("--timeout-seconds", type=float, default=0, help="0 waits forever")
+
+    c = command(sub, "blocked", h_blocked, "blocked tasks and their questions, oldest first")
+    c.add_argument("--run", required=True)
+
+    c = command(sub, "answer", h_answer, "answer a blocked task's question (it resumes)")
+    c.add_argument("--run", required=True)
+    c.add_argument("--task", required=True)
+    c.add_argument("--summary")
+    add_body(c, "answer")
+    c.add_argument("--payload-json", metavar="JSON", help="a structured answer")
+
+    c = command(sub, "retry", h_retry, "a fresh attempt (and worktree) for a failed task", render_key="dispatch")
+    c.add_argument("--run", required=True)
+    c.add_argument("--task", required=True)
+    c.add_argument("--to", metavar="AGENT", help="worker (default: the previous attempt's)")
+    add_body(c, "new instruction (default: the old one plus what went wrong)")
+
+    c = command(sub, "reassign", h_reassign, "cancel the current attempt and dispatch to another worker",
+                render_key="dispatch")
+    c.add_argument("--run", required=True)
+    c.add_argument("--task", required=True)
+    c.add_argument("--to", required=True, metavar="AGENT")
+    add_body(c, "instruction for the new worker")
+
+    c = command(sub, "cancel", h_cancel, "cancel one task, or the whole run")
+    c.add_argument("--run", required=True)
+    c.add_argument("--task")
+    c.add_argument("--reason")
+
+    c = command(sub, "cleanup", h_cleanup, "remove finished attempts' worktrees (branches are kept)")
+    c.add_argument("--run")
+    c.add_argument("--task")
+    c.add_argument("--attempt", type=int)
+    c.add_argument("--all-completed", action="store_true", help="every finished attempt (in --run, or all runs)")
+    c.add_argument("--force", action="store_true", help="also remove worktrees with uncommitted changes")
+
+    c = command(sub, "status", h_status, "the run: reconciles, then every task with its latest attempt, "
+                "message and question")
+    c.add_argument("--run", required=True)
+    c.add_argument("--all", action="store_true", help="list every task (default: up to 50 that need a look)")
+
+    verify = _group(sub, "verify", "verification gates")
+    c = command(verify, "status", h_verify_status, "a task's gate: required checks and their results",
+                render_key="verify")
+    c.add_argument("--run", required=True)
+    c.add_argument("--task", required=True)
+    c = command(verify, "record", h_verify_record, "record a check's result for the latest attempt",
+                render_key="verify")
+    c.add_argument("--run", required=True)
+    c.add_argument("--task", required=True)
+    c.add_argument("--check", required=True, metavar="NAME")
+    c.add_argument("--status", required=True, choices=["passed", "failed"])
+    c.add_argument("--summary")
+    c.add_argument("--output-file", metavar="PATH", help="the check's output")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .render_orch import RENDERERS
+
+    return main_for("orch", build, argv, RENDERERS)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
