@@ -184,6 +184,8 @@ def dep_add(store: Store, *, run_id: str, task_id: str, depends_on: str) -> dict
         if d["status"] != "done" and t["status"] == "ready":
             conn.execute("UPDATE tasks SET status='planned', updated_at=? WHERE run_id=? AND task_id=?",
                          (now, run_id, task_id))
+            add_event(conn, "task_planned", run_id=run_id, task_id=task_id,
+                      summary=f"waits for {depends_on}", now=now)
         add_event(conn, "dep_added", run_id=run_id, task_id=task_id,
                   summary=f"{task_id} depends on {depends_on}", payload={"depends_on": depends_on}, now=now)
         refresh_run(conn, run_id, now=now)

@@ -1,0 +1,107 @@
+"""The connection policy and the migrations, on real SQLite files."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from store import Store, StoreUnavailable
+from store.schema import SCHEMA_VERSION
+
+
+def test_new_database_is_wal_with_schema_version(db_path: str) -> None:
+    s = Store(db_path)
+    assert s.scalar("PRAGMA journal_mode") == "wal"
+    assert s.scalar("PRAGMA user_version") == SCHEMA_VERSION
+    assert s.scalar("PRAGMA foreign_keys") == 1
+    assert s.scalar("PRAGMA busy_timeout") >= 10_000
+    names = [r[0] for r in s.all("SELECT name FROM _sqlite_migrations WHERE migration_set='orch' ORDER BY id")]
+    assert names[0] == "m001_initial" and len(names) == SCHEMA_VERSION
+    s.close()
+
+
+def test_synchronous_full_by_default_and_normal_on_request(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ORCH_SYNC", raising=False)
+    with Store(db_path) as s:
+        assert s.scalar("PRAGMA synchronous") == 2  # FULL
+    monkeypatch.setenv("ORCH_SYNC", "normal")
+    with Store(db_path) as s:
+        assert s.scalar("PRAGMA synchronous") == 1  # NORMAL
+
+
+def test_reopening_does_not_migrate_again(db_path: str) -> None:
+    Store(db_path).close()
+    with Store(db_path) as s:
+        assert s.scalar("SELECT count(*) FROM _sqlite_migrations") == SCHEMA_VERSION
+
+
+def _open(path: str) -> None:
+    Store(path).close()
+
+
+def test_concurrent_first_open_migrates_once(db_path: str) -> None:
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_open, args=(db_path,)) for _ in range(6)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    with Store(db_path) as s:
+        assert s.scalar("SELECT count(*) FROM _sqlite_migrations") == SCHEMA_VERSION
+
+
+def test_failed_write_rolls_back_everything(store: Store) -> None:
+    def tx(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO runs (run_id, goal, created_at, updated_at) VALUES ('r','g','t','t')")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        store.write(tx)
+    assert store.scalar("SELECT count(*) FROM runs") == 0
+    assert not store.conn.in_transaction
+
+
+def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreUnavailable, match="not a usable orch database"):
+        Store(str(bad))
+
+
+def test_directory_as_database_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnavailable, match="directory"):
+        Store(str(tmp_path))
+
+
+def test_status_enums_are_enforced_by_the_schema(store: Store) -> None:
+    store.write(lambda c: c.execute("INSERT INTO runs (run_id, goal, created_at, updated_at) VALUES ('r','g','t','t')"))
+    with pytest.raises(Exception):
+        store.write(lambda c: c.execute("UPDATE runs SET status='exploded' WHERE run_id='r'"))
+    assert store.scalar("SELECT status FROM runs") == "active"
+
+
+def test_store_imports_no_ui_packages() -> None:
+    code = ("import sys, store, store.db, store.schema, store.inbox, store.runs, store.dispatch, store.views, "
+            "store.verify, store.brief, store.waits, store.worktrees, store.sanitize, store.fold\n"
+            "import pkgutil, importlib\n"
+            "for m in pkgutil.iter_modules(store.__path__): importlib.import_module('store.' + m.name)\n"
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('textual','rich','console','widgets','themes')]\n"
+            "assert not bad, bad\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+
+
+def test_cli_json_path_imports_no_textual(tmp_path: Path) -> None:
+    code = ("import sys\nfrom console.cli import orch, inbox\n"
+            f"orch.main(['--db', {str(tmp_path / 'c.db')!r}, '--json', 'run', 'list'])\n"
+            f"inbox.main(['--db', {str(tmp_path / 'c.db')!r}, '--json', 'list'])\n"
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'git')]\n"
+            "assert not bad, bad\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
