@@ -169,8 +169,43 @@ CREATE TABLE meta (
 );
 """
 
+# Runtime (issue 4): the watcher's cursor, its idempotent actions, what needs the leader.
+V2_RUNTIME = """
+CREATE TABLE watcher_state (
+    scope TEXT PRIMARY KEY,
+    last_event_id INTEGER NOT NULL DEFAULT 0,
+    pid INTEGER,
+    heartbeat_at TEXT NOT NULL DEFAULT '',
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE watcher_actions (
+    action_key TEXT PRIMARY KEY,
+    action TEXT NOT NULL,
+    run_id TEXT NOT NULL DEFAULT '',
+    task_id TEXT NOT NULL DEFAULT '',
+    attempt_no INTEGER,
+    reason TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL
+);
+CREATE INDEX watcher_actions_task ON watcher_actions(run_id, task_id);
+CREATE TABLE attention (
+    run_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    attempt_no INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    event_id INTEGER,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, task_id, attempt_no, kind)
+);
+ALTER TABLE attempts ADD COLUMN profile TEXT NOT NULL DEFAULT '';
+ALTER TABLE attempts ADD COLUMN liveness_at TEXT NOT NULL DEFAULT '';
+CREATE INDEX attempts_status ON attempts(status, run_id)
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_initial", V1),
+    ("m002_runtime", V2_RUNTIME),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
