@@ -14,10 +14,12 @@ from .db import Store
 from .errors import InvalidInput, NoMatchingWork
 from .inbox import _statuses, _thread, advance_cursor, renew
 from .records import TERMINAL_THREAD, attach_artifacts, public_event, public_message, row, rows
-from .validate import check_id, check_thread_id
+from .validate import check_id, check_thread_id, parse_ts
 
 T = TypeVar("T")
 POLL_SECONDS = 0.02
+# wait-reply renews the waiter's lease when less than this is left (leases default to 900 s).
+RENEW_WHEN_LEFT_SECONDS = 300
 
 
 def last_event_id(store: Store) -> int:
@@ -121,7 +123,8 @@ def wait_reply(store: Store, *, thread_id: str, agent: str | None = None,
             return
         t = store.one("SELECT lease_owner, lease_expires_at, status FROM threads WHERE thread_id=?",
                       (thread_id,))
-        if t and t["lease_owner"] == agent and t["status"] not in TERMINAL_THREAD:
+        if t and t["lease_owner"] == agent and t["status"] not in TERMINAL_THREAD \
+                and parse_ts(t["lease_expires_at"]) - time.time() < RENEW_WHEN_LEFT_SECONDS:
             try:
                 renew(store, agent=agent, thread_id=thread_id, quiet=True)
             except Exception:  # a lost lease is reported by the next real command, not here

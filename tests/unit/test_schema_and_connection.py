@@ -40,18 +40,26 @@ def test_reopening_does_not_migrate_again(db_path: str) -> None:
         assert s.scalar("SELECT count(*) FROM _sqlite_migrations") == SCHEMA_VERSION
 
 
-def _open(path: str) -> None:
-    Store(path).close()
+def _open(path: str, results: "mp.Queue[str]") -> None:
+    import traceback
+
+    try:
+        Store(path).close()
+        results.put("ok")
+    except BaseException:
+        results.put(traceback.format_exc())
 
 
 def test_concurrent_first_open_migrates_once(db_path: str) -> None:
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_open, args=(db_path,)) for _ in range(6)]
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_open, args=(db_path, results)) for _ in range(6)]
     for p in procs:
         p.start()
+    outcomes = [results.get(timeout=120) for _ in procs]
     for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+        p.join(10)
+    assert outcomes == ["ok"] * len(procs), [o for o in outcomes if o != "ok"][0]
     with Store(db_path) as s:
         assert s.scalar("SELECT count(*) FROM _sqlite_migrations") == SCHEMA_VERSION
 

@@ -241,3 +241,17 @@ def test_status_lists_latest_attempt_message_and_question(plan: Store) -> None:
     assert a["latest_message"]["kind"] == "question"
     assert a["blocked_question"]["summary"] == "need input"
     assert [t["wave"] for t in st["tasks"]] == [0, 1]
+
+
+def test_wait_reply_keeps_a_waiting_owners_lease_alive(plan: Store) -> None:
+    from store import waits
+
+    th = dispatch.dispatch(plan, run_id="r", task_id="A", execution_mode="analysis")["attempt"]["thread_id"]
+    inbox.claim(plan, agent="w1", thread_id=th, lease_seconds=2)
+    inbox.update(plan, agent="w1", thread_id=th, status="blocked", summary="?")
+    with pytest.raises(Exception):
+        waits.wait_reply(plan, thread_id=th, agent="w1", timeout_seconds=3)
+    lease_left = inbox.get_thread(plan, th)["lease_expires_at"]
+    from store.validate import parse_ts
+
+    assert parse_ts(lease_left) - time.time() > 60
