@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import dataclass
 from typing import Any
 
 from .db import Store
@@ -102,45 +103,81 @@ def run_config(store: Store, *, run_id: str, updates: dict[str, Any]) -> dict[st
 
 
 # -- tasks -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TaskSpec:
+    """A validated task, ready to insert (task add and the importers share it)."""
+
+    run_id: str
+    task_id: str
+    title: str
+    summary: str = ""
+    default_to: str = ""
+    acceptance: str = ""
+    spec: str = ""
+    paths: tuple[str, ...] = ()
+    required_checks: tuple[str, ...] = ()
+    check_cmds: tuple[tuple[str, str], ...] = ()
+    priority: int = 0
+
+
+def task_spec(*, run_id: str, task_id: str, title: str, summary: str | None = None,
+              default_to: str | None = None, acceptance_json: str | None = None, spec: str | None = None,
+              paths: list[str] | None = None, required_checks: list[str] | None = None,
+              check_cmds: dict[str, str] | None = None, priority: int | None = None) -> TaskSpec:
+    check_id(run_id, "--run")
+    check_id(task_id, "--task")
+    check_id(default_to, "--default-to", required=False)
+    cmds = dict(check_cmds or {})
+    required = list(dict.fromkeys(required_checks or []))
+    for name in list(required) + list(cmds):
+        check_id(name, "check name")
+    for name in cmds:
+        if name not in required:
+            required.append(name)
+    for cmd in cmds.values():
+        check_text(cmd, "--check-cmd", required=True)
+    try:
+        prio = 0 if priority is None else int(priority)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"--priority must be an integer, not {priority!r}") from None
+    return TaskSpec(run_id=run_id, task_id=task_id, title=check_text(title, "--title", required=True),
+                    summary=check_text(summary, "--summary"), default_to=default_to or "",
+                    acceptance=check_json(acceptance_json, "--acceptance-json"),
+                    spec=check_text(spec, "--spec-file"),
+                    paths=tuple(dict.fromkeys(_check_path(p) for p in paths or [])),
+                    required_checks=tuple(required), check_cmds=tuple(cmds.items()), priority=prio)
+
+
+def insert_task_tx(conn: sqlite3.Connection, t: TaskSpec, *, now: str) -> dict[str, Any]:
+    r = get_run(conn, t.run_id)
+    if r["status"] == "cancelled":
+        raise InvalidState(f"run {t.run_id} is cancelled")
+    if conn.execute("SELECT 1 FROM tasks WHERE run_id=? AND task_id=?", (t.run_id, t.task_id)).fetchone():
+        raise InvalidState(f"task {t.task_id} already exists in run {t.run_id}")
+    row_ = dict(conn.execute(
+        "INSERT INTO tasks (run_id, task_id, title, summary, default_to, status, paths_json,"
+        " required_checks_json, check_cmds_json, acceptance_json, spec, priority, created_at, updated_at)"
+        " VALUES (?,?,?,?,?, 'ready', ?,?,?,?,?,?,?,?) RETURNING *",
+        (t.run_id, t.task_id, t.title, t.summary, t.default_to, json.dumps(list(t.paths)),
+         json.dumps(list(t.required_checks)), json.dumps(dict(t.check_cmds)), t.acceptance, t.spec,
+         t.priority, now, now)).fetchone())
+    add_event(conn, "task_added", run_id=t.run_id, task_id=t.task_id, summary=t.title, now=now)
+    add_event(conn, "task_ready", run_id=t.run_id, task_id=t.task_id, summary="no dependencies", now=now)
+    return row_
+
+
 def task_add(store: Store, *, run_id: str, task_id: str, title: str, summary: str | None = None,
              default_to: str | None = None, acceptance_json: str | None = None,
              spec: str | None = None, paths: list[str] | None = None,
              required_checks: list[str] | None = None, check_cmds: dict[str, str] | None = None,
              priority: int | None = None) -> dict[str, Any]:
-    check_id(run_id, "--run")
-    check_id(task_id, "--task")
-    check_id(default_to, "--default-to", required=False)
-    title = check_text(title, "--title", required=True)
-    summary = check_text(summary, "--summary")
-    acceptance = check_json(acceptance_json, "--acceptance-json")
-    spec = check_text(spec, "--spec-file")
-    paths = [_check_path(p) for p in paths or []]
-    check_cmds = dict(check_cmds or {})
-    required = list(dict.fromkeys(required_checks or []))
-    for name in list(required) + list(check_cmds):
-        check_id(name, "check name")
-    for name in check_cmds:
-        if name not in required:
-            required.append(name)
-    for cmd in check_cmds.values():
-        check_text(cmd, "--check-cmd", required=True)
-    prio = 0 if priority is None else int(priority)
+    spec_ = task_spec(run_id=run_id, task_id=task_id, title=title, summary=summary, default_to=default_to,
+                      acceptance_json=acceptance_json, spec=spec, paths=paths, required_checks=required_checks,
+                      check_cmds=check_cmds, priority=priority)
 
     def tx(conn: sqlite3.Connection) -> dict[str, Any]:
-        r = get_run(conn, run_id)
-        if r["status"] == "cancelled":
-            raise InvalidState(f"run {run_id} is cancelled")
-        if conn.execute("SELECT 1 FROM tasks WHERE run_id=? AND task_id=?", (run_id, task_id)).fetchone():
-            raise InvalidState(f"task {task_id} already exists in run {run_id}")
         now = now_ts()
-        t = dict(conn.execute(
-            "INSERT INTO tasks (run_id, task_id, title, summary, default_to, status, paths_json,"
-            " required_checks_json, check_cmds_json, acceptance_json, spec, priority, created_at, updated_at)"
-            " VALUES (?,?,?,?,?, 'ready', ?,?,?,?,?,?,?,?) RETURNING *",
-            (run_id, task_id, title, summary, default_to or "", json.dumps(paths), json.dumps(required),
-             json.dumps(check_cmds), acceptance, spec, prio, now, now)).fetchone())
-        add_event(conn, "task_added", run_id=run_id, task_id=task_id, summary=title, now=now)
-        add_event(conn, "task_ready", run_id=run_id, task_id=task_id, summary="no dependencies", now=now)
+        t = insert_task_tx(conn, spec_, now=now)
         refresh_run(conn, run_id, now=now)
         return {"task": public_task(t)}
 
@@ -154,6 +191,35 @@ def _check_path(p: str) -> str:
     return p.rstrip("/") or "/"
 
 
+def dep_add_tx(conn: sqlite3.Connection, run_id: str, task_id: str, depends_on: str, *, now: str) -> bool:
+    """Record task_id -> depends_on; False if it already existed. Refuses cycles and started tasks."""
+    if task_id == depends_on:
+        raise InvalidInput(f"task {task_id} cannot depend on itself")
+    t = get_task(conn, run_id, task_id)
+    d = get_task(conn, run_id, depends_on)
+    if conn.execute("SELECT 1 FROM deps WHERE run_id=? AND task_id=? AND depends_on=?",
+                    (run_id, task_id, depends_on)).fetchone():
+        return False
+    # A cycle exists if task_id is already reachable from depends_on's own dependencies.
+    cycle = conn.execute(
+        "WITH RECURSIVE up(id) AS (SELECT ? UNION SELECT d.depends_on FROM deps d JOIN up ON "
+        "d.task_id=up.id WHERE d.run_id=?) SELECT 1 FROM up WHERE id=? LIMIT 1",
+        (depends_on, run_id, task_id)).fetchone()
+    if cycle:
+        raise InvalidInput(f"{task_id} -> {depends_on} would make a dependency cycle")
+    if t["status"] not in ("planned", "ready"):
+        raise InvalidState(f"task {task_id} is {t['status']}; dependencies can only be added "
+                           f"before it is dispatched")
+    conn.execute("INSERT INTO deps (run_id, task_id, depends_on) VALUES (?,?,?)", (run_id, task_id, depends_on))
+    if d["status"] != "done" and t["status"] == "ready":
+        conn.execute("UPDATE tasks SET status='planned', updated_at=? WHERE run_id=? AND task_id=?",
+                     (now, run_id, task_id))
+        add_event(conn, "task_planned", run_id=run_id, task_id=task_id, summary=f"waits for {depends_on}", now=now)
+    add_event(conn, "dep_added", run_id=run_id, task_id=task_id, summary=f"{task_id} depends on {depends_on}",
+              payload={"depends_on": depends_on}, now=now)
+    return True
+
+
 def dep_add(store: Store, *, run_id: str, task_id: str, depends_on: str) -> dict[str, Any]:
     check_id(run_id, "--run")
     check_id(task_id, "--task")
@@ -162,35 +228,12 @@ def dep_add(store: Store, *, run_id: str, task_id: str, depends_on: str) -> dict
         raise InvalidInput(f"task {task_id} cannot depend on itself")
 
     def tx(conn: sqlite3.Connection) -> dict[str, Any]:
-        t = get_task(conn, run_id, task_id)
-        d = get_task(conn, run_id, depends_on)
-        if conn.execute("SELECT 1 FROM deps WHERE run_id=? AND task_id=? AND depends_on=?",
-                        (run_id, task_id, depends_on)).fetchone():
-            return {"dependency": {"run_id": run_id, "task_id": task_id, "depends_on": depends_on},
-                    "task": public_task(t), "created": False}
-        # A cycle exists if task_id is already reachable from depends_on's own dependencies.
-        cycle = conn.execute(
-            "WITH RECURSIVE up(id) AS (SELECT ? UNION SELECT d.depends_on FROM deps d JOIN up ON "
-            "d.task_id=up.id WHERE d.run_id=?) SELECT 1 FROM up WHERE id=? LIMIT 1",
-            (depends_on, run_id, task_id)).fetchone()
-        if cycle:
-            raise InvalidInput(f"{task_id} -> {depends_on} would make a dependency cycle")
-        if t["status"] not in ("planned", "ready"):
-            raise InvalidState(f"task {task_id} is {t['status']}; dependencies can only be added "
-                               f"before it is dispatched")
         now = now_ts()
-        conn.execute("INSERT INTO deps (run_id, task_id, depends_on) VALUES (?,?,?)",
-                     (run_id, task_id, depends_on))
-        if d["status"] != "done" and t["status"] == "ready":
-            conn.execute("UPDATE tasks SET status='planned', updated_at=? WHERE run_id=? AND task_id=?",
-                         (now, run_id, task_id))
-            add_event(conn, "task_planned", run_id=run_id, task_id=task_id,
-                      summary=f"waits for {depends_on}", now=now)
-        add_event(conn, "dep_added", run_id=run_id, task_id=task_id,
-                  summary=f"{task_id} depends on {depends_on}", payload={"depends_on": depends_on}, now=now)
-        refresh_run(conn, run_id, now=now)
+        created = dep_add_tx(conn, run_id, task_id, depends_on, now=now)
+        if created:
+            refresh_run(conn, run_id, now=now)
         return {"dependency": {"run_id": run_id, "task_id": task_id, "depends_on": depends_on},
-                "task": public_task(get_task(conn, run_id, task_id)), "created": True}
+                "task": public_task(get_task(conn, run_id, task_id)), "created": created}
 
     return store.write(tx)
 
