@@ -1,0 +1,374 @@
+"""Starting workers: agent profiles, tmux sessions on a private socket, captured processes.
+
+The one launch implementation (DESIGN.md section 6) used by `orch dispatch --launch`, the
+console and the watcher (retries, autopilot). A launch renders the brief to a file, reserves the
+attempt in the store (so two launchers can never start two workers for it), starts the profile's
+command in the attempt's worktree (or a scratch directory in analysis mode) and records the
+session name or pid and the log path.
+
+Profiles come from `.agents/orch.toml` (beside the database, or $ORCH_AGENTS_FILE):
+
+    [agents.codex]
+    command = "codex exec --yolo \\"$(cat {brief_file})\\""
+    runtime = "tmux"          # or "process"
+    env = { CODEX_HOME = "/home/me/.codex" }
+    max_parallel = 3
+
+Placeholders (shell-quoted when substituted): {brief_file} {cwd} {worktree} {db} {run_id}
+{task_id} {attempt_no} {thread_id} {agent} {python} {inbox} {log_file}.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from store import runtime as rt
+from store.db import Store
+from store.errors import InvalidInput, InvalidState, NotFound, OrchError
+
+RUNTIMES = ("tmux", "process")
+SIM_COMMAND = "{python} -m console.sim --db {db} --thread {thread_id} --agent {agent}"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    command: str
+    runtime: str = "process"
+    env: dict[str, str] = field(default_factory=dict)
+    max_parallel: int = 0  # 0: no limit of its own
+    builtin: bool = False
+
+
+BUILTIN = {
+    "sim": Profile("sim", SIM_COMMAND, "process", builtin=True),
+    "sim-tmux": Profile("sim-tmux", SIM_COMMAND, "tmux", builtin=True),
+}
+
+
+# -- profiles --------------------------------------------------------------------------------
+def profiles_file(db_path: str) -> Path:
+    env = os.environ.get("ORCH_AGENTS_FILE")
+    if env:
+        return Path(env)
+    return Path(db_path).resolve().parent / "orch.toml"
+
+
+def load_profiles(db_path: str) -> dict[str, Profile]:
+    """Built-in profiles, overridden and extended by the TOML file when it exists."""
+    import tomllib
+
+    out = dict(BUILTIN)
+    path = profiles_file(db_path)
+    if not path.exists():
+        return out
+    try:
+        doc = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InvalidInput(f"cannot read agent profiles {path}: {exc}") from None
+    agents = doc.get("agents", {})
+    if not isinstance(agents, dict):
+        raise InvalidInput(f"{path}: [agents.NAME] tables expected")
+    for name, spec in agents.items():
+        if not isinstance(spec, dict):
+            raise InvalidInput(f"{path}: agents.{name} must be a table")
+        base = out.get(name)
+        command = spec.get("command", base.command if base else "")
+        runtime = spec.get("runtime", base.runtime if base else "process")
+        if not isinstance(command, str) or not command.strip():
+            raise InvalidInput(f"{path}: agents.{name}.command is required")
+        if runtime not in RUNTIMES:
+            raise InvalidInput(f"{path}: agents.{name}.runtime must be tmux or process, not {runtime!r}")
+        env = spec.get("env", {})
+        if not isinstance(env, dict):
+            raise InvalidInput(f"{path}: agents.{name}.env must be a table")
+        try:
+            max_parallel = int(spec.get("max_parallel", base.max_parallel if base else 0))
+        except (TypeError, ValueError):
+            raise InvalidInput(f"{path}: agents.{name}.max_parallel must be an integer") from None
+        out[name] = Profile(name, command, runtime, {str(k): str(v) for k, v in env.items()}, max_parallel)
+    return out
+
+
+def resolve_profile(profiles: dict[str, Profile], *candidates: str | None) -> Profile:
+    for c in candidates:
+        if c and c in profiles:
+            return profiles[c]
+    named = [c for c in candidates if c]
+    raise InvalidInput(f"no agent profile {' or '.join(repr(c) for c in named) or 'given'}; "
+                       f"known: {', '.join(sorted(profiles))} (define more in .agents/orch.toml)")
+
+
+def render_command(template: str, values: dict[str, str]) -> str:
+    """Substitute known {placeholders}, shell-quoted; other braces are left alone."""
+    def sub(m: re.Match[str]) -> str:
+        key = m.group(1)
+        return shlex.quote(values[key]) if key in values else m.group(0)
+
+    return re.sub(r"\{([a-z_]+)\}", sub, template)
+
+
+# -- naming ----------------------------------------------------------------------------------
+def tmux_socket(db_path: str) -> str:
+    """One private tmux server per database: tests and demos never touch the user's server."""
+    digest = hashlib.sha1(str(Path(db_path).resolve()).encode()).hexdigest()[:12]
+    return f"orch-{digest}"
+
+
+def session_name(run_id: str, task_id: str, attempt_no: int) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", f"orch-{run_id}-{task_id}-a{attempt_no}")
+
+
+def runtime_dir(db_path: str, run_id: str, task_id: str, attempt_no: int) -> Path:
+    return Path(db_path).resolve().parent / "runtime" / run_id / task_id / f"a{attempt_no}"
+
+
+def bin_path(name: str) -> str:
+    cand = Path(sys.executable).parent / name
+    return str(cand) if cand.exists() else name
+
+
+def tmux(db_path: str, *args: str, timeout: float = 10) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["tmux", "-L", tmux_socket(db_path), *args], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+# -- processes -------------------------------------------------------------------------------
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def reap() -> None:
+    """Collect exited children this process started, so they do not linger as zombies."""
+    for pid, p in list(_children.items()):
+        if p.poll() is not None:
+            _children.pop(pid, None)
+
+
+def pid_alive(pid: int | None) -> bool | None:
+    if not pid:
+        return None
+    reap()
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        text = stat.read_text()
+        return text[text.rindex(")") + 2:][:1] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def tmux_panes(db_path: str) -> dict[str, dict[str, Any]]:
+    """Every session on the private server: {name: {dead, pid, status}}; {} when no server runs."""
+    try:
+        p = tmux(db_path, "list-panes", "-a", "-F", "#{session_name}\t#{pane_dead}\t#{pane_pid}\t#{pane_dead_status}")
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    out = {}
+    if p.returncode != 0:
+        return out
+    for line in p.stdout.splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3:
+            out[parts[0]] = {"dead": parts[1] == "1", "pid": int(parts[2] or 0),
+                             "status": parts[3] if len(parts) > 3 else ""}
+    return out
+
+
+def capture(db_path: str, attempt: dict[str, Any], lines: int = 200) -> str:
+    """The worker's screen (tmux) or the tail of its log (process)."""
+    if attempt.get("runtime") == "tmux" and attempt.get("runtime_ref"):
+        try:
+            p = tmux(db_path, "capture-pane", "-p", "-J", "-t", attempt["runtime_ref"], "-S", f"-{lines}")
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        if p.returncode == 0:
+            return p.stdout
+    return tail_file(attempt.get("log_path") or "", lines)
+
+
+def tail_file(path: str, lines: int = 200, max_bytes: int = 64 * 1024) -> str:
+    if not path:
+        return ""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            data = f.read()
+    except OSError:
+        return ""
+    return "\n".join(data.decode("utf-8", errors="replace").splitlines()[-lines:])
+
+
+def attach_argv(db_path: str, attempt: dict[str, Any]) -> list[str]:
+    """The command that attaches a terminal to a tmux worker (the console suspends and runs it)."""
+    if attempt.get("runtime") != "tmux" or not attempt.get("runtime_ref"):
+        raise InvalidState("this worker does not run in tmux; its output is in " + (attempt.get("log_path") or "-"))
+    return ["tmux", "-L", tmux_socket(db_path), "attach-session", "-t", attempt["runtime_ref"]]
+
+
+# -- launch ----------------------------------------------------------------------------------
+def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = None,
+           profile: str | None = None, runtime: str | None = None) -> dict[str, Any]:
+    """Start the worker for an attempt (the latest by default). Raises InvalidState when the
+    attempt is already launched or has ended: one attempt, one worker."""
+    att = rt.get_attempt(store, run_id, task_id, attempt_no)
+    if att is None:
+        raise NotFound(f"task {task_id} in run {run_id} has no attempt to launch; dispatch it first")
+    if att["runtime"]:
+        raise InvalidState(f"attempt {att['attempt_no']} of {task_id} was already launched "
+                           f"({att['runtime']} {att['runtime_ref'] or att['pid'] or ''})".rstrip())
+    if att["status"] not in ("pending", "claimed", "in_progress", "blocked"):
+        raise InvalidState(f"attempt {att['attempt_no']} of {task_id} is {att['status']}; nothing to launch")
+    profiles = load_profiles(store.path)
+    cfg = rt.run_settings_config(store, run_id)
+    prof = resolve_profile(profiles, profile, att["profile"], cfg.get("profile"), att["assigned_to"])
+    mode = runtime or prof.runtime
+    if mode not in RUNTIMES:
+        raise InvalidInput(f"runtime must be tmux or process, not {mode!r}")
+    if prof.max_parallel:
+        running = store.scalar("SELECT count(*) FROM attempts WHERE profile=? AND runtime<>'' AND status IN"
+                               " ('pending','claimed','in_progress','blocked')", (prof.name,))
+        if running >= prof.max_parallel:
+            raise InvalidState(f"profile {prof.name} already runs {running} worker(s) "
+                               f"(max_parallel={prof.max_parallel}); launch later")
+    n = att["attempt_no"]
+    work = runtime_dir(store.path, run_id, task_id, n)
+    work.mkdir(parents=True, exist_ok=True)
+    from store import brief
+
+    brief_file = work / "brief.md"
+    brief_file.write_text(brief.render(store, run_id=run_id, task_id=task_id, attempt_no=n,
+                                       inbox_cmd=bin_path("inbox")))
+    cwd = Path(att["worktree_path"]) if att["worktree_path"] else work / "scratch"
+    cwd.mkdir(parents=True, exist_ok=True)
+    log_file = work / "worker.log"
+    db = str(Path(store.path).resolve())
+    values = {"brief_file": str(brief_file), "cwd": str(cwd), "worktree": att["worktree_path"] or str(cwd),
+              "db": db, "run_id": run_id, "task_id": task_id, "attempt_no": str(n),
+              "thread_id": att["thread_id"], "agent": att["assigned_to"], "python": sys.executable,
+              "inbox": bin_path("inbox"), "log_file": str(log_file)}
+    command = render_command(prof.command, values)
+    env = {"ORCH_DB": db, "ORCH_RUN": run_id, "ORCH_TASK": task_id, "ORCH_ATTEMPT": str(n),
+           "ORCH_THREAD": att["thread_id"], "ORCH_AGENT": att["assigned_to"], "ORCH_BRIEF_FILE": str(brief_file),
+           "ORCH_WORKTREE": att["worktree_path"] or "",
+           "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
+    worker_env = cfg.get("worker_env") or {}
+    if isinstance(worker_env, dict):
+        env.update({str(k): str(v) for k, v in worker_env.items()})
+    env.update(prof.env)
+    session = session_name(run_id, task_id, n) if mode == "tmux" else ""
+    if rt.record_launch_intent(store, thread_id=att["thread_id"], runtime=mode, runtime_ref=session,
+                               profile=prof.name, brief_path=str(brief_file), log_path=str(log_file)) is None:
+        raise InvalidState(f"attempt {n} of {task_id} was launched by someone else meanwhile")
+    try:
+        pid = _start_tmux(store.path, session, command, cwd, env, log_file) if mode == "tmux" \
+            else _start_process(command, cwd, env, log_file)
+    except (OSError, subprocess.SubprocessError, OrchError) as exc:
+        msg = exc.message if isinstance(exc, OrchError) else f"{type(exc).__name__}: {exc}"
+        rt.end_attempt(store, thread_id=att["thread_id"], end_reason="crashed",
+                       summary=f"launch failed: {msg}", evidence=command)
+        raise InvalidState(f"could not launch {prof.name} for {task_id}: {msg}") from None
+    a = rt.record_launched(store, thread_id=att["thread_id"], pid=pid, command=command)
+    from store.dispatch import public_attempt
+
+    return {"attempt": public_attempt(a), "profile": prof.name, "runtime": mode, "command": command,
+            "cwd": str(cwd), "attach": attach_argv(store.path, a) if mode == "tmux" else None}
+
+
+def _start_process(command: str, cwd: Path, env: dict[str, str], log_file: Path) -> int:
+    with open(log_file, "ab") as log:
+        p = subprocess.Popen(["/bin/sh", "-c", command], cwd=cwd, env=os.environ | env, stdin=subprocess.DEVNULL,
+                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+    _children[p.pid] = p
+    return p.pid
+
+
+def _start_tmux(db_path: str, session: str, command: str, cwd: Path, env: dict[str, str],
+                log_file: Path) -> int:
+    args = ["new-session", "-d", "-s", session, "-x", "160", "-y", "48", "-c", str(cwd)]
+    for k, v in env.items():
+        args += ["-e", f"{k}={v}"]
+    # Chained in one client call: the options are set before the server reaps a fast exit, so a
+    # crash leaves a dead pane (and its last screen) behind instead of a vanished session.
+    args += ["/bin/sh", "-c", command, ";", "set-option", "-t", session, "remain-on-exit", "on",
+             ";", "pipe-pane", "-t", session, "-o", f"cat >> {shlex.quote(str(log_file))}"]
+    p = tmux(db_path, *args)
+    if p.returncode != 0:
+        raise InvalidState(f"tmux new-session failed: {(p.stderr or p.stdout).strip()[:300]}")
+    info = tmux_panes(db_path).get(session)
+    return int(info["pid"]) if info else 0
+
+
+# -- control ---------------------------------------------------------------------------------
+def stop(db_path: str, attempt: dict[str, Any], *, grace: float = 2.0) -> bool:
+    """Stop an attempt's worker (tmux session or process group). True if something was stopped."""
+    stopped = False
+    if attempt.get("runtime") == "tmux" and attempt.get("runtime_ref"):
+        try:
+            stopped = tmux(db_path, "kill-session", "-t", attempt["runtime_ref"]).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    pid = attempt.get("pid")
+    if pid and attempt.get("runtime") == "process" and pid_alive(pid):
+        try:
+            os.killpg(pid, signal.SIGTERM)
+            stopped = True
+        except (ProcessLookupError, PermissionError):
+            pass
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and pid_alive(pid):
+            time.sleep(0.02)
+        if pid_alive(pid):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        reap()
+    return stopped
+
+
+def send_keys(store: Store, *, run_id: str, task_id: str, text: str, enter: bool = True,
+              by: str | None = None) -> dict[str, Any]:
+    """Type the leader's answer into a tmux worker's terminal (a prompt like `Continue? [y/n]`)."""
+    from store.dispatch import leader_name
+
+    att = rt.get_attempt(store, run_id, task_id)
+    if att is None:
+        raise NotFound(f"task {task_id} has no attempt")
+    if att["runtime"] != "tmux" or not att["runtime_ref"]:
+        raise InvalidState(f"attempt {att['attempt_no']} of {task_id} has no terminal to type into "
+                           f"(runtime {att['runtime'] or 'none'})")
+    p = tmux(store.path, "send-keys", "-t", att["runtime_ref"], "-l", text)
+    if p.returncode == 0 and enter:
+        p = tmux(store.path, "send-keys", "-t", att["runtime_ref"], "Enter")
+    if p.returncode != 0:
+        raise InvalidState(f"tmux send-keys failed: {(p.stderr or p.stdout).strip()[:300]}")
+    rt.record_input_sent(store, thread_id=att["thread_id"], text=text, by=by or leader_name())
+    return {"sent": text, "enter": enter, "session": att["runtime_ref"]}
+
+
+def kill_server(db_path: str) -> None:
+    """Stop the private tmux server of a database (tests and the demo clean up with this)."""
+    try:
+        tmux(db_path, "kill-server")
+    except (OSError, subprocess.TimeoutExpired):
+        pass

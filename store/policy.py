@@ -1,0 +1,102 @@
+"""The run's self-healing policy, as pure decisions: thresholds, bounded retries, backoff.
+
+Settings live in the run's config (`store.runs.run_config`), as flat keys so a leader can change
+one without restating the rest. Nothing here does IO: the watcher gathers facts, asks these
+functions what to do, and records the answer through store/runtime.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+# End reasons a fresh attempt may fix. `cancelled` and `reassigned` were the leader's decision,
+# so they are never retried behind the leader's back.
+RETRYABLE = ("failed", "crashed", "stalled", "timed_out", "check_failed")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Per-run liveness thresholds and policy bounds (seconds unless named otherwise)."""
+
+    liveness_interval_seconds: float = 2.0   # how often running attempts are probed
+    nudge_seconds: float = 180.0             # quiet this long: one control message asks for status
+    stall_seconds: float = 600.0             # quiet this long: the attempt is ended as stalled
+    idle_seconds: float = 60.0               # tmux pane unchanged this long: shown as idle
+    crash_grace_seconds: float = 1.0         # process gone this long without done/fail: crashed
+    attempt_timeout_seconds: float = 0.0     # 0: no wall-clock limit per attempt
+    max_attempts: int = 3                    # attempts per task, the first one included
+    retry_backoff_seconds: float = 10.0      # before retry n+1: base * 2**(n-1), capped
+    retry_backoff_max_seconds: float = 300.0
+    nudge: bool = True
+    retry: bool = True
+    escalate: bool = True
+    concurrency: int = 5                     # autopilot: running tasks at most
+    autopilot: bool = False
+    profile: str = ""                        # agent profile autopilot and retries launch with
+    execution_mode: str = ""                 # "" = code when repo_path is set, else analysis
+    repo_path: str = ""
+    workspace_root: str = ""
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any] | None) -> Settings:
+        cfg = config or {}
+        kw: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in cfg or cfg[f.name] is None:
+                continue
+            value = cfg[f.name]
+            default = getattr(cls, f.name)
+            try:
+                if isinstance(default, bool):
+                    kw[f.name] = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+                elif isinstance(default, int):
+                    kw[f.name] = int(value)
+                elif isinstance(default, float):
+                    kw[f.name] = float(value)
+                else:
+                    kw[f.name] = str(value)
+            except (TypeError, ValueError):
+                continue  # a bad value keeps the default rather than stopping the watcher
+        return cls(**kw)
+
+    def mode(self) -> str:
+        if self.execution_mode in ("analysis", "code"):
+            return self.execution_mode
+        return "code" if self.repo_path else "analysis"
+
+
+def backoff_seconds(attempt_no: int, s: Settings) -> float:
+    """Delay before the attempt after attempt_no: exponential, capped."""
+    n = max(1, int(attempt_no))
+    return min(s.retry_backoff_seconds * (2 ** (n - 1)), s.retry_backoff_max_seconds)
+
+
+@dataclass(frozen=True)
+class FailureDecision:
+    action: str          # "retry" | "wait" | "escalate"
+    reason: str
+    due_at: float = 0.0  # for "wait" and "retry": when the retry is (was) due
+
+
+def decide_failure(*, attempt_no: int, end_reason: str, ended_at: float, now: float,
+                   settings: Settings, launched: bool) -> FailureDecision:
+    """What to do about a task whose latest attempt ended without success."""
+    how = end_reason or "failed"
+    if how not in RETRYABLE:
+        return FailureDecision("escalate", f"attempt {attempt_no} ended {how}; the leader decides what next")
+    if not settings.retry:
+        return FailureDecision("escalate", f"attempt {attempt_no} ended {how}; automatic retry is off")
+    if not launched:
+        return FailureDecision("escalate", f"attempt {attempt_no} ended {how}; it was not launched by orch, "
+                                           f"so there is no worker profile to retry with")
+    if attempt_no >= settings.max_attempts:
+        return FailureDecision("escalate", f"gave up after {attempt_no} attempt(s) "
+                                           f"(max_attempts={settings.max_attempts}); last ended {how}")
+    due = ended_at + backoff_seconds(attempt_no, settings)
+    if now < due:
+        return FailureDecision("wait", f"attempt {attempt_no} ended {how}; retry {attempt_no + 1} of "
+                                       f"{settings.max_attempts} due in {due - now:.1f}s", due)
+    return FailureDecision("retry", f"attempt {attempt_no} ended {how}; retry {attempt_no + 1} of "
+                                    f"{settings.max_attempts} after {backoff_seconds(attempt_no, settings):g}s "
+                                    f"backoff", due)
