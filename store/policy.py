@@ -34,6 +34,7 @@ class Settings:
     concurrency: int = 5                     # autopilot: running tasks at most
     autopilot: bool = False
     profile: str = ""                        # agent profile autopilot and retries launch with
+    runtime: str = ""                        # "" = the profile's runtime; or tmux / process
     execution_mode: str = ""                 # "" = code when repo_path is set, else analysis
     repo_path: str = ""
     workspace_root: str = ""

@@ -1,0 +1,455 @@
+"""The watcher: wakes on every change of the database (and its WAL) and on a timer, folds what
+changed, judges every running attempt's liveness, and heals within the run's bounds.
+
+One engine for `orch watch` (run_forever) and the console (which calls tick() from a thread).
+The decisions are headless (store/liveness.py, store/policy.py, store/autopilot.py); this module
+gathers the facts that need IO (tmux panes, processes, worktree writes, git commits) and records
+every action through store/runtime.py, each under a unique key in the same transaction as the
+action, so a watcher restarted after SIGKILL never repeats one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from store import runtime as rt
+from store.db import Store
+from store.errors import OrchError
+from store.liveness import Facts, classify_pane, judge
+from store.policy import Settings, decide_failure
+from store.records import loads
+from store.validate import now_ts, parse_ts
+
+from . import launcher
+
+WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024
+POLL_MS = 250          # fallback: data_version poll and timer resolution
+WORKTREE_SCAN_LIMIT = 5000
+RECONCILE_EVENTS = 5000
+
+
+@dataclass
+class _Memo:
+    """What the watcher remembers about one attempt between ticks (lost on restart: harmless,
+    every clock here only delays a verdict)."""
+    output_hash: str = ""
+    output_changed_at: float = 0.0
+    dead_since: float = 0.0
+    commit_sha: str = ""
+    commit_at: float = 0.0
+
+
+@dataclass
+class TickResult:
+    events: int = 0
+    cursor: int = 0
+    actions: list[str] = field(default_factory=list)
+    bells: int = 0
+    reconciled_at: float = 0.0
+    liveness_checked: bool = False
+
+
+class Watcher:
+    def __init__(self, db_path: str, run_id: str | None = None, *, autopilot: bool = False,
+                 on_action: Callable[[str, bool], None] | None = None) -> None:
+        self.db_path = str(db_path)
+        self.run_id = run_id
+        self.autopilot = autopilot
+        self.scope = run_id or "*"
+        self.on_action = on_action
+        self.store = Store(self.db_path)
+        self._lock = threading.RLock()
+        self._cursor = rt.cursor(self.store, self.scope)
+        self._memo: dict[str, _Memo] = {}
+        self._repos: dict[str, Any] = {}
+        self._next_liveness = 0.0
+        self._dv = -1
+        self._swept = False
+        self.last_tick: TickResult | None = None
+        self.on_reconciled: Callable[[int, float], None] | None = None
+
+    # -- the pass ----------------------------------------------------------------------------
+    def tick(self, *, force_liveness: bool = False) -> TickResult:
+        """One full pass. Safe to call from any thread; passes never overlap."""
+        with self._lock:
+            res = TickResult()
+            now = time.time()
+            runs = self._runs()
+            self._reconcile(res)
+            self._expire_leases(res)
+            if force_liveness or now >= self._next_liveness:
+                self._liveness(runs, res)
+                interval = min((s.liveness_interval_seconds for s in runs.values()), default=2.0)
+                self._next_liveness = time.time() + interval
+            self._policy(runs, res)
+            self._launch_pending(runs, res)
+            self._autopilot(runs, res)
+            self._checkpoint(res)
+            if res.cursor > self._cursor:
+                rt.save_cursor(self.store, self.scope, res.cursor, os.getpid())
+                self._cursor = res.cursor
+            self._dv = self.store.data_version()
+            self.last_tick = res
+            return res
+
+    def _runs(self) -> dict[str, Settings]:
+        if self.run_id:
+            rows = self.store.all("SELECT run_id, status, config_json FROM runs WHERE run_id=?", (self.run_id,))
+        else:
+            rows = self.store.all("SELECT run_id, status, config_json FROM runs WHERE status IN "
+                                  "('active','blocked','failed')")
+        return {r["run_id"]: Settings.from_config(loads(r["config_json"], {})) for r in rows
+                if r["status"] not in ("cancelled",)}
+
+    def _act(self, res: TickResult, line: str, bell: bool = False) -> None:
+        res.actions.append(line)
+        if bell:
+            res.bells += 1
+        if self.on_action is not None:
+            try:
+                self.on_action(line, bell)
+            except Exception:  # a display callback must never stop the watcher
+                pass
+
+    def _reconcile(self, res: TickResult) -> set[str]:
+        from store import views
+
+        touched: set[str] = set()
+        cursor = self._cursor
+        while True:
+            events = rt.events_after(self.store, cursor, RECONCILE_EVENTS)
+            if not events:
+                break
+            for e in events:
+                if e["run_id"] and (self.run_id is None or e["run_id"] == self.run_id):
+                    touched.add(e["run_id"])
+            res.events += len(events)
+            cursor = events[-1]["event_id"]
+            if len(events) < RECONCILE_EVENTS:
+                break
+        for run_id in sorted(touched):
+            try:
+                views.reconcile(self.store, run_id=run_id)
+            except OrchError:
+                continue
+        res.cursor = cursor
+        res.reconciled_at = time.time()
+        if self.on_reconciled is not None and res.events:
+            self.on_reconciled(cursor, res.reconciled_at)
+        return touched
+
+    def _expire_leases(self, res: TickResult) -> None:
+        from store import inbox
+
+        # A read first: the write lock is taken only when some lease really ran out.
+        if self.store.scalar("SELECT 1 FROM threads WHERE lease_owner<>'' AND lease_expires_at<? AND "
+                             "lease_expired_noted='' AND status IN ('claimed','in_progress','blocked') LIMIT 1",
+                             (now_ts(),)) is None:
+            return
+        for t in inbox.expire_leases(self.store):
+            if self.run_id is None or t["run_id"] == self.run_id:
+                self._act(res, f"lease expired: {t['task_id'] or t['thread_id']} ({t['lease_owner']})")
+
+    # -- liveness ----------------------------------------------------------------------------
+    def _liveness(self, runs: dict[str, Settings], res: TickResult) -> None:
+        res.liveness_checked = True
+        live = [a for a in rt.live_attempts(self.store, self.run_id) if a["run_id"] in runs]
+        panes = launcher.tmux_panes(self.db_path) if any(a["runtime"] == "tmux" for a in live) \
+            or not self._swept else {}
+        changes: list[tuple[str, str]] = []
+        for a in live:
+            s = runs[a["run_id"]]
+            facts = self._facts(a, panes)
+            v = judge(facts, s)
+            if v.liveness and v.liveness != a["liveness"] and v.action not in ("stalled", "crashed", "timed_out"):
+                changes.append((a["thread_id"], v.liveness))
+            try:
+                self._apply_verdict(a, v, res)
+            except OrchError as exc:
+                self._act(res, f"could not act on {a['task_id']}: {exc.message}")
+        rt.set_liveness(self.store, changes)
+        self._sweep(panes, res)
+        live_ids = {a["thread_id"] for a in live}
+        for tid in [t for t in self._memo if t not in live_ids]:
+            self._memo.pop(tid, None)
+        for path in [p for p in self._repos if p not in {a["worktree_path"] for a in live}]:
+            repo = self._repos.pop(path)
+            if repo is not None:
+                repo.close()
+
+    def _facts(self, a: dict[str, Any], panes: dict[str, dict[str, Any]]) -> Facts:
+        now = time.time()
+        memo = self._memo.setdefault(a["thread_id"], _Memo())
+        alive: bool | None = None
+        pane_state, pane_line, output = "", "", ""
+        if a["runtime"] == "tmux" and a["runtime_ref"]:
+            info = panes.get(a["runtime_ref"])
+            alive = bool(info) and not info["dead"]
+            if info:
+                output = launcher.capture(self.db_path, a, lines=60)
+                pane_state, pane_line = classify_pane(output)
+        elif a["runtime"] == "process":
+            alive = launcher.pid_alive(a["pid"]) if a["pid"] else None
+            output = _log_signature(a["log_path"])
+        if alive is False:
+            memo.dead_since = memo.dead_since or now
+        else:
+            memo.dead_since = 0.0
+        if output:
+            h = hashlib.blake2b(output.encode("utf-8", "replace"), digest_size=16).hexdigest()
+            if h != memo.output_hash:
+                memo.output_hash, memo.output_changed_at = h, now
+        return Facts(
+            now=now, started_at=parse_ts(a["started_at"]), thread_status=a["thread_status"],
+            launched=bool(a["runtime"]), process_alive=alive, dead_since=memo.dead_since,
+            lease_owner=a["lease_owner"], lease_expires_at=parse_ts(a["lease_expires_at"]),
+            heartbeat_at=parse_ts(a["last_activity_at"]), last_message_at=parse_ts(a["last_message_at"] or ""),
+            worktree_write_at=_newest_write(a["worktree_path"]), last_commit_at=self._last_commit(a, memo),
+            output_changed_at=memo.output_changed_at, pane_state=pane_state, pane_line=pane_line)
+
+    def _last_commit(self, a: dict[str, Any], memo: _Memo) -> float:
+        """The worktree's last commit time, if a commit was made after the attempt's base."""
+        path = a["worktree_path"]
+        if not path or not os.path.isdir(path):
+            return 0.0
+        repo = self._repos.get(path)
+        try:
+            if repo is None:
+                import git
+
+                repo = self._repos[path] = git.Repo(path)
+            sha = repo.head.commit.hexsha
+            if sha == a["base_commit"]:
+                return 0.0
+            if sha != memo.commit_sha:
+                memo.commit_sha, memo.commit_at = sha, float(repo.head.commit.committed_date)
+            return memo.commit_at
+        except Exception:  # a worktree mid-rewrite or removed: no signal, not an error
+            self._repos[path] = None
+            return 0.0
+
+    def _apply_verdict(self, a: dict[str, Any], v: Any, res: TickResult) -> None:
+        who = f"{a['task_id']} attempt {a['attempt_no']}"
+        if v.action in ("stalled", "crashed", "timed_out"):
+            evidence = launcher.capture(self.db_path, a, lines=40) if a["runtime"] else ""
+            ended = rt.end_attempt(self.store, thread_id=a["thread_id"], end_reason=v.action, summary=v.reason,
+                                   evidence=evidence)
+            if ended is not None:
+                launcher.stop(self.db_path, a)
+                self._act(res, f"{v.action}: {who}: {v.reason}")
+        elif v.action == "nudge":
+            if rt.nudge(self.store, thread_id=a["thread_id"], reason=v.reason):
+                self._act(res, f"nudged {who}: {v.reason}")
+        elif v.action == "attention":
+            if rt.flag_attention(self.store, run_id=a["run_id"], task_id=a["task_id"], attempt_no=a["attempt_no"],
+                                 kind="waiting_input", reason=v.reason, event_type="attempt_waiting_input"):
+                self._act(res, f"needs attention: {who}: {v.reason}", bell=True)
+
+    def _sweep(self, panes: dict[str, dict[str, Any]], res: TickResult) -> None:
+        """Stop workers whose attempts ended without them (stalled, cancelled, ...) and close the
+        dead tmux sessions of ended attempts. Runs every liveness pass; cheap when nothing ended."""
+        since = now_ts(time.time() - 3600) if self._swept else ""
+        ended = self.store.all(
+            "SELECT * FROM attempts WHERE runtime<>'' AND status IN ('done','failed','cancelled')"
+            " AND ended_at>=?" + (" AND run_id=?" if self.run_id else ""),
+            (since, self.run_id) if self.run_id else (since,))
+        self._swept = True
+        for a in map(dict, ended):
+            if a["runtime"] == "tmux" and a["runtime_ref"] in panes:
+                info = panes[a["runtime_ref"]]
+                if info["dead"] or a["end_reason"] in ("stalled", "timed_out", "crashed", "cancelled", "reassigned"):
+                    launcher.stop(self.db_path, a)
+            elif a["runtime"] == "process" and a["pid"] and a["end_reason"] in (
+                    "stalled", "timed_out", "cancelled", "reassigned") and launcher.pid_alive(a["pid"]):
+                launcher.stop(self.db_path, a)
+                self._act(res, f"stopped the worker of {a['task_id']} attempt {a['attempt_no']} ({a['end_reason']})")
+
+    # -- policy ------------------------------------------------------------------------------
+    def _policy(self, runs: dict[str, Settings], res: TickResult) -> None:
+        from store import dispatch
+
+        now = time.time()
+        for run_id, s in runs.items():
+            failed = self.store.all(
+                "SELECT a.* FROM tasks t JOIN attempts a ON a.run_id=t.run_id AND a.task_id=t.task_id AND"
+                " a.attempt_no=(SELECT max(attempt_no) FROM attempts b WHERE b.run_id=t.run_id AND b.task_id=t.task_id)"
+                " WHERE t.run_id=? AND t.status='failed' ORDER BY t.task_id", (run_id,))
+            for a in map(dict, failed):
+                n = a["attempt_no"]
+                key = f"retry:{run_id}:{a['task_id']}:a{n}"
+                if rt.action_taken(self.store, key) or rt.action_taken(self.store, f"escalate:{run_id}:{a['task_id']}:a{n}"):
+                    continue
+                d = decide_failure(attempt_no=n, end_reason=a["end_reason"], ended_at=parse_ts(a["ended_at"]),
+                                   now=now, settings=s, launched=bool(a["runtime"]))
+                try:
+                    if d.action == "wait":
+                        if rt.schedule_retry(self.store, run_id=run_id, task_id=a["task_id"], attempt_no=n,
+                                             reason=d.reason, due_at=now_ts(d.due_at)):
+                            self._act(res, f"retry scheduled: {a['task_id']}: {d.reason}")
+                    elif d.action == "retry":
+                        proxy = rt.with_action(self.store, key, "retry", event_type="task_auto_retried",
+                                               run_id=run_id, task_id=a["task_id"], attempt_no=n + 1, reason=d.reason)
+                        dispatch.retry(proxy, run_id=run_id, task_id=a["task_id"])  # type: ignore[arg-type]
+                        self._act(res, f"retried {a['task_id']}: {d.reason}")
+                        self._launch(run_id, a["task_id"], a["profile"] or s.profile, a["runtime"], res, s)
+                    elif s.escalate:
+                        if rt.flag_attention(self.store, run_id=run_id, task_id=a["task_id"], attempt_no=n,
+                                             kind="escalate", reason=d.reason):
+                            self._act(res, f"escalated {a['task_id']} to the leader: {d.reason}", bell=True)
+                except rt.ActionAlreadyTaken:
+                    continue
+                except OrchError as exc:
+                    self._act(res, f"could not heal {a['task_id']}: {exc.message}")
+
+    def _launch(self, run_id: str, task_id: str, profile: str, runtime: str, res: TickResult,
+                s: Settings) -> None:
+        if not profile:
+            return
+        try:
+            out = launcher.launch(self.store, run_id=run_id, task_id=task_id, profile=profile,
+                                  runtime=runtime or s.runtime or None)
+            self._act(res, f"launched {task_id} attempt {out['attempt']['attempt_no']} with {out['profile']} "
+                           f"({out['runtime']})")
+        except OrchError as exc:
+            self._act(res, f"could not launch {task_id}: {exc.message}")
+
+    def _launch_pending(self, runs: dict[str, Settings], res: TickResult) -> None:
+        """Attempts this watcher created (retry, autopilot) whose launch did not happen, e.g. the
+        watcher died in between, or the profile was at its parallel limit: launch them now."""
+        for run_id, s in runs.items():
+            rows = self.store.all(
+                "SELECT a.*, (SELECT p.profile FROM attempts p WHERE p.run_id=a.run_id AND p.task_id=a.task_id"
+                " AND p.attempt_no=a.attempt_no-1) AS prev_profile, (SELECT p.runtime FROM attempts p WHERE"
+                " p.run_id=a.run_id AND p.task_id=a.task_id AND p.attempt_no=a.attempt_no-1) AS prev_runtime"
+                " FROM attempts a WHERE a.run_id=? AND a.runtime='' AND a.status='pending'", (run_id,))
+            for a in map(dict, rows):
+                mine = rt.action_taken(self.store, f"retry:{run_id}:{a['task_id']}:a{a['attempt_no'] - 1}") or \
+                    rt.action_taken(self.store, f"dispatch:{run_id}:{a['task_id']}:a{a['attempt_no']}")
+                if not mine:
+                    continue
+                profile = a["prev_profile"] or self._autopilot_profile(a, s)
+                self._launch(run_id, a["task_id"], profile, a["prev_runtime"] or "", res, s)
+
+    def _autopilot_profile(self, task: dict[str, Any], s: Settings) -> str:
+        if s.profile:
+            return s.profile
+        to = task.get("default_to") or task.get("assigned_to") or ""
+        try:
+            return to if to in launcher.load_profiles(self.db_path) else ""
+        except OrchError:
+            return ""
+
+    def _autopilot(self, runs: dict[str, Settings], res: TickResult) -> None:
+        from store import autopilot, dispatch
+
+        for run_id, s in runs.items():
+            if not (self.autopilot or s.autopilot):
+                continue
+            picks = autopilot.pick_ready(self.store, run_id, s.concurrency)
+            for p in picks:
+                task = dict(self.store.one("SELECT * FROM tasks WHERE run_id=? AND task_id=?", (run_id, p["task_id"])))
+                n = int(self.store.scalar("SELECT count(*) FROM attempts WHERE run_id=? AND task_id=?",
+                                          (run_id, p["task_id"]))) + 1
+                profile = self._autopilot_profile(task, s)
+                reason = (f"autopilot: {p['task_id']} is ready (wave {p['wave']}, priority {p['priority']}), "
+                          f"a slot is free under the cap of {s.concurrency} and no in-flight task shares its paths")
+                proxy = rt.with_action(self.store, f"dispatch:{run_id}:{p['task_id']}:a{n}", "dispatch",
+                                       event_type="task_auto_dispatched", run_id=run_id, task_id=p["task_id"],
+                                       attempt_no=n, reason=reason, payload={"wave": p["wave"], "paths": p["paths"]})
+                try:
+                    dispatch.dispatch(proxy, run_id=run_id, task_id=p["task_id"],  # type: ignore[arg-type]
+                                      execution_mode=s.mode(), to=task["default_to"] or profile or "worker",
+                                      repo_path=s.repo_path or None, workspace_root=s.workspace_root or None)
+                except rt.ActionAlreadyTaken:
+                    continue
+                except OrchError as exc:
+                    self._act(res, f"autopilot could not dispatch {p['task_id']}: {exc.message}")
+                    continue
+                self._act(res, f"dispatched {p['task_id']} (wave {p['wave']})")
+                self._launch(run_id, p["task_id"], profile, "", res, s)
+
+    def _checkpoint(self, res: TickResult) -> None:
+        if self.store.wal_size() > WAL_CHECKPOINT_BYTES:
+            busy, log, done = self.store.checkpoint("RESTART")
+            self._act(res, f"checkpointed the WAL ({done}/{log} frames{', busy' if busy else ''})")
+
+    # -- the loop ----------------------------------------------------------------------------
+    def run_forever(self, stop: threading.Event | None = None) -> None:
+        """Tick on every change of the database or its WAL, and on the timer, until stop is set."""
+        stop = stop or threading.Event()
+        self.tick(force_liveness=True)
+        db = Path(self.db_path).resolve()
+        names = {db.name, db.name + "-wal"}
+        try:
+            import watchfiles
+        except ImportError:
+            watchfiles = None  # type: ignore[assignment]
+        if watchfiles is not None:
+            try:
+                for changes in watchfiles.watch(db.parent, watch_filter=lambda _c, p: Path(p).name in names,
+                                                step=5, debounce=30, rust_timeout=POLL_MS, yield_on_timeout=True,
+                                                stop_event=stop, recursive=False, raise_interrupt=False):
+                    if stop.is_set():
+                        return
+                    self._wake(bool(changes))
+                return
+            except (OSError, RuntimeError):
+                pass  # no inotify (limits, odd filesystems): poll instead
+        while not stop.wait(POLL_MS / 1000 / 5):
+            self._wake(False)
+
+    def _wake(self, changed: bool) -> None:
+        """Tick when another connection committed (data_version moved), or the timer is due. A
+        file event caused only by our own writes leaves data_version where it was: no tick."""
+        due = time.time() >= self._next_liveness
+        if not due and self.store.data_version() == self._dv:
+            return
+        self.tick()
+
+    def close(self) -> None:
+        for repo in self._repos.values():
+            if repo is not None:
+                repo.close()
+        self._repos.clear()
+        self.store.close()
+
+
+def _log_signature(path: str) -> str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def _newest_write(path: str) -> float:
+    """Newest mtime under a worktree (not .git), looking at no more than WORKTREE_SCAN_LIMIT entries."""
+    if not path or not os.path.isdir(path):
+        return 0.0
+    newest, seen = 0.0, 0
+    stack = [path]
+    while stack and seen < WORKTREE_SCAN_LIMIT:
+        d = stack.pop()
+        try:
+            with os.scandir(d) as it:
+                for e in it:
+                    seen += 1
+                    if e.name == ".git":
+                        continue
+                    try:
+                        if e.is_dir(follow_symlinks=False):
+                            stack.append(e.path)
+                        else:
+                            newest = max(newest, e.stat(follow_symlinks=False).st_mtime)
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return newest
