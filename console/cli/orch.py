@@ -160,6 +160,49 @@ def h_verify_record(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
                                 status=args.status, summary=args.summary, output=output)
 
 
+def h_verify_run(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import checks
+
+    return checks.verify_run(ctx.store, run_id=args.run, task_id=args.task, timeout=args.timeout_seconds)
+
+
+def h_plan(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import plan
+
+    return plan.plan(ctx.store, run_id=args.run)
+
+
+def h_import_manifest(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import imports
+
+    return imports.import_manifest(ctx.store, path=args.file, run_id=args.run)
+
+
+def h_import_gh(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import imports
+
+    return imports.import_gh_issues(ctx.store, path=args.file, run_id=args.run)
+
+
+def h_report(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from store import report
+
+    text = report.render(ctx.store, run_id=args.run, fmt=args.format)
+    if args.out:
+        from pathlib import Path
+
+        out = Path(args.out)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(out.name + ".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(out)
+        except OSError as exc:
+            raise InvalidInput(f"cannot write --out {args.out}: {exc.strerror or exc}") from None
+        return {"format": args.format, "out": str(out.resolve()), "bytes": len(text.encode())}
+    return {"format": args.format, "report": text}
+
+
 def _group(sub: argparse._SubParsersAction, name: str, help_text: str) -> argparse._SubParsersAction:
     g = sub.add_parser(name, help=help_text, description=help_text)
     add_globals(g, top=False)
@@ -291,6 +334,30 @@ def build() -> Parser:
     c.add_argument("--status", required=True, choices=["passed", "failed"])
     c.add_argument("--summary")
     c.add_argument("--output-file", metavar="PATH", help="the check's output")
+
+    c = command(verify, "run", h_verify_run, "run the task's check commands in its worktree and record them",
+                render_key="verify")
+    c.add_argument("--run", required=True)
+    c.add_argument("--task", required=True)
+    c.add_argument("--timeout-seconds", type=float, default=600, help="per check (default 600)")
+
+    c = command(sub, "plan", h_plan, "waves, critical path, concurrency cap and overlapping paths (a dry run)")
+    c.add_argument("--run", required=True)
+
+    imports = _group(sub, "import", "import a plan from a file (re-importing the same file changes nothing)")
+    c = command(imports, "manifest", h_import_manifest, "a task-orchestrator manifest (phases, dependsOn, files)",
+                render_key="import")
+    c.add_argument("file", metavar="FILE")
+    c.add_argument("--run", required=True, help="run to import into (created if missing)")
+    c = command(imports, "gh-issues", h_import_gh, "the JSON of `gh issue list --json number,title,body,labels`",
+                render_key="import")
+    c.add_argument("file", metavar="FILE")
+    c.add_argument("--run", required=True, help="run to import into (created if missing)")
+
+    c = command(sub, "report", h_report, "the wave report: run header, a table per wave, questions, follow-ups")
+    c.add_argument("--run", required=True)
+    c.add_argument("--format", choices=["md", "json", "html"], default="md")
+    c.add_argument("--out", metavar="FILE", help="write to FILE instead of printing")
     return p
 
 

@@ -122,10 +122,39 @@ def _verify(d: dict[str, Any], args: Any = None) -> None:
         line(f"  {c['name']}: ", status_text(c["status"]), "  ", text(c["summary"]))
 
 
+def _plan(d: dict[str, Any], args: Any = None) -> None:
+    line(f"run {d['run_id']}: {d['task_count']} tasks in {len(d['waves'])} waves; concurrency cap {d['concurrency_cap']}")
+    for w in d["waves"]:
+        names = ", ".join(t["task_id"] + ("*" if t["critical"] else "") for t in w["tasks"])
+        line(text(f"wave {w['wave']}", "bold"), f" ({len(w['tasks'])}): ", text(names))
+    if d["critical_path"]:
+        line("critical path (*): ", text(" -> ".join(d["critical_path"])))
+    for o in d["overlaps"]:
+        how = "already ordered by a dependency" if o["ordered_by_dependency"] else "will be serialized"
+        line(f"overlap {o['tasks'][0]} / {o['tasks'][1]} on {o['path']}: {how}")
+
+
+def _import(d: dict[str, Any], args: Any = None) -> None:
+    line(f"run {d['run_id']}{' (created)' if d['run_created'] else ''}: {len(d['added_tasks'])} task(s) and "
+         f"{len(d['added_dependencies'])} dependencies added, {len(d['existing_tasks'])} task(s) already there")
+    if d.get("references_outside_file"):
+        line("references to issues outside the file (ignored): " + ", ".join(d["references_outside_file"]))
+
+
+def _report(d: dict[str, Any], args: Any = None) -> None:
+    if "out" in d:
+        line(f"wrote the {d['format']} report to {d['out']} ({d['bytes']:,} bytes)")
+    else:
+        import sys
+
+        sys.stdout.write(d["report"])
+
+
 RENDERERS = {
     "run": _run, "run-list": _run_list, "task": _task, "ready": _tasks, "dispatch": _dispatch,
     "dep": lambda d, a=None: line(f"{d['dependency']['task_id']} depends on {d['dependency']['depends_on']}"
                                   f"{'' if d['created'] else ' (already)'}; {d['task']['task_id']} is {d['task']['status']}"),
     "brief": lambda d, a=None: block(d["brief"]), "reconcile": _reconcile, "wait": _wait, "blocked": _blocked,
     "answer": _answer, "cancel": _cancel, "cleanup": _cleanup, "status": _status, "verify": _verify,
+    "plan": _plan, "import": _import, "report": _report,
 }

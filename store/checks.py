@@ -1,0 +1,85 @@
+"""Running verification checks: each required check's command in the attempt's worktree, with a
+timeout, recorded as passed or failed with the tail of its output (verify run, and the watcher)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from typing import Any
+
+from .db import Store
+from .dispatch import latest_attempt
+from .errors import InvalidState
+from .records import loads
+from .runs import get_task
+from .validate import check_id, now_ts
+from .verify import record_tx
+
+DEFAULT_TIMEOUT = 600.0
+OUTPUT_TAIL = 4000
+
+
+def run_command(cmd: str, cwd: str, timeout: float) -> tuple[bool, str, float]:
+    """(passed, output tail, seconds). The whole process group is killed on timeout."""
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(cmd, shell=True, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    except OSError as exc:
+        return False, f"could not start: {exc}", 0.0
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        passed = proc.returncode == 0
+        text = out.decode("utf-8", errors="replace")
+        if not passed:
+            text += f"\n[exit status {proc.returncode}]"
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        out, _ = proc.communicate()
+        passed = False
+        text = out.decode("utf-8", errors="replace") + f"\n[timed out after {timeout:g}s]"
+    return passed, text[-OUTPUT_TAIL:], time.monotonic() - start
+
+
+def verify_run(store: Store, *, run_id: str, task_id: str, timeout: float | None = None,
+               only_pending: bool = False) -> dict[str, Any]:
+    check_id(run_id, "--run")
+    check_id(task_id, "--task")
+    with store.snapshot() as conn:
+        task = get_task(conn, run_id, task_id)
+        att = latest_attempt(conn, run_id, task_id)
+        done = {r[0] for r in conn.execute("SELECT name FROM checks WHERE run_id=? AND task_id=? AND attempt_no=? "
+                                           "AND status IN ('passed','failed')",
+                                           (run_id, task_id, att["attempt_no"] if att else 0))}
+    if att is None:
+        raise InvalidState(f"task {task_id} has no attempt to verify")
+    required = loads(task["required_checks_json"], [])
+    cmds = loads(task["check_cmds_json"], {})
+    if not required:
+        raise InvalidState(f"task {task_id} has no required checks")
+    cwd = att["worktree_path"] if att["worktree_path"] and os.path.isdir(att["worktree_path"]) else \
+        (att["repo_path"] or os.getcwd())
+    ran, skipped, result = [], [], None
+    for name in required:
+        if only_pending and name in done:
+            continue
+        cmd = cmds.get(name)
+        if not cmd:
+            skipped.append({"name": name, "reason": "no command; record its result with `orch verify record`"})
+            continue
+        passed, output, seconds = run_command(cmd, cwd, timeout or DEFAULT_TIMEOUT)
+        status = "passed" if passed else "failed"
+        summary = f"`{cmd}` {status} in {seconds:.1f}s"
+        result = store.write(lambda conn, n=name, st=status, su=summary, o=output: record_tx(
+            conn, run_id=run_id, task_id=task_id, name=n, status=st, summary=su, output=o, now=now_ts()))
+        ran.append({"name": name, "status": status, "summary": summary, "output_tail": output[-1000:]})
+    if result is None:
+        from .verify import verify_status
+
+        result = verify_status(store, run_id=run_id, task_id=task_id)
+    return result | {"ran": ran, "skipped": skipped, "cwd": cwd}

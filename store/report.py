@@ -1,0 +1,210 @@
+"""The wave report: what a leader hands on at the end of a run (ops-orchestrate "Reporting").
+
+`report_data` gathers everything once with set-based queries; `to_markdown`, `to_json` and
+`report_html.to_html` only format it. Worker text is cleaned of control characters and escaped
+for the target format.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from typing import Any
+
+from .db import Store
+from .fold import task_counts
+from .plan import critical_path, topo_order
+from .records import loads, rows
+from .runs import get_run
+from .sanitize import clean, one_line
+from .validate import check_id, parse_ts
+
+LINK_KEYS = {"pr": ("pr_url", "pr", "pull_request", "pr_number"), "ci": ("ci_url", "ci", "ci_status", "checks_url")}
+
+
+def _duration(start: str, end: str) -> float | None:
+    if not start:
+        return None
+    return round((parse_ts(end) if end else time.time()) - parse_ts(start), 1)
+
+
+def _links(payloads: list[Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for p in payloads:
+        if not isinstance(p, dict):
+            continue
+        for name, keys in LINK_KEYS.items():
+            for k in keys:
+                if k in p and p[k] not in (None, "") and name not in out:
+                    out[name] = one_line(str(p[k]), 300)
+    return out
+
+
+def report_data(store: Store, *, run_id: str) -> dict[str, Any]:
+    check_id(run_id, "--run")
+    with store.snapshot() as conn:
+        run = get_run(conn, run_id)
+        counts = task_counts(conn, run_id)
+        tasks = rows(conn.execute("SELECT * FROM tasks WHERE run_id=? ORDER BY created_at, task_id", (run_id,)).fetchall())
+        deps = [(r[0], r[1]) for r in conn.execute("SELECT task_id, depends_on FROM deps WHERE run_id=?", (run_id,))]
+        attempts = rows(conn.execute("SELECT * FROM attempts WHERE run_id=? ORDER BY task_id, attempt_no",
+                                     (run_id,)).fetchall())
+        checks = rows(conn.execute("SELECT * FROM checks WHERE run_id=? ORDER BY name", (run_id,)).fetchall())
+        msgs = rows(conn.execute(
+            "SELECT m.*, a.task_id, a.attempt_no FROM messages m JOIN attempts a ON a.thread_id=m.thread_id "
+            "WHERE a.run_id=? AND m.kind IN ('question','answer','result') ORDER BY m.message_id",
+            (run_id,)).fetchall())
+        last_event = conn.execute("SELECT max(created_at) FROM events WHERE run_id=?", (run_id,)).fetchone()[0]
+    ids = [t["task_id"] for t in tasks]
+    _, wave = topo_order(ids, deps)
+    crit = critical_path(ids, deps)
+    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for a in attempts:
+        by_task[a["task_id"]].append(a)
+    checks_of: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    for c in checks:
+        checks_of[(c["task_id"], c["attempt_no"])].append(c)
+    results: dict[str, list[Any]] = defaultdict(list)
+    questions: list[dict[str, Any]] = []
+    open_q: dict[str, dict[str, Any]] = {}
+    last_result: dict[str, dict[str, Any]] = {}
+    for m in msgs:
+        if m["kind"] == "result":
+            results[m["task_id"]].append(loads(m["payload_json"], None))
+            last_result[m["task_id"]] = m
+        elif m["kind"] == "question":
+            q = {"task_id": m["task_id"], "attempt_no": m["attempt_no"], "asked_by": m["from_agent"],
+                 "asked_at": m["created_at"], "question": m["summary"], "question_body": m["body"],
+                 "question_payload": loads(m["payload_json"], None), "answer": None, "answer_body": "",
+                 "answered_by": None, "answered_at": None}
+            questions.append(q)
+            open_q[m["thread_id"]] = q
+        elif m["kind"] == "answer" and m["thread_id"] in open_q:
+            q = open_q.pop(m["thread_id"])
+            q.update(answer=m["summary"], answer_body=m["body"], answered_by=m["from_agent"],
+                     answered_at=m["created_at"], answer_payload=loads(m["payload_json"], None))
+    wave_rows: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    follow_ups = []
+    for t in tasks:
+        atts = by_task.get(t["task_id"], [])
+        latest = atts[-1] if atts else None
+        att_out = [{"attempt_no": a["attempt_no"], "assigned_to": a["assigned_to"], "status": a["status"],
+                    "end_reason": a["end_reason"], "started_at": a["started_at"], "ended_at": a["ended_at"],
+                    "branch_name": a["branch_name"], "execution_mode": a["execution_mode"],
+                    "workspace_status": a["workspace_status"]} for a in atts]
+        row = {"task_id": t["task_id"], "title": t["title"], "status": t["status"], "wave": wave[t["task_id"]],
+               "owner": latest["assigned_to"] if latest else (t["default_to"] or ""), "attempts": att_out,
+               "duration_seconds": _duration(atts[0]["started_at"], latest["ended_at"]) if atts else None,
+               "branch": latest["branch_name"] if latest else "",
+               "checks": [{"name": c["name"], "status": c["status"], "summary": c["summary"]}
+                          for c in checks_of.get((t["task_id"], latest["attempt_no"]), [])] if latest else [],
+               "links": _links(results.get(t["task_id"], [])), "critical": t["task_id"] in crit,
+               "result": last_result[t["task_id"]]["summary"] if t["task_id"] in last_result else ""}
+        wave_rows[row["wave"]].append(row)
+        if t["status"] in ("failed", "cancelled"):
+            reason = (latest["end_reason"] if latest else "") or t["status"]
+            follow_ups.append({"task_id": t["task_id"], "title": t["title"], "status": t["status"],
+                               "reason": reason, "last_report": row["result"] or (
+                                   next((q["question"] for q in reversed(questions) if q["task_id"] == t["task_id"]), ""))})
+    done_at = last_event if run["status"] in ("done", "cancelled", "failed") else ""
+    summary = {
+        "completed": counts.get("done", 0),
+        "in_flight": sum(counts.get(s, 0) for s in ("dispatched", "running", "verifying")),
+        "queued": counts.get("planned", 0) + counts.get("ready", 0),
+        "blocked": counts.get("blocked", 0), "failed": counts.get("failed", 0),
+        "cancelled": counts.get("cancelled", 0), "total": sum(counts.values()),
+    }
+    return {
+        "run": {"run_id": run["run_id"], "goal": run["goal"], "summary": run["summary"], "status": run["status"],
+                "created_at": run["created_at"], "finished_at": done_at,
+                "duration_seconds": _duration(run["created_at"], done_at), "counts": summary},
+        "waves": [{"wave": w, "tasks": wave_rows[w]} for w in sorted(wave_rows)],
+        "questions": questions, "follow_ups": follow_ups, "critical_path": crit,
+        "dependencies": [{"task_id": a, "depends_on": b} for a, b in deps],
+    }
+
+
+# -- formats ---------------------------------------------------------------------------------
+def _md(text: Any, width: int = 120) -> str:
+    """One table cell: one line, no control characters, pipes escaped."""
+    return one_line("" if text is None else str(text), width).replace("\\", "\\\\").replace("|", "\\|") or "—"
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def attempts_text(attempts: list[dict[str, Any]]) -> str:
+    return ", ".join(f"a{a['attempt_no']} {a['end_reason'] or a['status']}" for a in attempts) or "—"
+
+
+def to_markdown(data: dict[str, Any]) -> str:
+    r = data["run"]
+    c = r["counts"]
+    out = [f"# Wave report: {_md(r['run_id'])}", "",
+           f"**Goal:** {_md(r['goal'], 300)}  ", f"**Status:** {r['status']}  ",
+           f"**Duration:** {fmt_duration(r['duration_seconds'])}  ",
+           f"**Completed:** {c['completed']}/{c['total']} | **In-flight:** {c['in_flight']} | "
+           f"**Queued:** {c['queued']} | **Blocked:** {c['blocked']} | **Failed:** {c['failed']}"
+           + (f" | **Cancelled:** {c['cancelled']}" if c["cancelled"] else ""), ""]
+    if data["critical_path"]:
+        out += [f"**Critical path:** {' → '.join(_md(t, 64) for t in data['critical_path'])}", ""]
+    for w in data["waves"]:
+        out += [f"## Wave {w['wave']}", "",
+                "| task | title | owner | status | attempts | duration | branch | checks | PR | CI |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
+        for t in w["tasks"]:
+            checks = ", ".join(f"{ch['name']} {ch['status']}" for ch in t["checks"]) or "—"
+            out.append("| " + " | ".join([
+                _md(t["task_id"]) + (" ★" if t["critical"] else ""), _md(t["title"], 80), _md(t["owner"]),
+                _md(t["status"]), _md(attempts_text(t["attempts"]), 200), fmt_duration(t["duration_seconds"]),
+                _md(t["branch"]), _md(checks), _md(t["links"].get("pr")), _md(t["links"].get("ci"))]) + " |")
+        out.append("")
+    out += ["## Blocked questions", ""]
+    if data["questions"]:
+        out += ["| task | asked by | asked at | question | answer | answered by |", "|---|---|---|---|---|---|"]
+        for q in data["questions"]:
+            answer = q["answer"] if q["answer"] is not None else "(unanswered)"
+            out.append("| " + " | ".join([_md(q["task_id"]), _md(q["asked_by"]), _md(q["asked_at"]),
+                                          _md(q["question"], 200), _md(answer, 200), _md(q["answered_by"])]) + " |")
+    else:
+        out.append("None.")
+    out += ["", "## Follow-ups", ""]
+    if data["follow_ups"]:
+        out += ["| task | title | status | reason | last report |", "|---|---|---|---|---|"]
+        for f in data["follow_ups"]:
+            out.append("| " + " | ".join([_md(f["task_id"]), _md(f["title"], 80), f["status"], _md(f["reason"]),
+                                          _md(f["last_report"], 200)]) + " |")
+    else:
+        out.append("None.")
+    return "\n".join(out) + "\n"
+
+
+def to_json(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2)
+
+
+def render(store: Store, *, run_id: str, fmt: str) -> str:
+    data = report_data(store, run_id=run_id)
+    if fmt == "md":
+        return to_markdown(data)
+    if fmt == "json":
+        return to_json(data)
+    if fmt == "html":
+        from .report_html import to_html
+
+        return to_html(data)
+    from .errors import InvalidInput
+
+    raise InvalidInput("--format must be md, json or html")
+
+
+__all__ = ["report_data", "to_markdown", "to_json", "render", "clean"]
