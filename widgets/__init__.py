@@ -1,0 +1,2 @@
+"""Reusable Textual widgets for the console. They render view models from store.board* and post
+messages; none of them opens the database."""

@@ -203,6 +203,15 @@ def h_report(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     return {"format": args.format, "report": text}
 
 
+def h_console(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    # Textual is imported here only, so every other command starts without it.
+    from store.db import default_db_path
+
+    from ..app import run
+
+    raise SystemExit(run(args.db or default_db_path(), args.run, theme=args.theme))
+
+
 def _group(sub: argparse._SubParsersAction, name: str, help_text: str) -> argparse._SubParsersAction:
     g = sub.add_parser(name, help=help_text, description=help_text)
     add_globals(g, top=False)
@@ -320,6 +329,10 @@ def build() -> Parser:
                 "message and question")
     c.add_argument("--run", required=True)
     c.add_argument("--all", action="store_true", help="list every task (default: up to 50 that need a look)")
+
+    c = command(sub, "console", h_console, "the live TUI: run board, task DAG, blocked questions, attempt logs")
+    c.add_argument("--run", help="run to open (default: the most recently active)")
+    c.add_argument("--theme", help="orch-dark or orch-light (default: config file, $ORCH_THEME, orch-dark)")
 
     verify = _group(sub, "verify", "verification gates")
     c = command(verify, "status", h_verify_status, "a task's gate: required checks and their results",

@@ -1,0 +1,122 @@
+"""The leader's actions as the console runs them: each opens its own short-lived Store (the reader
+connection is never used for writes) and calls the one store function the CLI calls too. Called
+from thread workers only; returns the line shown in the notification, or raises OrchError."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from store import dispatch as orch
+from store import runs
+from store.db import Store
+from store.errors import InvalidInput
+
+
+def _with_store(db_path: str, fn: Any) -> Any:
+    s = Store(db_path)
+    try:
+        return fn(s)
+    finally:
+        s.close()
+
+
+def prefill(db_path: str, run_id: str, task_id: str) -> dict[str, Any]:
+    """What the dispatch/retry/reassign/cleanup forms start from: the task and its latest attempt."""
+    def read(s: Store) -> dict[str, Any]:
+        with s.snapshot() as conn:
+            t = runs.get_task(conn, run_id, task_id)
+            a = orch.latest_attempt(conn, run_id, task_id)
+        return {"task": t, "attempt": a}
+
+    out = _with_store(db_path, read)
+    a = out["attempt"]
+    if a and a["worktree_path"] and a["workspace_status"] == "created" and os.path.isdir(a["worktree_path"]):
+        from store.worktrees import is_dirty
+
+        out["dirty"] = is_dirty(a["worktree_path"])
+    else:
+        out["dirty"] = False
+    return out
+
+
+def dispatch(db_path: str, run_id: str, task_id: str, *, mode: str, to: str | None, body: str | None,
+             repo_path: str | None, workspace_root: str | None = None) -> str:
+    d = _with_store(db_path, lambda s: orch.dispatch(
+        s, run_id=run_id, task_id=task_id, execution_mode=mode, to=to or None, body=body,
+        repo_path=repo_path, workspace_root=workspace_root or None))
+    a = d["attempt"]
+    where = f" in {a['worktree_path']}" if a.get("worktree_path") else ""
+    return f"{task_id}: attempt {a['attempt_no']} dispatched to {a['assigned_to']} ({a['execution_mode']}){where}"
+
+
+def answer(db_path: str, run_id: str, task_id: str, text: str) -> str:
+    """Plain text becomes the answer's body (its first line the summary); a JSON object or array
+    is sent as the structured payload."""
+    stripped = text.strip()
+    payload = None
+    if stripped[:1] in "{[":
+        try:
+            json.loads(stripped)
+            payload = stripped
+        except ValueError:
+            payload = None
+    if payload is not None:
+        _with_store(db_path, lambda s: orch.answer(s, run_id=run_id, task_id=task_id, payload_json=payload,
+                                                    summary="(structured answer)"))
+    else:
+        _with_store(db_path, lambda s: orch.answer(s, run_id=run_id, task_id=task_id, body=text))
+    return f"{task_id}: answer sent; the worker resumes"
+
+
+def retry(db_path: str, run_id: str, task_id: str, *, to: str | None, body: str | None) -> str:
+    if body is not None and not body.strip():
+        raise InvalidInput("the retry needs an instruction; say what to do differently")
+    d = _with_store(db_path, lambda s: orch.retry(s, run_id=run_id, task_id=task_id, to=to, body=body))
+    a = d["attempt"]
+    return f"{task_id}: retry dispatched as attempt {a['attempt_no']} to {a['assigned_to']}"
+
+
+def reassign(db_path: str, run_id: str, task_id: str, *, to: str | None, body: str | None) -> str:
+    if not to:
+        raise InvalidInput("reassign needs the new worker's name")
+    d = _with_store(db_path, lambda s: orch.reassign(s, run_id=run_id, task_id=task_id, to=to,
+                                                      body=body if body and body.strip() else None))
+    a = d["attempt"]
+    return f"{task_id}: reassigned to {a['assigned_to']} as attempt {a['attempt_no']}"
+
+
+def cancel(db_path: str, run_id: str, task_id: str) -> str:
+    _with_store(db_path, lambda s: orch.cancel(s, run_id=run_id, task_id=task_id, reason="cancelled from the console"))
+    return f"{task_id}: cancelled"
+
+
+def cleanup(db_path: str, run_id: str, task_id: str, *, force: bool) -> str:
+    d = _with_store(db_path, lambda s: orch.cleanup(s, run_id=run_id, task_id=task_id, force=force))
+    parts = [f"{task_id}: {d['count']} worktree(s) removed (branches kept)"]
+    parts += [f"skipped a{x['attempt_no']}: {x['reason']}" for x in d["skipped"]]
+    return "; ".join(parts)
+
+
+def export_report(db_path: str, run_id: str, report_dir: str | None) -> str:
+    from store.board import wave_report_markdown
+
+    text = _with_store(db_path, lambda s: wave_report_markdown(s, run_id))
+    folder = Path(report_dir or os.getcwd()).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"wave-report-{run_id}-{time.strftime('%Y%m%d-%H%M%S')}.md"
+    path.write_text(text, encoding="utf-8")
+    return f"wave report written to {path.resolve()}"
+
+
+def toggle_autopilot(db_path: str, run_id: str) -> str:
+    def flip(s: Store) -> bool:
+        cfg = runs.run_show(s, run_id=run_id)["run"]["config"] or {}
+        on = not bool(cfg.get("autopilot"))
+        runs.run_config(s, run_id=run_id, updates={"autopilot": on})
+        return on
+
+    return f"autopilot {'ON' if _with_store(db_path, flip) else 'off'} for {run_id}"

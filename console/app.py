@@ -1,0 +1,445 @@
+"""Orch Console: the leader's live board over the run's SQLite store.
+
+The app only routes: widgets render view models and post messages; every database read runs in a
+thread worker over `ConsoleData` (one reader connection), every leader action in a thread worker
+calling the same store function as the CLI (console/actions.py); results come back as messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+
+import themes
+from store.board import Page, TaskFilter
+from widgets.attempt_log import AttemptLogPane
+from widgets.blocked_list import BlockedPane
+from widgets.dag_view import DagView
+from widgets.run_header import RunHeader
+from widgets.task_table import TaskTable
+
+from . import actions
+from .commands import ConsoleCommands
+from .config import ConsoleConfig, load_config
+from .data import ConsoleData, error_text
+from .live import LiveMixin
+from .messages import (ActionFinished, BoardChanged, BoardOpened, DagLoaded, LogLoaded, PageLoaded, StoreFailed)
+from .leader import ActionsMixin
+
+HERE = Path(__file__).resolve().parent
+PANES = ("board", "dag", "blocked", "log")
+WINDOW = 200      # rows held by the task table at once
+OVERLAP = 40      # rows kept when the window turns, so the cursor keeps its context
+
+VIEW_LABEL = {"all": "all tasks", "attention": "needs attention", "failed": "failed only"}
+
+
+def B(key: str, action: str, desc: str, bid: str, show: bool = True, priority: bool = False) -> Binding:
+    return Binding(key, action, desc, show=show, id=bid, tooltip=desc, priority=priority)
+
+
+class OrchConsole(LiveMixin, ActionsMixin, App):
+    TITLE = "Orch Console"
+    CSS_PATH = [*themes.STYLESHEETS, HERE / "app.tcss"]
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
+    BINDINGS = [
+        B("d", "dispatch", "Dispatch", "orch.dispatch"),
+        B("a", "answer", "Answer", "orch.answer"),
+        B("r", "retry", "Retry", "orch.retry"),
+        B("R", "reassign", "Reassign", "orch.reassign"),
+        B("c", "cleanup", "Cleanup", "orch.cleanup", show=False),
+        B("x", "cancel_task", "Cancel task", "orch.cancel"),
+        B("e", "export", "Export report", "orch.export", show=False),
+        B("p", "autopilot", "Autopilot", "orch.autopilot"),
+        B("slash", "filter", "Filter", "view.filter"),
+        B("v", "cycle_view", "View", "view.cycle"),
+        B("f", "view('failed')", "Failed only", "view.failed", show=False),
+        B("n", "view('attention')", "Needs attention", "view.attention", show=False),
+        B("tab", "next_pane", "Next pane", "view.next_pane", show=False),
+        B("shift+tab", "prev_pane", "Previous pane", "view.prev_pane", show=False),
+        B("1", "pane('board')", "Run board", "pane.board", show=False),
+        B("2", "pane('dag')", "Task DAG", "pane.dag", show=False),
+        B("3", "pane('blocked')", "Blocked questions", "pane.blocked", show=False),
+        B("4", "pane('log')", "Attempt log", "pane.log", show=False),
+        B("o", "pick_run", "Runs", "run.pick"),
+        B("t", "next_theme", "Theme", "view.theme", show=False),
+        B("question_mark", "help", "Help", "app.help"),
+        B("q", "quit", "Quit", "app.quit"),
+    ]
+
+    def __init__(self, db_path: str, run_id: str | None = None, *, theme: str | None = None,
+                 config: ConsoleConfig | None = None, clock: Callable[[], float] = time.time,
+                 live: bool = True, engine: bool = True) -> None:
+        super().__init__()
+        self.db_path = db_path
+        self.requested_run = run_id
+        self.run_id: str | None = None
+        self.config = config or load_config(theme=theme)
+        if theme:
+            self.config.theme = theme
+        self.clock = clock
+        self.live, self.engine = live, engine
+        self.data = ConsoleData(db_path)
+        self.filter = TaskFilter()
+        self.last_event_id = 0
+        self.selected: str | None = None
+        self.blocked_items: list[dict[str, Any]] = []
+        self._refreshing = False
+        self._refresh_again = False
+        self._watch_stop = asyncio.Event()
+        self._dag_stale = True
+        self._log_stale = True
+        self.first_paint_at: float | None = None
+        for t in themes.load_themes().values():
+            self.register_theme(t)
+        wanted = self.config.theme or themes.DEFAULT_THEME
+        self._theme_problem = "" if wanted in self.available_themes else f"unknown theme {wanted!r}; using {themes.DEFAULT_THEME}"
+        self.theme = wanted if wanted in self.available_themes else themes.DEFAULT_THEME
+        if self.config.keymap:
+            self.set_keymap(self.config.keymap)
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return themes.variable_defaults()
+
+    # -- layout ----------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield RunHeader(id="run-header")
+        yield Static(id="banner", markup=False)
+        with TabbedContent(id="panes", initial="board"):
+            with TabPane("Run board", id="board"):
+                yield TaskTable(id="tasks", clock=self.clock)
+                yield Static(id="board-status", markup=False)
+            with TabPane("Task DAG", id="dag"):
+                yield DagView(id="dag-view")
+            with TabPane("Blocked questions", id="blocked"):
+                yield BlockedPane(id="blocked-pane", clock=self.clock)
+            with TabPane("Attempt log", id="log"):
+                yield AttemptLogPane(id="log-pane")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for problem in self.config.problems + ([self._theme_problem] if self._theme_problem else []):
+            self.notify(problem, severity="warning")
+        self.open_run(self.requested_run)
+        if self.live:
+            self.watch_database_files()
+            self.poll_data_version()
+            self.set_interval(5.0, self._tick_ages)
+        if self.engine:
+            self.run_engine()
+
+    def on_unmount(self) -> None:
+        self._watch_stop.set()
+        self.workers.cancel_all()
+        self.data.close()
+
+    @property
+    def table(self) -> TaskTable:
+        return self.query_one("#tasks", TaskTable)
+
+    @property
+    def pane(self) -> str:
+        return str(self.query_one("#panes", TabbedContent).active)
+
+    # -- opening a run ---------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="open", exit_on_error=False)
+    def open_run(self, run_id: str | None, select: str | None = None) -> None:
+        try:
+            rid = self.data.pick_run(run_id)
+            header, page, blocked, cursor = self.data.open(rid, self.filter, limit=WINDOW, select=select)
+        except Exception as exc:
+            self.post_message(StoreFailed(error_text(exc)))
+            return
+        self.post_message(BoardOpened(rid, header, page, blocked, cursor, select))
+
+    @on(BoardOpened)
+    def board_opened(self, m: BoardOpened) -> None:
+        self.hide_banner()
+        changed_run = m.run_id != self.run_id
+        self.run_id = m.run_id
+        self.last_event_id = m.last_event_id
+        self.sub_title = f"{m.run_id} · {self.db_path}"
+        self.query_one("#run-header", RunHeader).show(m.header)
+        self.table.show_page(m.page, m.select or (0 if changed_run else (self.selected or 0)))
+        self._board_status(m.page)
+        self.blocked_items = m.blocked
+        self.query_one("#blocked-pane", BlockedPane).show(m.blocked)
+        self.selected = self.table.selected_task
+        self._dag_stale = self._log_stale = True
+        self._load_visible()
+        if self.first_paint_at is None:
+            self.call_after_refresh(self._first_painted)
+        if changed_run and self.live:
+            self.request_refresh()  # events between the cursor read and now
+
+    def _first_painted(self) -> None:
+        self.first_paint_at = time.perf_counter()
+
+    def _board_status(self, page: Page) -> None:
+        first = page.offset + 1 if page.rows else 0
+        text = (f"{VIEW_LABEL.get(self.filter.view, self.filter.view)}"
+                f"{' matching ' + repr(self.filter.text) if self.filter.text else ''} · "
+                f"rows {first}–{page.offset + len(page.rows)} of {page.total}"
+                f"{'  (↓ past the last row loads more)' if page.has_next else ''}")
+        self.query_one("#board-status", Static).update(text)
+
+    # -- paging ----------------------------------------------------------------------------
+    @on(TaskTable.PageRequested)
+    def turn_page(self, m: TaskTable.PageRequested) -> None:
+        rows = self.table.window
+        if m.direction == "next" and rows:
+            anchor = rows[-OVERLAP - 1].key if len(rows) > OVERLAP else rows[-1].key
+            self._load_page(after=anchor, cursor=min(OVERLAP, len(rows) - 1) + 1 if len(rows) > OVERLAP else 0)
+        elif m.direction == "prev" and rows:
+            anchor = rows[min(OVERLAP, len(rows) - 1)].key
+            self._load_page(before=anchor, cursor=-OVERLAP - 1)
+        elif m.direction == "first":
+            self._load_page()
+        elif m.direction == "last":
+            self._load_page(last=True, cursor="end")
+
+    @work(thread=True, exclusive=True, group="page", exit_on_error=False)
+    def _load_page(self, after: Any = None, before: Any = None, last: bool = False, cursor: str | int = 0) -> None:
+        try:
+            page = self.data.page(self.filter, after=after, before=before, last=last, limit=WINDOW)
+        except Exception as exc:
+            self.post_message(StoreFailed(error_text(exc)))
+            return
+        if isinstance(cursor, int) and cursor < 0:
+            cursor = max(0, len(page.rows) + cursor)
+        self.post_message(PageLoaded(page, cursor))
+
+    @on(PageLoaded)
+    def page_loaded(self, m: PageLoaded) -> None:
+        self.table.show_page(m.page, m.cursor)
+        self._board_status(m.page)
+
+    # -- live refresh ----------------------------------------------------------------------
+    def request_refresh(self) -> None:
+        """Coalesce: at most one refresh runs; requests during it cause exactly one more."""
+        if self.run_id is None:
+            return
+        if self._refreshing:
+            self._refresh_again = True
+            return
+        self._refreshing = True
+        self._refresh_worker(self.last_event_id, list(self.table.window), self.filter)
+
+    @work(thread=True, group="refresh", exit_on_error=False)
+    def _refresh_worker(self, after: int, window: list[Any], f: TaskFilter) -> None:
+        try:
+            ch, header, rows, page, blocked = self.data.refresh(after, window=window, f=f, limit=WINDOW)
+        except Exception as exc:
+            self.post_message(StoreFailed(error_text(exc)))
+            self.post_message(BoardChanged(after, None, [], None, None, set()))
+            return
+        self.post_message(BoardChanged(ch.last_event_id, header, rows, page, blocked, ch.task_ids))
+
+    @on(BoardChanged)
+    def board_changed(self, m: BoardChanged) -> None:
+        self._refreshing = False
+        self.last_event_id = max(self.last_event_id, m.last_event_id)
+        if m.header is not None:
+            self.query_one("#run-header", RunHeader).show(m.header)
+        if m.page is not None:
+            keep = self.table.selected_task
+            row = self.table.cursor_row
+            self.table.show_page(m.page, keep if keep and any(r.task_id == keep for r in m.page.rows) else row)
+            self._board_status(m.page)
+        elif m.rows:
+            self.table.update_rows(m.rows)
+        if m.blocked is not None:
+            self.blocked_items = m.blocked
+            self.query_one("#blocked-pane", BlockedPane).show(m.blocked)
+        if m.task_ids:
+            self._dag_stale = True
+            if self.selected in m.task_ids:
+                self._log_stale = True
+            self._load_visible()
+        if self._refresh_again:
+            self._refresh_again = False
+            self.request_refresh()
+
+    def recover(self) -> None:
+        self.open_run(self.run_id or self.requested_run, self.selected)
+
+    # -- banner ----------------------------------------------------------------------------
+    @on(StoreFailed)
+    def store_failed(self, m: StoreFailed) -> None:
+        self.show_banner(m.message)
+
+    def show_banner(self, text: str) -> None:
+        b = self.query_one("#banner", Static)
+        b.update(f"Database problem: {text}  (retrying every second)")
+        b.add_class("shown")
+
+    def hide_banner(self) -> None:
+        self.query_one("#banner", Static).remove_class("shown")
+
+    # -- selection and the DAG / log panes -------------------------------------------------
+    @on(DataTable.RowHighlighted, "#tasks")
+    def task_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None and event.row_key.value != self.selected:
+            self.selected = str(event.row_key.value)
+            self._dag_stale = True
+            self._log_stale = True
+
+    @on(DataTable.RowSelected, "#tasks")
+    def task_entered(self, event: DataTable.RowSelected) -> None:
+        self.action_pane("log")
+
+    @on(DagView.Selected)
+    def dag_selected(self, m: DagView.Selected) -> None:
+        self.selected = m.task_id
+        self.table.select_task(m.task_id)
+        self._log_stale = True
+        self._load_dag(m.task_id, self.query_one("#dag-view", DagView).layout_data)
+
+    @on(BlockedPane.Highlighted)
+    def blocked_highlighted(self, m: BlockedPane.Highlighted) -> None:
+        if self.pane == "blocked":
+            self.selected = m.task_id
+            self.table.select_task(m.task_id)
+            self._log_stale = True
+
+    @on(TabbedContent.TabActivated)
+    def tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._load_visible()
+
+    def _load_visible(self) -> None:
+        if self.run_id is None:
+            return
+        if self.pane == "dag" and self._dag_stale:
+            self._dag_stale = False
+            self._load_dag(self.selected)
+        elif self.pane == "log" and self._log_stale and self.selected:
+            self._log_stale = False
+            self._load_log(self.selected, None, None)
+
+    @work(thread=True, exclusive=True, group="dag", exit_on_error=False)
+    def _load_dag(self, focus: str | None, layout: Any = None) -> None:
+        from store.board_dag import dag_layout, unblocks
+
+        try:
+            with self.data.lock:
+                b = self.data._need_board()
+                if layout is None or layout.partial:
+                    layout = dag_layout(b.store, b.run_id, b.waves, focus=focus)
+                n = unblocks(b.store, b.run_id, focus) if focus else 0
+        except Exception as exc:
+            self.post_message(StoreFailed(error_text(exc)))
+            return
+        self.post_message(DagLoaded(layout, focus, n))
+
+    @on(DagLoaded)
+    def dag_loaded(self, m: DagLoaded) -> None:
+        self.query_one("#dag-view", DagView).show(m.layout, m.focus, m.unblocks)
+
+    @on(AttemptLogPane.AttemptChosen)
+    def attempt_chosen(self, m: AttemptLogPane.AttemptChosen) -> None:
+        self._load_log(m.task_id, m.attempt_no, m.kinds)
+
+    @work(thread=True, exclusive=True, group="log", exit_on_error=False)
+    def _load_log(self, task_id: str, attempt_no: int | None, kinds: tuple[str, ...] | None) -> None:
+        from store.board_log import attempt_log
+
+        try:
+            with self.data.lock:
+                b = self.data._need_board()
+                data = attempt_log(b.store, b.run_id, task_id, attempt_no, kinds=kinds, with_files=False)
+            # Git and file reads happen outside the reader lock: they can be slow, the board must not wait.
+            if data.attempt is not None:
+                from dataclasses import replace
+
+                from store.board_log import output_tail
+                from store.worktrees import diff_stat
+
+                a = data.attempt
+                diff = diff_stat(a.worktree_path, a.base_commit) if a.worktree_path and a.workspace_status == "created" \
+                    and Path(a.worktree_path).is_dir() else ""
+                out, src = output_tail(a)
+                data = replace(data, diff_stat=diff, output=out, output_source=src)
+        except Exception as exc:
+            self.post_message(StoreFailed(error_text(exc)))
+            return
+        self.post_message(LogLoaded(data))
+
+    @on(LogLoaded)
+    def log_loaded(self, m: LogLoaded) -> None:
+        self.query_one("#log-pane", AttemptLogPane).show(m.log)
+
+    @on(ActionFinished)
+    def action_finished(self, m: ActionFinished) -> None:
+        self.notify(m.message, title=m.title, severity="information" if m.ok else "error",
+                    timeout=6 if m.ok else 10, markup=False)
+
+    def _tick_ages(self) -> None:
+        self.table.tick_ages()
+
+    # -- views and panes -------------------------------------------------------------------
+    def set_filter(self, f: TaskFilter) -> None:
+        self.filter = f
+        self._load_page(cursor=0)
+
+    def action_view(self, view: str) -> None:
+        self.set_filter(TaskFilter(view=view if self.filter.view != view else "all", text=self.filter.text))
+        self.action_pane("board")
+
+    def action_cycle_view(self) -> None:
+        views = ("all", "attention", "failed")
+        self.set_filter(TaskFilter(view=views[(views.index(self.filter.view) + 1) % 3], text=self.filter.text))
+
+    def action_pane(self, pane: str) -> None:
+        self.query_one("#panes", TabbedContent).active = pane
+        target = {"board": "#tasks", "dag": "#dag-view", "blocked": "#blocked-table", "log": "#log-lines"}[pane]
+        self.call_after_refresh(lambda: self.query_one(target).focus())
+
+    def action_next_pane(self) -> None:
+        self.action_pane(PANES[(PANES.index(self.pane) + 1) % len(PANES)])
+
+    def action_prev_pane(self) -> None:
+        self.action_pane(PANES[(PANES.index(self.pane) - 1) % len(PANES)])
+
+    def action_next_theme(self) -> None:
+        names = themes.theme_names()
+        self.theme = names[(names.index(self.theme) + 1) % len(names)] if self.theme in names else names[0]
+
+    def watch_theme(self, _theme: str) -> None:
+        # Cells and the header carry colours resolved at render time; redo them for the new theme.
+        if self.is_mounted:
+            self.call_after_refresh(self._restyle)
+
+    def _restyle(self) -> None:
+        try:
+            self.table.restyle()
+            self.query_one("#run-header", RunHeader).restyle()
+            self.query_one("#dag-view", DagView).redraw()
+        except Exception:
+            pass
+
+    def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
+        rows = []
+        for b in self.BINDINGS:
+            assert isinstance(b, Binding)
+            keys = self._keymap_for(b)
+            rows.append((keys, b.description))
+        self.push_screen(HelpScreen(rows))
+
+    def _keymap_for(self, b: Binding) -> str:
+        return self.config.keymap.get(b.id or "", b.key).replace("question_mark", "?").replace("slash", "/")
+
+
+def run(db_path: str, run_id: str | None = None, theme: str | None = None) -> int:
+    app = OrchConsole(db_path, run_id, theme=theme)
+    app.run()
+    return 0

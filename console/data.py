@@ -1,0 +1,138 @@
+"""The console's reader: one SQLite connection, used only from thread workers and serialised by a
+lock, holding the Board read model of the open run. Nothing here touches widgets; results go back
+to the UI thread as messages.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+from store import views
+from store.board import Board, Changes, Header, Page, TaskFilter, TaskRow, last_event_id
+from store.db import Store
+from store.errors import NotFound, OrchError, StoreUnavailable
+
+# Event types after which the blocked-question list can differ.
+BLOCKED_EVENTS = frozenset({"task_blocked", "task_answered", "task_running", "task_failed", "task_done",
+                            "task_cancelled", "task_dispatched", "thread_update", "thread_reply",
+                            "thread_result", "task_verifying", "run_cancelled"})
+
+
+class ConsoleData:
+    def __init__(self, db_path: str) -> None:
+        self.db_path = db_path
+        self.lock = threading.Lock()
+        self._store: Store | None = None
+        self.board: Board | None = None
+
+    # -- connection ------------------------------------------------------------------------
+    def store(self) -> Store:
+        """The reader connection, opened on first use. A missing file is an error, not a new
+        empty database: the console must not create databases as a side effect."""
+        if self._store is None:
+            if not os.path.exists(self.db_path):
+                raise StoreUnavailable(f"no database at {self.db_path} (create one with `orch run init` "
+                                       f"or pass --db)")
+            self._store = Store(self.db_path)
+        return self._store
+
+    def reset(self) -> None:
+        with self.lock:
+            if self._store is not None:
+                self._store.close()
+            self._store = None
+            self.board = None
+
+    def close(self) -> None:
+        self.reset()
+
+    def data_version(self) -> int:
+        with self.lock:
+            return self.store().data_version()
+
+    # -- reads -----------------------------------------------------------------------------
+    def pick_run(self, run_id: str | None) -> str:
+        from store.runs import latest_run
+
+        with self.lock:
+            s = self.store()
+            if run_id:
+                if s.one("SELECT 1 FROM runs WHERE run_id=?", (run_id,)) is None:
+                    raise NotFound(f"run {run_id} not found in {self.db_path}")
+                return run_id
+            r = latest_run(s)
+            if r is None:
+                raise NotFound(f"{self.db_path} has no runs yet (create one with `orch run init`)")
+            return str(r["run_id"])
+
+    def open(self, run_id: str, f: TaskFilter, *, limit: int, select: str | None = None
+             ) -> tuple[Header, Page, list[dict[str, Any]], int]:
+        with self.lock:
+            s = self.store()
+            cursor = last_event_id(s)  # read first: events after it are replayed, never missed
+            self.board = Board(s, run_id)
+            page = (self.board.locate(select, f, limit=limit) if select else None) or self.board.page(f, limit=limit)
+            return self.board.header(), page, self._blocked(), cursor
+
+    def _blocked(self) -> list[dict[str, Any]]:
+        assert self.board is not None
+        return views.blocked(self.board.store, run_id=self.board.run_id)["tasks"]
+
+    def page(self, f: TaskFilter, *, after: Any = None, before: Any = None, last: bool = False,
+             limit: int) -> Page:
+        with self.lock:
+            b = self._need_board()
+            return b.last_page(f, limit=limit) if last else b.page(f, after=after, before=before, limit=limit)
+
+    def locate(self, task_id: str, f: TaskFilter, *, limit: int) -> Page | None:
+        with self.lock:
+            return self._need_board().locate(task_id, f, limit=limit)
+
+    def _need_board(self) -> Board:
+        if self.board is None:
+            raise StoreUnavailable("no run is open")
+        return self.board
+
+    def refresh(self, after_event: int, *, window: list[TaskRow], f: TaskFilter, limit: int
+                ) -> tuple[Changes, Header | None, list[TaskRow], Page | None, list[dict[str, Any]] | None]:
+        """Read the events after `after_event` and only what they touched."""
+        with self.lock:
+            b = self._need_board()
+            ch = b.changes_since(after_event)
+            if ch.empty:
+                return ch, None, [], None, None
+            if ch.structure:
+                b.rebuild_waves()
+            header = b.header()
+            blocked = self._blocked() if ch.types & BLOCKED_EVENTS or ch.structure else None
+            in_window = {r.task_id for r in window}
+            rows: list[TaskRow] = []
+            page: Page | None = None
+            if ch.structure or f != TaskFilter() or not window:
+                # Membership or order may have changed: re-read the same window from its first key.
+                start = None
+                if window:
+                    prev = b.page(f, before=window[0].key, limit=1).rows
+                    start = prev[0].key if prev else None
+                page = b.page(f, after=start, limit=limit)
+            elif ch.task_ids & in_window:
+                rows = b.rows_for(ch.task_ids & in_window)
+            return ch, header, rows, page, blocked
+
+    def run_id(self) -> str | None:
+        return self.board.run_id if self.board else None
+
+
+def timed(fn: Any) -> tuple[Any, float]:
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def error_text(exc: BaseException) -> str:
+    if isinstance(exc, OrchError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,212 @@
+"""The leader's keys: each gathers what it needs (a form, a confirmation), then runs the store
+operation in a thread worker through console/actions.py and reports back as `ActionFinished`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+
+from . import actions
+from .data import error_text
+from .messages import ActionFinished
+
+if TYPE_CHECKING:
+    from .app import OrchConsole
+
+
+class ActionsMixin:
+    # -- plumbing --------------------------------------------------------------------------
+    @work(thread=True, group="actions", exit_on_error=False, description="leader action")
+    def leader_action(self: OrchConsole, title: str, fn: Callable[[], str], task_id: str | None = None) -> None:
+        try:
+            msg = fn()
+        except Exception as exc:  # OrchError.message, or a clear line for anything else
+            self.post_message(ActionFinished(title, error_text(exc), False, task_id))
+            return
+        self.post_message(ActionFinished(title, msg, True, task_id))
+        self.call_from_thread(self.request_refresh)
+
+    def _need_task(self: OrchConsole, what: str) -> str | None:
+        if not self.run_id:
+            self.notify("no run is open", severity="error")
+            return None
+        if not self.selected:
+            self.notify(f"select a task to {what}", severity="warning")
+            return None
+        return self.selected
+
+    @work(thread=True, group="prefill", exit_on_error=False)
+    def _with_prefill(self: OrchConsole, task_id: str, then: Callable[[dict[str, Any]], None]) -> None:
+        try:
+            info = actions.prefill(self.db_path, self.run_id or "", task_id)
+        except Exception as exc:
+            self.post_message(ActionFinished("read task", error_text(exc), False, task_id))
+            return
+        self.call_from_thread(then, info)
+
+    # -- keys ------------------------------------------------------------------------------
+    def action_dispatch(self: OrchConsole) -> None:
+        task = self._need_task("dispatch")
+        if task:
+            self._with_prefill(task, lambda info: self._dispatch_form(task, info))
+
+    def _dispatch_form(self: OrchConsole, task: str, info: dict[str, Any]) -> None:
+        from .screens.modals import DispatchForm, DispatchScreen
+
+        t, a = info["task"], info["attempt"]
+        mode = (a or {}).get("execution_mode") or ("code" if t.get("paths_json", "[]") not in ("", "[]") else "analysis")
+        to = (a or {}).get("assigned_to") or t.get("default_to") or ""
+        repo = self.config.repo_path or (a or {}).get("repo_path") or os.getcwd()
+
+        def done(form: DispatchForm | None) -> None:
+            if form is None:
+                return
+            rid = self.run_id or ""
+            self.leader_action("dispatch", lambda: actions.dispatch(
+                self.db_path, rid, task, mode=form.mode, to=form.to, body=form.body,
+                repo_path=form.repo_path, workspace_root=self.config.workspace_root or None), task)
+
+        self.push_screen(DispatchScreen(task, t["title"], mode, to, repo), done)
+
+    def action_answer(self: OrchConsole) -> None:
+        """The selected task if it is blocked, else the oldest blocked question."""
+        if not self.blocked_items:
+            self.notify("no blocked questions", severity="warning")
+            return
+        ids = [b["task_id"] for b in self.blocked_items]
+        target = self.selected if self.selected in ids else ids[0]
+        from widgets.blocked_list import BlockedPane
+
+        self.query_one("#panes").active = "blocked"  # type: ignore[attr-defined]
+        pane = self.query_one("#blocked-pane", BlockedPane)
+        pane.select(target)
+        self.call_after_refresh(pane.focus_answer)
+
+    def on_blocked_pane_answer_submitted(self: OrchConsole, m: Any) -> None:
+        rid = self.run_id or ""
+        from widgets.blocked_list import BlockedPane
+
+        self.query_one("#blocked-pane", BlockedPane).clear_answer()
+        self.leader_action("answer", lambda: actions.answer(self.db_path, rid, m.task_id, m.text), m.task_id)
+
+    def action_retry(self: OrchConsole) -> None:
+        task = self._need_task("retry")
+        if task:
+            self._with_prefill(task, lambda info: self._instruction_form(task, info, reassign=False))
+
+    def action_reassign(self: OrchConsole) -> None:
+        task = self._need_task("reassign")
+        if task:
+            self._with_prefill(task, lambda info: self._instruction_form(task, info, reassign=True))
+
+    def _instruction_form(self: OrchConsole, task: str, info: dict[str, Any], *, reassign: bool) -> None:
+        from .screens.modals import InstructionForm, InstructionScreen
+
+        a = info["attempt"] or {}
+        prev = a.get("instruction", "")
+        if reassign:
+            title, detail = f"Reassign {task}", (f"Cancels attempt {a.get('attempt_no', '?')} "
+                                                  f"({a.get('assigned_to', '')}) and dispatches a new one.")
+        else:
+            title, detail = f"Retry {task}", (f"Attempt {a.get('attempt_no', '?')} ended "
+                                              f"{a.get('end_reason') or a.get('status', '')}. Edit the instruction: "
+                                              f"the same prompt again is refused.")
+
+        def done(form: InstructionForm | None) -> None:
+            if form is None:
+                return
+            rid = self.run_id or ""
+            if reassign:
+                self.leader_action("reassign", lambda: actions.reassign(self.db_path, rid, task, to=form.to,
+                                                                      body=form.body), task)
+            else:
+                self.leader_action("retry", lambda: actions.retry(self.db_path, rid, task, to=form.to,
+                                                                body=form.body), task)
+
+        self.push_screen(InstructionScreen(title, detail, prev, to="" if reassign else "", need_to=reassign), done)
+
+    def action_cancel_task(self: OrchConsole) -> None:
+        task = self._need_task("cancel")
+        if not task:
+            return
+        from .screens.modals import ConfirmScreen
+
+        rid = self.run_id or ""
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.leader_action("cancel", lambda: actions.cancel(self.db_path, rid, task), task)
+
+        self.push_screen(ConfirmScreen(f"Cancel {task}?", "Its live attempt is cancelled and the worker told "
+                                       "to stop. Work not yet committed may be lost."), done)
+
+    def action_cleanup(self: OrchConsole) -> None:
+        task = self._need_task("clean up")
+        if task:
+            self._with_prefill(task, lambda info: self._cleanup_confirm(task, info))
+
+    def _cleanup_confirm(self: OrchConsole, task: str, info: dict[str, Any]) -> None:
+        from .screens.modals import ConfirmScreen
+
+        rid = self.run_id or ""
+        if not info.get("dirty"):
+            self.leader_action("cleanup", lambda: actions.cleanup(self.db_path, rid, task, force=False), task)
+            return
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.leader_action("cleanup", lambda: actions.cleanup(self.db_path, rid, task, force=True), task)
+
+        path = (info.get("attempt") or {}).get("worktree_path", "")
+        self.push_screen(ConfirmScreen(f"Discard uncommitted work of {task}?",
+                                       f"{path} has uncommitted changes. Removing it loses them "
+                                       f"(the branch is kept)."), done)
+
+    def action_export(self: OrchConsole) -> None:
+        if self.run_id:
+            rid = self.run_id
+            self.leader_action("export", lambda: actions.export_report(self.db_path, rid, self.config.report_dir or None))
+
+    def action_autopilot(self: OrchConsole) -> None:
+        if self.run_id:
+            rid = self.run_id
+            self.leader_action("autopilot", lambda: actions.toggle_autopilot(self.db_path, rid))
+
+    def action_filter(self: OrchConsole) -> None:
+        from store.board import TaskFilter
+
+        from .screens.modals import FilterScreen
+
+        def done(text: str | None) -> None:
+            if text is not None:
+                self.set_filter(TaskFilter(view=self.filter.view, text=text.strip()))
+                self.action_pane("board")
+
+        self.push_screen(FilterScreen(self.filter.text), done)
+
+    def action_pick_run(self: OrchConsole) -> None:
+        self._load_runs()
+
+    @work(thread=True, group="runs", exit_on_error=False)
+    def _load_runs(self: OrchConsole) -> None:
+        from store.board import run_summaries
+
+        try:
+            with self.data.lock:
+                found = run_summaries(self.data.store())
+        except Exception as exc:
+            self.post_message(ActionFinished("runs", error_text(exc), False))
+            return
+        self.call_from_thread(self._show_picker, found)
+
+    def _show_picker(self: OrchConsole, found: list[Any]) -> None:
+        from .screens.modals import RunPickerScreen
+
+        def done(run_id: str | None) -> None:
+            if run_id and run_id != self.run_id:
+                self.open_run(run_id)
+
+        self.push_screen(RunPickerScreen(found, self.run_id), done)

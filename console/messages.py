@@ -1,0 +1,76 @@
+"""Typed, past-tense messages the console's thread workers post back to the UI thread."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from textual.message import Message
+
+from store.board import Header, Page, TaskRow
+from store.board_dag import DagLayout
+from store.board_log import AttemptLog
+
+
+@dataclass
+class BoardOpened(Message):
+    """A run was opened (or reopened after a plan change): everything at once."""
+
+    run_id: str
+    header: Header
+    page: Page
+    blocked: list[dict[str, Any]]
+    last_event_id: int
+    select: str | None = None
+
+
+@dataclass
+class PageLoaded(Message):
+    page: Page
+    cursor: str | int = 0          # "end", or a row index, or a task id
+
+
+@dataclass
+class BoardChanged(Message):
+    """The incremental refresh: only what the new events touched."""
+
+    last_event_id: int
+    header: Header | None
+    rows: list[TaskRow]
+    page: Page | None              # a re-read window (filtered views, new tasks), else None
+    blocked: list[dict[str, Any]] | None
+    task_ids: set[str]
+
+
+@dataclass
+class DagLoaded(Message):
+    layout: DagLayout
+    focus: str | None
+    unblocks: int
+
+
+@dataclass
+class LogLoaded(Message):
+    log: AttemptLog
+
+
+@dataclass
+class StoreFailed(Message):
+    """The database is missing, locked or corrupt: show the banner, keep running."""
+
+    message: str
+
+
+@dataclass
+class StoreRecovered(Message):
+    pass
+
+
+@dataclass
+class ActionFinished(Message):
+    """A leader action ran: its result or its error, for a notification."""
+
+    title: str
+    message: str
+    ok: bool
+    task_id: str | None = None

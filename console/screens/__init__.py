@@ -1,0 +1,1 @@
+"""Modal screens of the console: forms for the leader's actions, confirmation, run picker, help."""

@@ -1,0 +1,334 @@
+"""Read models for the console: a keyset-paged task window, the run header, and incremental change
+detection from the event log. Headless (no textual, no rich): the console renders what these return.
+
+A run can hold 50,000 tasks, so nothing here loads every task row for display. Waves are derived
+(Kahn levels over `deps`), so they are computed once per plan change and kept in a TEMP table on the
+reader's own connection; the task window then pages in (wave, rowid) order with a row-value keyset
+condition walking an index, never an OFFSET.
+
+The DAG and the attempt log live in `board_dag.py` and `board_log.py`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from .db import Store
+from .views import compute_waves
+
+# Task views offered by the console.
+VIEWS = ("all", "attention", "failed")
+# What makes a task need the leader: its own state, or what the watcher says about its worker.
+ATTENTION_STATUSES = ("blocked", "failed")
+ATTENTION_LIVENESS = ("stalled", "crashed", "dead", "error", "waiting", "waiting_input")
+STATUS_ORDER = ("planned", "ready", "dispatched", "running", "blocked", "verifying", "done", "failed",
+                "cancelled")
+# Event types after which the wave layout may be stale (the plan changed).
+STRUCTURE_EVENTS = frozenset({"task_added", "dep_added", "task_removed", "dep_removed", "run_created"})
+
+Key = tuple[int, int]  # (wave, tasks.rowid): the keyset paging key
+FIRST_KEY: Key = (-1, -1)
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    """One line of the task table (raw text: the renderer sanitises it)."""
+
+    key: Key
+    task_id: str
+    wave: int
+    title: str
+    owner: str
+    status: str
+    attempt_no: int
+    last_activity: str
+    liveness: str
+    end_reason: str
+
+    def cells(self) -> tuple[Any, ...]:
+        """The values the table compares to decide which cells changed."""
+        return (self.wave, self.task_id, self.title, self.owner, self.status, self.attempt_no,
+                self.last_activity, self.liveness)
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    view: str = "all"
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[TaskRow]
+    has_prev: bool
+    has_next: bool
+    total: int          # rows matching the filter
+    offset: int         # position of rows[0] among them
+
+
+@dataclass(frozen=True)
+class Header:
+    run_id: str
+    goal: str
+    status: str
+    counts: dict[str, int]
+    waves: list[tuple[int, int, int]]   # (wave, done, total)
+    autopilot: bool
+    total: int
+
+
+@dataclass
+class Changes:
+    """What the events since the last refresh touched."""
+
+    last_event_id: int
+    task_ids: set[str] = field(default_factory=set)
+    types: set[str] = field(default_factory=set)
+    structure: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not self.types
+
+
+ROW_SQL = """
+SELECT w.tid, w.wave, t.task_id, t.title, t.status, t.default_to, t.updated_at,
+       a.attempt_no, a.assigned_to, a.last_activity_at, a.liveness, a.end_reason
+FROM temp.board_wave w
+JOIN tasks t ON t.rowid = w.tid
+LEFT JOIN attempts a ON a.run_id = t.run_id AND a.task_id = t.task_id AND a.attempt_no =
+    (SELECT max(b.attempt_no) FROM attempts b WHERE b.run_id = t.run_id AND b.task_id = t.task_id)
+WHERE w.run_id = ?
+"""
+
+
+def _row(r: sqlite3.Row) -> TaskRow:
+    return TaskRow(key=(r["wave"], r["tid"]), task_id=r["task_id"], wave=r["wave"], title=r["title"],
+                   owner=r["assigned_to"] or r["default_to"] or "", status=r["status"],
+                   attempt_no=r["attempt_no"] or 0,
+                   last_activity=r["last_activity_at"] or r["updated_at"] or "",
+                   liveness=r["liveness"] or "", end_reason=r["end_reason"] or "")
+
+
+def _like(text: str) -> str:
+    esc = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{esc}%"
+
+
+def _filter_sql(f: TaskFilter) -> tuple[str, list[Any]]:
+    sql, params = "", []
+    if f.view == "failed":
+        sql += " AND t.status = 'failed'"
+    elif f.view == "attention":
+        marks = ",".join("?" * len(ATTENTION_LIVENESS))
+        sql += (f" AND (t.status IN ('blocked','failed') OR (a.liveness IN ({marks})"
+                " AND t.status IN ('dispatched','running','blocked','verifying')))")
+        params += list(ATTENTION_LIVENESS)
+    text = f.text.strip()
+    if text:
+        pat = _like(text)
+        sql += (" AND (t.task_id LIKE ? ESCAPE '\\' OR t.title LIKE ? ESCAPE '\\'"
+                " OR coalesce(a.assigned_to, t.default_to) LIKE ? ESCAPE '\\' OR t.status LIKE ? ESCAPE '\\')")
+        params += [pat, pat, pat, pat]
+    return sql, params
+
+
+class Board:
+    """The console's read model of one run, bound to one reader connection.
+
+    Not thread-safe: the console serialises calls (one lock around its reader Store).
+    """
+
+    def __init__(self, store: Store, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.waves: dict[str, int] = {}
+        self._ensure_temp()
+        self.rebuild_waves()
+
+    # -- waves -----------------------------------------------------------------------------
+    def _ensure_temp(self) -> None:
+        # TEMP objects live in the connection's private temp database: no write lock on the shared
+        # file is taken, and other processes never see them.
+        c = self.store.conn
+        c.execute("CREATE TEMP TABLE IF NOT EXISTS board_wave (tid INTEGER PRIMARY KEY, run_id TEXT NOT NULL,"
+                  " task_id TEXT NOT NULL, wave INTEGER NOT NULL)")
+        c.execute("CREATE INDEX IF NOT EXISTS temp.board_wave_order ON board_wave(run_id, wave, tid)")
+        c.execute("CREATE INDEX IF NOT EXISTS temp.board_wave_task ON board_wave(run_id, task_id)")
+
+    def rebuild_waves(self) -> None:
+        """Recompute the Kahn levels of the whole plan (only after the plan itself changed)."""
+        c = self.store.conn
+        with self.store.snapshot() as conn:
+            tasks = conn.execute("SELECT rowid, task_id FROM tasks WHERE run_id=?", (self.run_id,)).fetchall()
+            deps = [(r[0], r[1]) for r in conn.execute(
+                "SELECT task_id, depends_on FROM deps WHERE run_id=?", (self.run_id,))]
+        self.waves = compute_waves([t[1] for t in tasks], deps)
+        c.execute("BEGIN")
+        try:
+            c.execute("DELETE FROM temp.board_wave")
+            c.executemany("INSERT INTO temp.board_wave (tid, run_id, task_id, wave) VALUES (?,?,?,?)",
+                          [(t[0], self.run_id, t[1], self.waves.get(t[1], 0)) for t in tasks])
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    # -- the task window -------------------------------------------------------------------
+    def page(self, f: TaskFilter = TaskFilter(), *, after: Key | None = None, before: Key | None = None,
+             limit: int = 200) -> Page:
+        """`limit` rows after `after` (inclusive of nothing before it), or the last rows before
+        `before`; with neither, the first page. Keyset, so page N costs the same as page 1."""
+        fsql, fparams = _filter_sql(f)
+        with self.store.snapshot() as conn:
+            if before is not None:
+                got = conn.execute(ROW_SQL + fsql + " AND (w.wave, w.tid) < (?, ?) ORDER BY w.wave DESC,"
+                                   " w.tid DESC LIMIT ?", [self.run_id, *fparams, *before, limit + 1]).fetchall()
+                more_before = len(got) > limit
+                rows = [_row(r) for r in reversed(got[:limit])]
+                more_after = True
+            else:
+                start = after if after is not None else FIRST_KEY
+                got = conn.execute(ROW_SQL + fsql + " AND (w.wave, w.tid) > (?, ?) ORDER BY w.wave, w.tid"
+                                   " LIMIT ?", [self.run_id, *fparams, *start, limit + 1]).fetchall()
+                more_after = len(got) > limit
+                rows = [_row(r) for r in got[:limit]]
+                more_before = after is not None and after != FIRST_KEY and self._exists_before(
+                    conn, fsql, fparams, rows[0].key if rows else start)
+            total = self._count(conn, f, fsql, fparams)
+            offset = self._count_before(conn, fsql, fparams, rows[0].key) if rows else 0
+        if before is not None and not rows:
+            more_after = False
+        return Page(rows=rows, has_prev=more_before, has_next=more_after, total=total, offset=offset)
+
+    def last_page(self, f: TaskFilter = TaskFilter(), *, limit: int = 200) -> Page:
+        return self.page(f, before=(1 << 62, 1 << 62), limit=limit)
+
+    def _exists_before(self, conn: Any, fsql: str, fparams: list[Any], key: Key) -> bool:
+        return conn.execute(ROW_SQL + fsql + " AND (w.wave, w.tid) < (?, ?) LIMIT 1",
+                            [self.run_id, *fparams, *key]).fetchone() is not None
+
+    def _count(self, conn: Any, f: TaskFilter, fsql: str, fparams: list[Any]) -> int:
+        if f == TaskFilter():
+            return int(conn.execute("SELECT count(*) FROM temp.board_wave WHERE run_id=?",
+                                    (self.run_id,)).fetchone()[0])
+        return int(conn.execute(f"SELECT count(*) FROM ({ROW_SQL}{fsql})", [self.run_id, *fparams]).fetchone()[0])
+
+    def _count_before(self, conn: Any, fsql: str, fparams: list[Any], key: Key) -> int:
+        if not fsql:
+            return int(conn.execute("SELECT count(*) FROM temp.board_wave WHERE run_id=? AND (wave, tid) < (?, ?)",
+                                    (self.run_id, *key)).fetchone()[0])
+        return int(conn.execute(f"SELECT count(*) FROM ({ROW_SQL}{fsql} AND (w.wave, w.tid) < (?, ?))",
+                                [self.run_id, *fparams, *key]).fetchone()[0])
+
+    def rows_for(self, task_ids: list[str] | set[str]) -> list[TaskRow]:
+        """Fresh rows for just these tasks (the incremental refresh)."""
+        ids = list(task_ids)
+        out: list[TaskRow] = []
+        with self.store.snapshot() as conn:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                marks = ",".join("?" * len(chunk))
+                out += [_row(r) for r in conn.execute(ROW_SQL + f" AND w.task_id IN ({marks})",
+                                                      [self.run_id, *chunk]).fetchall()]
+        return out
+
+    def locate(self, task_id: str, f: TaskFilter = TaskFilter(), *, limit: int = 200) -> Page | None:
+        """A page that contains task_id, starting a little above it, or None if it is filtered out."""
+        w = self.store.one("SELECT wave, tid FROM temp.board_wave WHERE run_id=? AND task_id=?",
+                           (self.run_id, task_id))
+        if w is None:
+            return None
+        fsql, fparams = _filter_sql(f)
+        with self.store.snapshot() as conn:
+            above = conn.execute(ROW_SQL + fsql + " AND (w.wave, w.tid) < (?, ?) ORDER BY w.wave DESC, w.tid DESC"
+                                 " LIMIT 1 OFFSET ?", [self.run_id, *fparams, w[0], w[1], min(10, limit // 4)]).fetchone()
+        start = (above["wave"], above["tid"]) if above else None
+        page = self.page(f, after=start, limit=limit)
+        return page if any(r.task_id == task_id for r in page.rows) else None
+
+    # -- header and changes ----------------------------------------------------------------
+    def header(self) -> Header:
+        from .records import loads
+
+        with self.store.snapshot() as conn:
+            run = conn.execute("SELECT * FROM runs WHERE run_id=?", (self.run_id,)).fetchone()
+            counts = {r[0]: r[1] for r in conn.execute(
+                "SELECT status, count(*) FROM tasks WHERE run_id=? GROUP BY status", (self.run_id,))}
+            waves = [(r[0], r[1] or 0, r[2]) for r in conn.execute(
+                "SELECT w.wave, sum(t.status IN ('done','cancelled')), count(*) FROM temp.board_wave w"
+                " JOIN tasks t ON t.rowid=w.tid WHERE w.run_id=? GROUP BY w.wave ORDER BY w.wave",
+                (self.run_id,))]
+        if run is None:
+            from .errors import NotFound
+
+            raise NotFound(f"run {self.run_id} not found")
+        cfg = loads(run["config_json"], {}) or {}
+        return Header(run_id=self.run_id, goal=run["goal"], status=run["status"], counts=counts, waves=waves,
+                      autopilot=bool(cfg.get("autopilot")), total=sum(counts.values()))
+
+    def changes_since(self, after_event: int, *, limit: int = 20_000) -> Changes:
+        """The events of this run after `after_event`: which tasks they touch and whether the plan
+        changed. One indexed range read (events_run)."""
+        got = self.store.all("SELECT event_id, event_type, task_id FROM events WHERE run_id=? AND event_id>?"
+                             " ORDER BY event_id LIMIT ?", (self.run_id, after_event, limit))
+        ch = Changes(last_event_id=after_event)
+        for e in got:
+            ch.last_event_id = e[0]
+            ch.types.add(e[1])
+            if e[2]:
+                ch.task_ids.add(e[2])
+        ch.structure = bool(ch.types & STRUCTURE_EVENTS)
+        return ch
+
+
+def last_event_id(store: Store) -> int:
+    return int(store.scalar("SELECT coalesce(max(event_id), 0) FROM events") or 0)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: str
+    goal: str
+    status: str
+    total: int
+    updated_at: str
+
+
+def run_summaries(store: Store) -> list[RunSummary]:
+    """Every run for the picker, most recently updated first."""
+    with store.snapshot() as conn:
+        totals = {r[0]: r[1] for r in conn.execute("SELECT run_id, count(*) FROM tasks GROUP BY run_id")}
+        runs = conn.execute("SELECT run_id, goal, status, updated_at FROM runs ORDER BY updated_at DESC").fetchall()
+    return [RunSummary(r[0], r[1], r[2], totals.get(r[0], 0), r[3]) for r in runs]
+
+
+def wave_report_markdown(store: Store, run_id: str) -> str:
+    """The wave report as one Markdown table per wave (the full report is another issue's)."""
+    from .views import status
+
+    data = status(store, run_id=run_id, reconcile_first=False)
+    run = data["run"]
+
+    def cell(v: Any) -> str:
+        return " ".join(str(v or "").split()).replace("|", "\\|")[:120]
+
+    out = [f"# Wave report: {cell(run['run_id'])}", "", f"Goal: {cell(run['goal'])}", "",
+           f"Status: {run['status']}; " + ", ".join(f"{k} {v}" for k, v in sorted(run["counts"].items())), ""]
+    by_wave: dict[int, list[dict[str, Any]]] = {}
+    for t in data["tasks"]:
+        by_wave.setdefault(t["wave"], []).append(t)
+    for w in sorted(by_wave):
+        tasks = by_wave[w]
+        done = sum(t["status"] == "done" for t in tasks)
+        out += [f"## Wave {w + 1} ({done}/{len(tasks)} done)", "",
+                "| task | title | status | owner | attempt | end reason |", "|---|---|---|---|---|---|"]
+        for t in tasks:
+            a = t["latest_attempt"] or {}
+            out.append(f"| {cell(t['task_id'])} | {cell(t['title'])} | {t['status']} | "
+                       f"{cell(a.get('assigned_to') or t['default_to'])} | {a.get('attempt_no') or ''} | "
+                       f"{cell(a.get('end_reason'))} |")
+        out.append("")
+    return "\n".join(out)

@@ -1,0 +1,131 @@
+"""The attempt log read model: a task's attempts, the selected attempt's messages (by kind), the tail
+of its worker's output and its worktree's diff stat. Headless; the console renders it as plain text.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+
+from .db import Store
+from .records import rows
+
+KINDS = ("task", "progress", "question", "answer", "result", "control", "event")
+
+
+@dataclass(frozen=True)
+class AttemptInfo:
+    attempt_no: int
+    thread_id: str
+    assigned_to: str
+    execution_mode: str
+    status: str
+    end_reason: str
+    started_at: str
+    ended_at: str
+    worktree_path: str
+    branch_name: str
+    base_commit: str
+    workspace_status: str
+    runtime: str
+    runtime_ref: str
+    log_path: str
+    liveness: str
+
+
+@dataclass(frozen=True)
+class LogMessage:
+    message_id: int
+    kind: str
+    from_agent: str
+    to_agent: str
+    summary: str
+    body: str
+    payload_json: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class AttemptLog:
+    run_id: str
+    task_id: str
+    title: str
+    task_status: str
+    attempts: list[AttemptInfo]
+    attempt: AttemptInfo | None
+    messages: list[LogMessage]
+    kind_counts: dict[str, int] = field(default_factory=dict)
+    diff_stat: str = ""
+    output: list[str] = field(default_factory=list)
+    output_source: str = ""
+    truncated_messages: int = 0
+
+
+def attempt_log(store: Store, run_id: str, task_id: str, attempt_no: int | None = None, *,
+                kinds: tuple[str, ...] | None = None, message_limit: int = 500,
+                tail_bytes: int = 64 * 1024, with_files: bool = True) -> AttemptLog:
+    with store.snapshot() as conn:
+        task = conn.execute("SELECT title, status FROM tasks WHERE run_id=? AND task_id=?",
+                            (run_id, task_id)).fetchone()
+        atts = [AttemptInfo(**{k: (a[k] if a[k] is not None else "") for k in AttemptInfo.__dataclass_fields__})
+                for a in rows(conn.execute("SELECT * FROM attempts WHERE run_id=? AND task_id=? ORDER BY attempt_no",
+                                           (run_id, task_id)).fetchall())]
+        chosen = next((a for a in atts if a.attempt_no == attempt_no), atts[-1] if atts else None)
+        msgs: list[LogMessage] = []
+        counts: dict[str, int] = {}
+        hidden = 0
+        if chosen is not None:
+            counts = {r[0]: r[1] for r in conn.execute(
+                "SELECT kind, count(*) FROM messages WHERE thread_id=? GROUP BY kind", (chosen.thread_id,))}
+            ksql, kparams = "", []
+            if kinds:
+                ksql = f" AND kind IN ({','.join('?' * len(kinds))})"
+                kparams = list(kinds)
+            # Newest N, shown oldest first: a chatty worker's thread never loads whole.
+            got = conn.execute(f"SELECT message_id, kind, from_agent, to_agent, summary, body, payload_json,"
+                               f" created_at FROM messages WHERE thread_id=?{ksql} ORDER BY message_id DESC"
+                               f" LIMIT ?", (chosen.thread_id, *kparams, message_limit)).fetchall()
+            msgs = [LogMessage(*r) for r in reversed(got)]
+            shown_total = sum(v for k, v in counts.items() if not kinds or k in kinds)
+            hidden = max(0, shown_total - len(msgs))
+    if task is None:
+        from .errors import NotFound
+
+        raise NotFound(f"task {task_id} not found in run {run_id}")
+    diff, output, source = "", [], ""
+    if chosen is not None and with_files:
+        if chosen.worktree_path and chosen.workspace_status == "created" and os.path.isdir(chosen.worktree_path):
+            from .worktrees import diff_stat
+
+            diff = diff_stat(chosen.worktree_path, chosen.base_commit)
+        output, source = output_tail(chosen, tail_bytes)
+    return AttemptLog(run_id=run_id, task_id=task_id, title=task[0], task_status=task[1], attempts=atts,
+                      attempt=chosen, messages=msgs, kind_counts=counts, diff_stat=diff, output=output,
+                      output_source=source, truncated_messages=hidden)
+
+
+def output_tail(a: AttemptInfo, tail_bytes: int = 64 * 1024) -> tuple[list[str], str]:
+    """The end of the worker's output: its process log, else its tmux pane."""
+    if a.log_path and os.path.isfile(a.log_path):
+        try:
+            with open(a.log_path, "rb") as fh:
+                size = fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, size - tail_bytes))
+                data = fh.read()
+        except OSError as exc:
+            return [f"(cannot read {a.log_path}: {exc.strerror})"], a.log_path
+        lines = data.decode("utf-8", errors="replace").splitlines()
+        if size > tail_bytes and lines:
+            lines = lines[1:]  # the first line was cut by the seek
+        return lines, a.log_path
+    if a.runtime == "tmux" and a.runtime_ref and shutil.which("tmux"):
+        try:
+            p = subprocess.run(["tmux", "capture-pane", "-p", "-J", "-S", "-500", "-t", a.runtime_ref],
+                               capture_output=True, timeout=2)
+        except (OSError, subprocess.TimeoutExpired):
+            return [], ""
+        if p.returncode == 0:
+            return p.stdout.decode("utf-8", errors="replace").rstrip("\n").splitlines(), f"tmux {a.runtime_ref}"
+    return [], ""

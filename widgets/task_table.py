@@ -1,0 +1,165 @@
+"""The task table: a DataTable holding one keyset window (a few hundred rows) of a run that may
+have 50,000 tasks. Moving past either edge asks for the neighbouring window; changed tasks are
+updated cell by cell in place, never by reloading the table."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import DataTable
+
+from store.board import STATUS_ORDER, Page, TaskRow
+
+from .text import STATUS_GLYPH, age, cell
+
+COLUMNS: list[tuple[str, str, int]] = [
+    ("wave", "Wave", 4), ("task", "Task", 16), ("title", "Title", 40), ("owner", "Owner", 10),
+    ("status", "Status", 12), ("attempt", "Att", 3), ("activity", "Active", 6), ("liveness", "Liveness", 9),
+]
+
+
+class TaskTable(DataTable):
+    """Rows keyed by task id; the window's place in the whole list is in `page`."""
+
+    COMPONENT_CLASSES = {f"status--{s}" for s in STATUS_ORDER} | {"tasktable--dim"}
+    BINDINGS = [
+        Binding("home", "first_page", "First task", show=False, id="table.first"),
+        Binding("end", "last_page", "Last task", show=False, id="table.last"),
+    ]
+
+    @dataclass
+    class PageRequested(Message):
+        """The cursor ran past the window's edge: load the window beyond it."""
+
+        table: TaskTable
+        direction: str  # next | prev | first | last
+
+    def __init__(self, *, clock: Callable[[], float] = time.time, **kw: object) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kw)  # type: ignore[arg-type]
+        self.clock = clock
+        self.page: Page | None = None
+        self.rows_by_id: dict[str, TaskRow] = {}
+        self.window: list[TaskRow] = []
+
+    def on_mount(self) -> None:
+        for key, label, width in COLUMNS:
+            self.add_column(label, key=key, width=width)
+
+    # -- rendering -------------------------------------------------------------------------
+    def _style(self, status: str) -> object:
+        try:
+            return self.get_component_rich_style(f"status--{status}", partial=True)
+        except KeyError:
+            return ""
+
+    def _cells(self, r: TaskRow) -> list[Text]:
+        st = self._style(r.status)
+        return [
+            Text(str(r.wave + 1), justify="right"),
+            cell(r.task_id, 16),
+            cell(r.title, 60),
+            cell(r.owner, 10),
+            Text(f"{STATUS_GLYPH.get(r.status, '?')} {r.status}", style=st),  # type: ignore[arg-type]
+            Text(str(r.attempt_no or ""), justify="right"),
+            Text(age(r.last_activity, self.clock()), justify="right"),
+            cell(r.liveness, 9),
+        ]
+
+    def show_page(self, page: Page, cursor: str | int = 0) -> None:
+        """Replace the window (a page turn or a new filter)."""
+        self.page = page
+        self.window = list(page.rows)
+        self.rows_by_id = {r.task_id: r for r in page.rows}
+        self.clear()
+        for r in page.rows:
+            self.add_row(*self._cells(r), key=r.task_id)
+        if not page.rows:
+            return
+        if cursor == "end":
+            idx = len(page.rows) - 1
+        elif isinstance(cursor, str):
+            idx = next((i for i, r in enumerate(page.rows) if r.task_id == cursor), 0)
+        else:
+            idx = max(0, min(int(cursor), len(page.rows) - 1))
+        self.move_cursor(row=idx, animate=False)
+
+    def update_rows(self, rows: list[TaskRow]) -> int:
+        """Apply fresh rows to the window in place; returns how many cells changed."""
+        changed = 0
+        for r in rows:
+            old = self.rows_by_id.get(r.task_id)
+            if old is None or old == r:
+                continue
+            new_cells = self._cells(r)
+            old_cells = self._cells(old)
+            for (key, _, _), a, b in zip(COLUMNS, old_cells, new_cells):
+                if a.plain != b.plain or a.style != b.style:
+                    self.update_cell(r.task_id, key, b)
+                    changed += 1
+            self.rows_by_id[r.task_id] = r
+            self.window = [r if w.task_id == r.task_id else w for w in self.window]
+        return changed
+
+    def restyle(self) -> None:
+        """After a theme switch: the status colours are baked into the cells."""
+        for r in self.window:
+            self.update_cell(r.task_id, "status", self._cells(r)[4])
+
+    def tick_ages(self) -> None:
+        for r in self.window:
+            self.update_cell(r.task_id, "activity", Text(age(r.last_activity, self.clock()), justify="right"))
+
+    @property
+    def selected_task(self) -> str | None:
+        if not self.window or self.cursor_row < 0 or self.cursor_row >= len(self.window):
+            return None
+        return self.window[self.cursor_row].task_id
+
+    def select_task(self, task_id: str) -> bool:
+        for i, r in enumerate(self.window):
+            if r.task_id == task_id:
+                self.move_cursor(row=i, animate=False)
+                return True
+        return False
+
+    # -- paging at the edges ---------------------------------------------------------------
+    def action_cursor_down(self) -> None:
+        if self.page and self.page.has_next and self.cursor_row >= self.row_count - 1:
+            self.post_message(self.PageRequested(self, "next"))
+            return
+        super().action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        if self.page and self.page.has_prev and self.cursor_row <= 0:
+            self.post_message(self.PageRequested(self, "prev"))
+            return
+        super().action_cursor_up()
+
+    def action_page_down(self) -> None:
+        if self.page and self.page.has_next and self.cursor_row >= self.row_count - 1:
+            self.post_message(self.PageRequested(self, "next"))
+            return
+        super().action_page_down()
+
+    def action_page_up(self) -> None:
+        if self.page and self.page.has_prev and self.cursor_row <= 0:
+            self.post_message(self.PageRequested(self, "prev"))
+            return
+        super().action_page_up()
+
+    def action_first_page(self) -> None:
+        if self.page and self.page.has_prev:
+            self.post_message(self.PageRequested(self, "first"))
+        elif self.row_count:
+            self.move_cursor(row=0)
+
+    def action_last_page(self) -> None:
+        if self.page and self.page.has_next:
+            self.post_message(self.PageRequested(self, "last"))
+        elif self.row_count:
+            self.move_cursor(row=self.row_count - 1)

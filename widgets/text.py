@@ -1,0 +1,41 @@
+"""Worker text to screen: always rich Text (never markup), always sanitised first."""
+
+from __future__ import annotations
+
+import time
+
+from rich.style import Style
+from rich.text import Text
+
+from store.sanitize import clean, one_line
+from store.validate import parse_ts
+
+STATUS_GLYPH = {"planned": "·", "ready": "○", "dispatched": "◔", "running": "◑", "blocked": "◆",
+                "verifying": "◕", "done": "●", "failed": "✗", "cancelled": "⊘"}
+
+
+def plain(text: str | None, style: Style | str = "") -> Text:
+    """Multi-line worker text, escape sequences stripped, markup never parsed."""
+    return Text(clean(text), style=style, no_wrap=False)
+
+
+def cell(text: str | None, width: int = 60, style: Style | str = "") -> Text:
+    """One clipped line for a table cell."""
+    return Text(one_line(text, width), style=style, no_wrap=True, overflow="ellipsis")
+
+
+def age(ts: str, now: float | None = None) -> str:
+    """'42s', '5m', '3h', '2d': how long ago a stored timestamp was."""
+    if not ts:
+        return ""
+    try:
+        secs = max(0.0, (time.time() if now is None else now) - parse_ts(ts))
+    except ValueError:
+        return ""
+    if secs < 60:
+        return f"{int(secs)}s"
+    if secs < 3600:
+        return f"{int(secs // 60)}m"
+    if secs < 86400:
+        return f"{int(secs // 3600)}h{int(secs % 3600 // 60):02d}"
+    return f"{int(secs // 86400)}d"
