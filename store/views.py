@@ -6,7 +6,7 @@ Queries are set-based (one per table, not one per task) so a 10,000-task run sta
 from __future__ import annotations
 
 import sqlite3
-from collections import defaultdict, deque
+from collections import defaultdict
 from typing import Any
 
 from .db import Store
@@ -67,22 +67,9 @@ def reconcile(store: Store, *, run_id: str) -> dict[str, Any]:
 
 def compute_waves(task_ids: list[str], deps: list[tuple[str, str]]) -> dict[str, int]:
     """Kahn levels: a task's wave is the length of the longest dependency chain below it."""
-    children: dict[str, list[str]] = defaultdict(list)
-    indeg = {t: 0 for t in task_ids}
-    for task, dep in deps:
-        if task in indeg and dep in indeg:
-            children[dep].append(task)
-            indeg[task] += 1
-    wave = {t: 0 for t in task_ids}
-    queue = deque(t for t, d in indeg.items() if d == 0)
-    while queue:
-        t = queue.popleft()
-        for c in children[t]:
-            wave[c] = max(wave[c], wave[t] + 1)
-            indeg[c] -= 1
-            if indeg[c] == 0:
-                queue.append(c)
-    return wave
+    from .plan import topo_order
+
+    return topo_order(task_ids, deps)[1]
 
 
 def status(store: Store, *, run_id: str, reconcile_first: bool = True) -> dict[str, Any]:
