@@ -20,7 +20,8 @@ def _counts(counts: dict[str, int]) -> str:
 def _run(d: dict[str, Any], args: Any = None) -> None:
     r = d["run"]
     kv([("run", r["run_id"]), ("status", status_text(r["status"])), ("goal", r["goal"]),
-        ("tasks", _counts(r.get("counts", {})))])
+        ("tasks", _counts(r.get("counts", {})))]
+       + ([("settings", ", ".join(f"{k}={v}" for k, v in sorted(r["config"].items())))] if r.get("config") else []))
 
 
 def _run_list(d: dict[str, Any], args: Any = None) -> None:
