@@ -10,6 +10,7 @@ from store.errors import InvalidInput
 
 from .common import Context, Parser, add_body, add_globals, body_of, command, csv_list, main_for
 from .inbox import EXIT_HELP
+from .runtime_cmds import add_launch_flags, add_runtime_commands
 
 WAIT_TYPES = "task_blocked,task_verifying,task_done,task_failed"
 
@@ -68,9 +69,12 @@ def h_ready(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 def h_dispatch(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from store import dispatch
 
-    return dispatch.dispatch(ctx.store, run_id=args.run, task_id=args.task, execution_mode=args.execution_mode,
-                             to=args.to, repo_path=args.repo_path, base_ref=args.base_ref,
-                             workspace_root=args.workspace_root, body=body_of(args))
+    from .runtime_cmds import launch_after_dispatch
+
+    out = dispatch.dispatch(ctx.store, run_id=args.run, task_id=args.task, execution_mode=args.execution_mode,
+                            to=args.to, repo_path=args.repo_path, base_ref=args.base_ref,
+                            workspace_root=args.workspace_root, body=body_of(args))
+    return launch_after_dispatch(args, ctx, out)
 
 
 def h_brief(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
@@ -273,6 +277,7 @@ def build() -> Parser:
     c.add_argument("--base-ref", metavar="REF", help="base commit (default: HEAD, if the repository is clean)")
     c.add_argument("--workspace-root", metavar="PATH", help="where worktrees go (default: REPO/.orch/worktrees)")
     add_body(c, "instruction for the worker")
+    add_launch_flags(c)
 
     c = command(sub, "brief", h_brief, "render the worker brief for an attempt")
     c.add_argument("--dispatch-json", metavar="FILE", help="saved output of `orch --json dispatch`")
@@ -371,6 +376,7 @@ def build() -> Parser:
     c.add_argument("--run", required=True)
     c.add_argument("--format", choices=["md", "json", "html"], default="md")
     c.add_argument("--out", metavar="FILE", help="write to FILE instead of printing")
+    add_runtime_commands(sub)
     return p
 
 

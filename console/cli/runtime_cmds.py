@@ -1,0 +1,113 @@
+"""The runtime's commands on `orch`: `dispatch --launch`, `watch`, `demo`.
+
+Kept apart from orch.py so the runtime's flags and handlers live in one place; orch.py only
+registers them. Imports no textual (the console is imported lazily by `demo` alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from .common import Context, command
+
+
+# -- dispatch --launch -----------------------------------------------------------------------
+def add_launch_flags(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--launch", action="store_true",
+                   help="start the worker too: render the brief to a file and run the agent profile's command "
+                        "in the attempt's worktree (tmux session or captured process)")
+    c.add_argument("--profile", metavar="NAME",
+                   help="agent profile from .agents/orch.toml, or built-in sim / sim-tmux (default: the run's "
+                        "profile, else the agent's name)")
+    c.add_argument("--runtime", choices=["tmux", "process"], help="override the profile's runtime")
+
+
+def launch_after_dispatch(args: argparse.Namespace, ctx: Context, out: dict[str, Any]) -> dict[str, Any]:
+    if getattr(args, "profile", None) or getattr(args, "runtime", None):
+        if not args.launch:
+            from store.errors import InvalidInput
+
+            raise InvalidInput("--profile and --runtime need --launch")
+    if not getattr(args, "launch", False):
+        return out
+    from console import launcher
+
+    launched = launcher.launch(ctx.store, run_id=args.run, task_id=args.task,
+                               attempt_no=out["attempt"]["attempt_no"], profile=args.profile, runtime=args.runtime)
+    out["attempt"] = launched["attempt"]
+    out["launch"] = {k: launched[k] for k in ("profile", "runtime", "command", "cwd", "attach")}
+    return out
+
+
+# -- watch -----------------------------------------------------------------------------------
+def h_watch(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    import signal
+    import threading
+
+    from console.watcher import Watcher
+
+    if args.run:
+        from store import runs
+
+        runs.run_show(ctx.store, run_id=args.run)  # not_found before watching a run that does not exist
+    out = sys.stderr if ctx.json else sys.stdout
+
+    def show(line: str, bell: bool) -> None:
+        out.write(f"{time.strftime('%H:%M:%S')} {line}\n{chr(7) if bell else ''}")
+        out.flush()
+
+    w = Watcher(ctx.store.path, args.run, autopilot=args.autopilot, on_action=show)
+    try:
+        if args.once:
+            res = w.tick(force_liveness=True)
+            return {"once": True, "events": res.events, "cursor": res.cursor, "actions": res.actions}
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: Any) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        if not ctx.json:
+            show(f"watching {args.run or 'every active run'} in {ctx.store.path}"
+                 f"{' with autopilot' if args.autopilot else ''} (Ctrl-C stops)", False)
+        w.run_forever(stop)
+        return {"once": False, "cursor": w.last_tick.cursor if w.last_tick else 0}
+    finally:
+        w.close()
+
+
+# -- demo ------------------------------------------------------------------------------------
+def h_demo(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from console import demo
+
+    result = demo.main(directory=args.dir, headless=args.headless, as_json=ctx.json,
+                       timeout=args.timeout_seconds, tmux=args.tmux)
+    if not result["all_done"]:
+        from store.errors import InvalidState
+
+        raise InvalidState(f"demo ended with {result['not_done']} task(s) not done", data=result)
+    if not ctx.json:
+        raise SystemExit(0)  # the report is already printed; no envelope in human mode
+    return result
+
+
+def add_runtime_commands(sub: argparse._SubParsersAction) -> None:
+    c = command(sub, "watch", h_watch, "the headless watcher: liveness, stall and crash detection, bounded "
+                "self-healing (nudge, retry with backoff, escalate); Ctrl-C stops")
+    c.add_argument("--run", help="watch one run (default: every active run)")
+    c.add_argument("--autopilot", action="store_true",
+                   help="also dispatch and launch ready tasks, up to the run's concurrency cap")
+    c.add_argument("--once", action="store_true", help="one pass, then exit (for scripts and cron)")
+
+    c = command(sub, "demo", h_demo, "a fresh scratch repository and run of 12 tasks in 4 waves with "
+                "simulated workers, autopilot on, and the console open on it")
+    c.add_argument("--headless", action="store_true",
+                   help="no screen: run to the end, answer questions with a default answer, print the wave report; "
+                        "exit 0 only if every task is done")
+    c.add_argument("--dir", metavar="PATH", help="where to create it (default: a new temporary directory)")
+    c.add_argument("--timeout-seconds", type=float, default=110.0, help="headless: give up after this long")
+    c.add_argument("--tmux", action="store_true", help="run the simulated workers in tmux sessions")

@@ -1,0 +1,237 @@
+"""`orch demo`: the whole loop on an embedded default (DESIGN.md section 9).
+
+A fresh database and scratch git repository, a run of 12 tasks in 4 waves, simulated workers (two
+block with a question, one fails once, one crashes once, one hangs and is caught by the watcher),
+the watcher with autopilot dispatching each task as its blockers clear, and the console open on
+it. `--headless` runs it to the end without a screen, answering questions after a short delay,
+and prints the wave report.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from store import dispatch, runs
+from store.db import Store
+from store.errors import InvalidInput
+
+RUN_ID = "demo"
+ANSWER_DELAY = 1.0
+NORMAL = "progress*3,done"
+
+# task, title, paths, dependencies, sim script
+TASKS: list[tuple[str, str, list[str], list[str], str]] = [
+    ("schema", "Design the storage schema", ["src/db/schema.py"], [], NORMAL),
+    ("config", "Load settings from a TOML file", ["src/config.py"], [], NORMAL),
+    ("outline", "Outline the user guide", ["docs/outline.md"], [], "progress*2,done"),
+    ("api", "HTTP API over the schema", ["src/api"], ["schema"], NORMAL),
+    ("auth", "Token authentication", ["src/auth.py"], ["config"], "progress,block,progress,done"),
+    ("migrations", "Schema migrations", ["src/db/migrations"], ["schema"], "progress,crash | progress*2,done"),
+    ("ui", "Terminal UI for the API", ["src/ui"], ["api"], NORMAL),
+    ("cli", "Command-line client", ["src/cli.py"], ["api", "auth"], "progress,fail | progress*2,done"),
+    ("search", "Full-text search", ["src/search.py"], ["migrations"], "progress,hang | progress*2,done"),
+    ("e2e", "End-to-end tests", ["tests/e2e"], ["ui", "cli"], "progress,block,progress,done"),
+    ("guide", "Write the user guide", ["docs/guide.md"], ["outline", "cli"], NORMAL),
+    ("release", "Release notes and changelog", ["docs", "CHANGELOG.md"], ["ui", "cli", "search"], "progress*2,done"),
+]
+
+DEMO_CONFIG: dict[str, Any] = {
+    "autopilot": True, "concurrency": 5, "profile": "sim", "execution_mode": "code",
+    "liveness_interval_seconds": 0.5, "nudge_seconds": 3.0, "stall_seconds": 5.0, "idle_seconds": 10.0,
+    "crash_grace_seconds": 0.3, "max_attempts": 3, "retry_backoff_seconds": 1.0, "retry_backoff_max_seconds": 4.0,
+    "worker_env": {"ORCH_SIM_STEP_SECONDS": "0.25", "ORCH_SIM_LEASE_SECONDS": "4"},
+}
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=orch-demo", "-c", "user.email=orch-demo@orch.invalid", *args],
+                   cwd=repo, check=True, capture_output=True, stdin=subprocess.DEVNULL)
+
+
+def create(root: Path, *, tmux: bool = False) -> tuple[str, str]:
+    """Make the scratch repository, database and run; returns (db_path, run_id)."""
+    repo = root / "repo"
+    repo.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True, capture_output=True)
+    (repo / "README.md").write_text("# demo project\n\nA scratch repository made by `orch demo`.\n")
+    (repo / "src").mkdir()
+    (repo / "src" / "__init__.py").write_text("")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "initial commit")
+    db = str(root / ".agents" / "coord.db")
+    cfg = dict(DEMO_CONFIG, repo_path=str(repo), profile="sim-tmux" if tmux else "sim")
+    with Store(db) as s:
+        runs.run_init(s, run_id=RUN_ID, goal="Ship a small service: storage, API, auth, UI, CLI, search, docs",
+                      summary="12 tasks in 4 waves, simulated workers", config=cfg)
+        for task_id, title, paths, _deps, script in TASKS:
+            runs.task_add(s, run_id=RUN_ID, task_id=task_id, title=title, default_to="sim", paths=paths,
+                          spec=f"sim-script: {script}")
+        for task_id, _t, _p, deps, _s in TASKS:
+            for d in deps:
+                runs.dep_add(s, run_id=RUN_ID, task_id=task_id, depends_on=d)
+    return db, RUN_ID
+
+
+# -- the report ------------------------------------------------------------------------------
+def wave_report(store: Store, run_id: str) -> str:
+    """A Markdown table per wave: task, owner, status, attempts and how each ended."""
+    from store.views import status
+
+    data = status(store, run_id=run_id, reconcile_first=False)
+    attempts: dict[str, list[dict[str, Any]]] = {}
+    for a in store.all("SELECT task_id, attempt_no, assigned_to, status, end_reason FROM attempts WHERE run_id=?"
+                       " ORDER BY task_id, attempt_no", (run_id,)):
+        attempts.setdefault(a["task_id"], []).append(dict(a))
+    run = data["run"]
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(run["counts"].items()))
+    lines = [f"# Wave report: {run_id}", "", f"Goal: {run['goal']}  ", f"Status: {run['status']} ({counts})", ""]
+    for wave in range(data["waves"]):
+        lines += [f"## Wave {wave + 1}", "", "| task | owner | status | attempts |", "|---|---|---|---|"]
+        for t in (t for t in data["tasks"] if t["wave"] == wave):
+            tries = attempts.get(t["task_id"], [])
+            how = "; ".join(f"a{a['attempt_no']} {a['end_reason'] or a['status']}" for a in tries) or "-"
+            owner = tries[-1]["assigned_to"] if tries else (t["default_to"] or "-")
+            lines.append(f"| {t['task_id']} | {owner} | {t['status']} | {how} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# -- running it ------------------------------------------------------------------------------
+PROGRESS_EVENTS = {
+    "task_auto_dispatched": "dispatched", "task_running": "running", "task_blocked": "blocked",
+    "task_answered": "answered", "task_done": "done", "task_failed": "failed", "attempt_crashed": "crashed",
+    "attempt_stalled": "stalled", "attempt_nudged": "nudged", "task_auto_retried": "retrying",
+    "task_escalated": "escalated", "lease_expired": "lease expired", "run_done": "run done",
+}
+
+
+class _Progress:
+    def __init__(self, store: Store, run_id: str, out: Any) -> None:
+        self.store, self.run_id, self.out = store, run_id, out
+        self.cursor = 0
+        self.t0 = time.monotonic()
+
+    def pump(self) -> None:
+        for e in self.store.all("SELECT event_id, event_type, task_id, attempt_no, summary FROM events WHERE"
+                                " run_id=? AND event_id>? ORDER BY event_id", (self.run_id, self.cursor)):
+            self.cursor = e["event_id"]
+            label = PROGRESS_EVENTS.get(e["event_type"])
+            if label:
+                who = f"{e['task_id']}" + (f" a{e['attempt_no']}" if e["attempt_no"] else "")
+                self.out.write(f"{time.monotonic() - self.t0:6.1f}s  {label:<13} {who:<14} {e['summary'][:90]}\n")
+                self.out.flush()
+
+
+def _answer_blocked(store: Store, run_id: str, seen: dict[str, float]) -> None:
+    """Headless stand-in for the leader: answer each question after a short delay."""
+    now = time.monotonic()
+    for t in store.all("SELECT task_id FROM tasks WHERE run_id=? AND status='blocked'", (run_id,)):
+        first = seen.setdefault(t["task_id"], now)
+        if now - first >= ANSWER_DELAY:
+            try:
+                dispatch.answer(store, run_id=run_id, task_id=t["task_id"], summary="Take option A",
+                                body="Keep the current API (option A); note the rename as a follow-up.")
+            except Exception:  # answered meanwhile, or the worker moved on
+                pass
+            seen.pop(t["task_id"], None)
+
+
+def _finished(store: Store, run_id: str) -> bool:
+    st = store.scalar("SELECT status FROM runs WHERE run_id=?", (run_id,))
+    if st in ("done", "cancelled"):
+        return True
+    # Everything left is failed and escalated: nothing more will happen without the leader.
+    live = store.scalar("SELECT count(*) FROM tasks WHERE run_id=? AND status NOT IN ('done','cancelled','failed')",
+                        (run_id,))
+    if live:
+        return False
+    failed = [r[0] for r in store.all("SELECT task_id FROM tasks WHERE run_id=? AND status='failed'", (run_id,))]
+    from store import runtime as rt
+
+    return bool(failed) and set(failed) <= rt.needs_attention(store, run_id)
+
+
+def _stop_workers(db: str, run_id: str) -> None:
+    from console import launcher
+
+    with Store(db) as s:
+        for a in s.all("SELECT * FROM attempts WHERE run_id=? AND runtime<>''", (run_id,)):
+            launcher.stop(db, dict(a), grace=0.5)
+    launcher.kill_server(db)
+
+
+def main(*, directory: str | None = None, headless: bool = False, as_json: bool = False,
+         timeout: float = 110.0, tmux: bool = False) -> dict[str, Any]:
+    out = sys.stderr if as_json else sys.stdout
+    if directory:
+        root = Path(directory).expanduser().resolve()
+        if root.exists() and any(root.iterdir()):
+            raise InvalidInput(f"--dir {root} is not empty; give a new or empty directory")
+    else:
+        root = Path(tempfile.mkdtemp(prefix="orch-demo-"))
+    console_run = None
+    if not headless:
+        try:
+            from console.app import run as console_run  # lazy: the CLI never imports textual otherwise
+        except ImportError as exc:
+            out.write(f"the console is not available ({exc}); running headless instead\n")
+            headless = True
+    use_tmux = tmux or (not headless and shutil.which("tmux") is not None)
+    db, run_id = create(root, tmux=use_tmux)
+    out.write(f"orch demo in {root}\n  database {db}\n  repository {root / 'repo'}\n"
+              f"  run {run_id}: {len(TASKS)} tasks in 4 waves, simulated workers "
+              f"({'tmux' if use_tmux else 'processes'}), autopilot on, cap {DEMO_CONFIG['concurrency']}\n\n")
+    out.flush()
+    from console.watcher import Watcher
+
+    stop = threading.Event()
+    watcher = Watcher(db, run_id, autopilot=True)
+    thread = threading.Thread(target=watcher.run_forever, args=(stop,), name="orch-demo-watcher", daemon=True)
+    thread.start()
+    t0 = time.monotonic()
+    try:
+        if not headless and console_run is not None:
+            console_run(db, run_id)
+        else:
+            store = Store(db)
+            progress = _Progress(store, run_id, out)
+            seen: dict[str, float] = {}
+            try:
+                while time.monotonic() - t0 < timeout:
+                    progress.pump()
+                    _answer_blocked(store, run_id, seen)
+                    if _finished(store, run_id):
+                        break
+                    time.sleep(0.1)
+                progress.pump()
+            finally:
+                store.close()
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        watcher.close()
+        _stop_workers(db, run_id)
+    elapsed = time.monotonic() - t0
+    with Store(db) as s:
+        report = wave_report(s, run_id)
+        not_done = int(s.scalar("SELECT count(*) FROM tasks WHERE run_id=? AND status<>'done'", (run_id,)))
+        attempts = int(s.scalar("SELECT count(*) FROM attempts WHERE run_id=?", (run_id,)))
+    out.write("\n" + report + "\n")
+    out.write(f"\n{len(TASKS) - not_done}/{len(TASKS)} tasks done, {attempts} attempts, in {elapsed:.1f}s "
+              f"({root})\n")
+    out.flush()
+    return {"directory": str(root), "db": db, "run_id": run_id, "all_done": not_done == 0, "not_done": not_done,
+            "attempts": attempts, "seconds": round(elapsed, 1), "report": report if as_json else None}
+
+
+if __name__ == "__main__":
+    res = main(headless="--headless" in sys.argv)
+    print(json.dumps({k: v for k, v in res.items() if k != "report"}))
