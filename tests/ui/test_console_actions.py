@@ -1,0 +1,252 @@
+"""Each leader key does its real effect on a real SQLite file (and a real git repository)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from console.app import OrchConsole
+from console.config import ConsoleConfig
+from tests.conftest import INBOX, git_env, make_repo
+from tests.ui.conftest import settle, wait_until
+
+
+
+def attempts(db: str, task: str) -> list[dict]:
+    import sqlite3
+
+    c = sqlite3.connect(db)
+    c.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in c.execute("SELECT * FROM attempts WHERE task_id=? ORDER BY attempt_no", (task,))]
+    finally:
+        c.close()
+
+
+def task_status(db: str, task: str) -> str:
+    import sqlite3
+
+    c = sqlite3.connect(db)
+    try:
+        return c.execute("SELECT status FROM tasks WHERE task_id=?", (task,)).fetchone()[0]
+    finally:
+        c.close()
+
+
+def plan(cli, *tasks: tuple[str, list[str]]) -> None:  # type: ignore[no-untyped-def]
+    cli.ok("orch", "run", "init", "--run", "r1", "--goal", "ship it")
+    for task, extra in tasks:
+        cli.ok("orch", "task", "add", "--run", "r1", "--task", task, "--title", f"do {task}", "--default-to", "w1", *extra)
+
+
+def dispatched_and_claimed(cli, task: str) -> str:  # type: ignore[no-untyped-def]
+    d = cli.ok("orch", "dispatch", "--run", "r1", "--task", task, "--execution-mode", "analysis")
+    thread = d["attempt"]["thread_id"]
+    cli.ok("inbox", "claim", "--agent", "w1", "--thread", thread)
+    return thread
+
+
+async def test_answer_key_reaches_the_workers_wait_reply(cli) -> None:  # type: ignore[no-untyped-def]
+    """A worker blocks through the inbox CLI while the console is open; `a`, typing and Enter
+    answer it, and the worker's own `inbox wait-reply` returns that answer."""
+    plan(cli, ("t1", []))
+    thread = dispatched_and_claimed(cli, "t1")
+    app = OrchConsole(cli.db, "r1", engine=False)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_until(pilot, lambda: app.run_id == "r1", what="run opened")
+        cli.ok("inbox", "update", "--agent", "w1", "--thread", thread, "--status", "blocked",
+               "--summary", "Which port?", "--body", "8080 or 9090?")
+        waiter = subprocess.Popen([INBOX, "--db", cli.db, "--json", "wait-reply", "--thread", thread, "--agent", "w1",
+                                   "--timeout-seconds", "60"], stdout=subprocess.PIPE, text=True, env=git_env())
+        try:
+            await wait_until(pilot, lambda: bool(app.blocked_items), what="live refresh shows the question")
+            await pilot.press("a")
+            await pilot.pause()
+            assert app.pane == "blocked"
+            assert app.focused is not None and app.focused.id == "answer-input"
+            await pilot.press(*"use 9090")
+            await pilot.press("enter")
+            out, _ = waiter.communicate(timeout=30)
+        finally:
+            if waiter.poll() is None:
+                waiter.kill()
+        doc = json.loads(out)
+        assert doc["ok"] is True
+        assert doc["data"]["message"]["body"] == "use 9090"
+        assert doc["data"]["message"]["kind"] == "answer"
+        await wait_until(pilot, lambda: not app.blocked_items, what="blocked list to empty")
+    assert task_status(cli.db, "t1") == "running"
+
+
+async def test_answer_with_json_sends_a_structured_payload(cli) -> None:  # type: ignore[no-untyped-def]
+    plan(cli, ("t1", []))
+    thread = dispatched_and_claimed(cli, "t1")
+    cli.ok("inbox", "update", "--agent", "w1", "--thread", thread, "--status", "blocked", "--summary", "port?")
+    app = OrchConsole(cli.db, "r1", live=False, engine=False)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        await pilot.press(*'{"port": 9090}')
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: task_status(cli.db, "t1") == "running", what="answer stored")
+    show = cli.ok("inbox", "show", "--thread", thread)
+    last = show["messages"][-1]
+    assert last["kind"] == "answer" and last["payload"] == {"port": 9090}
+
+
+async def test_dispatch_key_creates_attempt_and_worktree_in_code_mode(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`d` opens the form with mode (code: the task declares paths) and worker prefilled;
+    ctrl+s dispatches through store.dispatch, which makes the worktree."""
+    repo = make_repo(tmp_path / "repo")
+    plan(cli, ("t1", ["--path", "src/"]))
+    app = OrchConsole(cli.db, "r1", live=False, engine=False, config=ConsoleConfig(repo_path=str(repo)))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        assert app.selected == "t1"
+        await pilot.press("d")
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "DispatchScreen", what="dispatch form")
+        from textual.widgets import Input, Select
+
+        assert app.screen.query_one("#mode", Select).value == "code"
+        assert app.screen.query_one("#to", Input).value == "w1"
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: bool(attempts(cli.db, "t1")), what="attempt created")
+    a = attempts(cli.db, "t1")[0]
+    assert a["execution_mode"] == "code" and a["assigned_to"] == "w1"
+    assert Path(a["worktree_path"]).is_dir()
+    assert a["branch_name"] == "orch/r1/t1/a1"
+    assert task_status(cli.db, "t1") == "dispatched"
+
+
+async def test_retry_refuses_the_same_prompt_then_makes_attempt_2(cli) -> None:  # type: ignore[no-untyped-def]
+    plan(cli, ("t1", []))
+    thread = dispatched_and_claimed(cli, "t1")
+    cli.ok("inbox", "fail", "--agent", "w1", "--thread", thread, "--summary", "tests broke")
+    app = OrchConsole(cli.db, "r1", live=False, engine=False)
+    async with app.run_test(size=(140, 40), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("r")
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "InstructionScreen", what="retry form")
+        await pilot.press("ctrl+s")  # the instruction is unchanged: the store refuses it
+        await wait_until(pilot, lambda: any("same as the failed attempt" in n.message
+                                            for n in app._notifications), what="refusal notification")
+        assert len(attempts(cli.db, "t1")) == 1
+        await pilot.press("r")
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "InstructionScreen", what="retry form")
+        await pilot.press(*"Pin the test runner. ")
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: len(attempts(cli.db, "t1")) == 2, what="attempt 2")
+    a2 = attempts(cli.db, "t1")[1]
+    assert a2["instruction"].startswith("Pin the test runner. ")
+    assert task_status(cli.db, "t1") == "dispatched"
+
+
+async def test_cancel_asks_first_and_cancels_only_on_yes(cli) -> None:  # type: ignore[no-untyped-def]
+    plan(cli, ("t1", []))
+    dispatched_and_claimed(cli, "t1")
+    app = OrchConsole(cli.db, "r1", live=False, engine=False)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("x")
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmScreen", what="confirm")
+        await pilot.press("n")
+        await settle(pilot)
+        assert task_status(cli.db, "t1") == "running"
+        await pilot.press("x")
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmScreen", what="confirm")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: task_status(cli.db, "t1") == "cancelled", what="cancelled")
+
+
+async def test_reassign_cancels_current_attempt_and_dispatches_to_new_worker(cli) -> None:  # type: ignore[no-untyped-def]
+    plan(cli, ("t1", []))
+    dispatched_and_claimed(cli, "t1")
+    app = OrchConsole(cli.db, "r1", live=False, engine=False)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("R")
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "InstructionScreen", what="reassign form")
+        await pilot.press(*"w2")
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: len(attempts(cli.db, "t1")) == 2, what="attempt 2")
+    a1, a2 = attempts(cli.db, "t1")
+    assert a1["end_reason"] == "reassigned" and a2["assigned_to"] == "w2"
+
+
+async def test_cleanup_of_dirty_worktree_asks_then_removes(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    repo = make_repo(tmp_path / "repo")
+    plan(cli, ("t1", []))
+    d = cli.ok("orch", "dispatch", "--run", "r1", "--task", "t1", "--execution-mode", "code", "--repo-path", str(repo))
+    thread, wt = d["attempt"]["thread_id"], Path(d["attempt"]["worktree_path"])
+    cli.ok("inbox", "claim", "--agent", "w1", "--thread", thread)
+    cli.ok("inbox", "done", "--agent", "w1", "--thread", thread, "--summary", "done")
+    (wt / "scratch.txt").write_text("uncommitted\n")
+    app = OrchConsole(cli.db, "r1", live=False, engine=False)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmScreen", what="confirm")
+        assert wt.exists()
+        await pilot.press("y")
+        await wait_until(pilot, lambda: not wt.exists(), what="worktree removed")
+    assert attempts(cli.db, "t1")[0]["workspace_status"] == "cleaned"
+
+
+async def test_export_and_autopilot_keys(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    plan(cli, ("t1", []), ("t2", []))
+    cli.ok("orch", "dep", "add", "--run", "r1", "--task", "t2", "--depends-on", "t1")
+    out = tmp_path / "reports"
+    app = OrchConsole(cli.db, "r1", live=False, engine=False, config=ConsoleConfig(report_dir=str(out)))
+    async with app.run_test(size=(140, 40), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("e")
+        await wait_until(pilot, lambda: out.exists() and any(out.iterdir()), what="report file")
+        await wait_until(pilot, lambda: any("wave report written to" in n.message for n in app._notifications),
+                         what="notification with the path")
+        await pilot.press("p")
+        await wait_until(pilot, lambda: cli.ok("orch", "run", "show", "--run", "r1")["run"]["config"].get("autopilot")
+                         is True, what="autopilot on")
+    text = next(out.iterdir()).read_text()
+    assert "## Wave 1" in text and "## Wave 2" in text and "| t2 |" in text
+
+
+async def test_filter_and_views_window_the_table(sample_db: str) -> None:
+    app = OrchConsole(sample_db, live=False, engine=False)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        assert len(app.table.window) == 17
+        await pilot.press("f")
+        await settle(pilot)
+        assert [r.task_id for r in app.table.window] == ["ci"]
+        await pilot.press("n")
+        await settle(pilot)
+        assert {r.task_id for r in app.table.window} == {"ci", "tokens", "sessions"}
+        await pilot.press("n")  # toggles back to all
+        await pilot.press("slash")
+        await pilot.pause()
+        await pilot.press(*"api", "enter")
+        await settle(pilot)
+        assert {r.task_id for r in app.table.window} == {"login-api", "refresh-api"}
+
+
+async def test_missing_database_shows_a_banner_not_a_traceback(tmp_path: Path) -> None:
+    app = OrchConsole(str(tmp_path / "nope.db"), live=False, engine=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        banner = app.query_one("#banner")
+        assert banner.has_class("shown")
+        assert "no database" in str(banner.render())
+    assert not (tmp_path / "nope.db").exists()
+
+
+async def test_corrupt_database_shows_a_banner(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    app = OrchConsole(str(bad), live=False, engine=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert app.query_one("#banner").has_class("shown")
