@@ -28,6 +28,15 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}")
 
+    # set by main_for: with --json even --help answers with one envelope
+    json_mode = False
+
+    def print_help(self, file: Any = None) -> None:
+        if Parser.json_mode:
+            _write_json({"ok": True, "command": "help", "data": {"prog": self.prog, "help": self.format_help()}})
+        else:
+            super().print_help(file)
+
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         if message:
             sys.stderr.write(message)
@@ -141,6 +150,7 @@ def main_for(prog: str, build: Callable[[], Parser], argv: Sequence[str] | None,
              renderers: dict[str, Callable[[dict[str, Any], argparse.Namespace], None]]) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = wants_json(argv)
+    Parser.json_mode = as_json
     ctx: Context | None = None
     try:
         parser = build()
