@@ -69,8 +69,9 @@ def h_ready(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 def h_dispatch(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from store import dispatch
 
-    from .runtime_cmds import launch_after_dispatch
+    from .runtime_cmds import check_launch_flags, launch_after_dispatch
 
+    check_launch_flags(args, ctx)
     out = dispatch.dispatch(ctx.store, run_id=args.run, task_id=args.task, execution_mode=args.execution_mode,
                             to=args.to, repo_path=args.repo_path, base_ref=args.base_ref,
                             workspace_root=args.workspace_root, body=body_of(args))

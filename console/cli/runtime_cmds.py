@@ -25,12 +25,27 @@ def add_launch_flags(c: argparse.ArgumentParser) -> None:
     c.add_argument("--runtime", choices=["tmux", "process"], help="override the profile's runtime")
 
 
-def launch_after_dispatch(args: argparse.Namespace, ctx: Context, out: dict[str, Any]) -> dict[str, Any]:
-    if getattr(args, "profile", None) or getattr(args, "runtime", None):
-        if not args.launch:
-            from store.errors import InvalidInput
+def check_launch_flags(args: argparse.Namespace, ctx: Context) -> None:
+    """Refuse bad launch flags before anything is dispatched."""
+    from store.errors import InvalidInput
 
-            raise InvalidInput("--profile and --runtime need --launch")
+    if (getattr(args, "profile", None) or getattr(args, "runtime", None)) and not args.launch:
+        raise InvalidInput("--profile and --runtime need --launch")
+    if not getattr(args, "launch", False):
+        return
+    from console import launcher
+    from store import runtime as rt
+    from store.runs import get_task
+
+    from store.validate import check_id
+
+    task = get_task(ctx.store.conn, check_id(args.run, "--run"), check_id(args.task, "--task"))
+    cfg = rt.run_settings_config(ctx.store, args.run)
+    launcher.resolve_profile(launcher.load_profiles(ctx.store.path), args.profile, cfg.get("profile"),
+                             args.to or task["default_to"])
+
+
+def launch_after_dispatch(args: argparse.Namespace, ctx: Context, out: dict[str, Any]) -> dict[str, Any]:
     if not getattr(args, "launch", False):
         return out
     from console import launcher
