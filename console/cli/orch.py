@@ -33,6 +33,40 @@ def h_run_list(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     return runs.run_list(ctx.store)
 
 
+def h_run_config(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    import json as _json
+    from dataclasses import fields
+
+    from store import runs
+    from store.policy import Settings
+
+    known = {f.name: f for f in fields(Settings)}
+    updates: dict[str, Any] = {}
+    for item in args.set:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or key not in known:
+            raise InvalidInput(f"--set takes KEY=VALUE with KEY one of: {', '.join(sorted(known))}")
+        try:
+            value = _json.loads(raw)
+        except ValueError:
+            value = raw
+        default = getattr(Settings, key)
+        ok = isinstance(value, bool) if isinstance(default, bool) else (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+            if isinstance(default, (int, float)) else isinstance(value, str))
+        if not ok:
+            raise InvalidInput(f"--set {key}: expected {type(default).__name__}, not {raw!r}")
+        updates[key] = value
+    if args.concurrency is not None:
+        if args.concurrency < 1:
+            raise InvalidInput("--concurrency must be at least 1")
+        updates["concurrency"] = args.concurrency
+    if not updates:
+        return runs.run_show(ctx.store, run_id=args.run)
+    return runs.run_config(ctx.store, run_id=args.run, updates=updates)
+
+
 def _check_cmds(values: list[str]) -> dict[str, str]:
     out = {}
     for v in values:
@@ -239,6 +273,12 @@ def build() -> Parser:
     c = command(runs, "show", h_run_show, "a run with its task counts", render_key="run")
     c.add_argument("--run", required=True)
     command(runs, "list", h_run_list, "every run, newest first", render_key="run-list")
+    c = command(runs, "config", h_run_config, "show or change a run's settings: concurrency cap, autopilot, "
+                "liveness thresholds, retry policy", render_key="run")
+    c.add_argument("--run", required=True)
+    c.add_argument("--concurrency", type=int, help="autopilot's cap on tasks in flight (default 5)")
+    c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a setting, e.g. stall_seconds=300, max_attempts=3, autopilot=true (repeatable)")
 
     tasks = _group(sub, "task", "add tasks to a run")
     c = command(tasks, "add", h_task_add, "add a task (ready at once if it has no dependencies)",

@@ -158,3 +158,13 @@ def test_verify_run_times_out_a_hanging_check(store: Store, repo: Path) -> None:
     out = verify_run(store, run_id="r", task_id="A", timeout=1)
     assert time.monotonic() - start < 10
     assert out["ran"][0]["status"] == "failed" and "timed out" in out["ran"][0]["output_tail"]
+
+
+def test_run_config_sets_the_cap_and_refuses_unknown_keys(cli) -> None:  # type: ignore[no-untyped-def]
+    cli.ok("orch", "run", "init", "--run", "r", "--goal", "g")
+    out = cli.ok("orch", "run", "config", "--run", "r", "--concurrency", "2", "--set", "stall_seconds=30")
+    assert out["run"]["config"] == {"concurrency": 2, "stall_seconds": 30}
+    cli.err("orch", "run", "config", "--run", "r", "--set", "bogus=1", code="invalid_input", exit_code=30)
+    cli.err("orch", "run", "config", "--run", "r", "--set", "max_attempts=many", code="invalid_input", exit_code=30)
+    cli.err("orch", "run", "config", "--run", "r", "--concurrency", "0", code="invalid_input", exit_code=30)
+    assert cli.ok("orch", "plan", "--run", "r")["concurrency_cap"] == 2
