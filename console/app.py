@@ -31,7 +31,7 @@ from .commands import ConsoleCommands
 from .config import ConsoleConfig, load_config
 from .data import ConsoleData, error_text
 from .live import LiveMixin
-from .messages import (ActionFinished, BoardChanged, BoardOpened, DagLoaded, LogLoaded, PageLoaded, StoreFailed)
+from .messages import (ActionFinished, BoardChanged, BoardOpened, DagLoaded, LogLoaded, PageLoaded, StoreFailed, WavesReady)
 from .leader import ActionsMixin
 
 HERE = Path(__file__).resolve().parent
@@ -98,6 +98,7 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         self._dag_stale = True
         self._log_stale = True
         self.first_paint_at: float | None = None
+        self.on_applied: Callable[[set[str]], None] | None = None  # bench hook: a change is on screen
         for t in themes.load_themes().values():
             self.register_theme(t)
         wanted = self.config.theme or themes.DEFAULT_THEME
@@ -159,6 +160,19 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
             self.post_message(StoreFailed(error_text(exc)))
             return
         self.post_message(BoardOpened(rid, header, page, blocked, cursor, select))
+        try:
+            later = self.data.finish_waves()
+        except Exception as exc:
+            self.post_message(StoreFailed(error_text(exc)))
+            return
+        if later is not None:
+            self.post_message(WavesReady(later))
+
+    @on(WavesReady)
+    def waves_ready(self, m: WavesReady) -> None:
+        self.query_one("#run-header", RunHeader).show(m.header)
+        self._dag_stale = True
+        self._load_visible()
 
     @on(BoardOpened)
     def board_opened(self, m: BoardOpened) -> None:
@@ -259,6 +273,9 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         if m.blocked is not None:
             self.blocked_items = m.blocked
             self.query_one("#blocked-pane", BlockedPane).show(m.blocked)
+        if self.on_applied is not None and m.task_ids:
+            ids, hook = set(m.task_ids), self.on_applied
+            self.call_after_refresh(lambda: hook(ids))
         if m.task_ids:
             self._dag_stale = True
             if self.selected in m.task_ids:

@@ -73,9 +73,21 @@ class ConsoleData:
         with self.lock:
             s = self.store()
             cursor = last_event_id(s)  # read first: events after it are replayed, never missed
-            self.board = Board(s, run_id)
-            page = (self.board.locate(select, f, limit=limit) if select else None) or self.board.page(f, limit=limit)
-            return self.board.header(), page, self._blocked(), cursor
+            self.board = b = Board(s, run_id, defer_waves=True)
+            page = b.quick_first_page(limit) if f == TaskFilter() and not select else None
+            if page is None:
+                b.rebuild_waves()
+                page = (b.locate(select, f, limit=limit) if select else None) or b.page(f, limit=limit)
+            return b.header(), page, self._blocked(), cursor
+
+    def finish_waves(self) -> Header | None:
+        """After a quick first paint: compute the waves, return the header with wave progress."""
+        with self.lock:
+            b = self.board
+            if b is None or b.waves_ready:
+                return None
+            b.rebuild_waves()
+            return b.header()
 
     def _blocked(self) -> list[dict[str, Any]]:
         assert self.board is not None
@@ -94,6 +106,8 @@ class ConsoleData:
     def _need_board(self) -> Board:
         if self.board is None:
             raise StoreUnavailable("no run is open")
+        if not self.board.waves_ready:
+            self.board.rebuild_waves()
         return self.board
 
     def refresh(self, after_event: int, *, window: list[TaskRow], f: TaskFilter, limit: int

@@ -25,6 +25,13 @@ class BoardOpened(Message):
 
 
 @dataclass
+class WavesReady(Message):
+    """The waves of a big run, computed after its first paint."""
+
+    header: Header
+
+
+@dataclass
 class PageLoaded(Message):
     page: Page
     cursor: str | int = 0          # "end", or a row index, or a task id

@@ -11,6 +11,7 @@ The DAG and the attempt log live in `board_dag.py` and `board_log.py`.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,15 +94,18 @@ class Changes:
         return not self.types
 
 
-ROW_SQL = """
+ROW_TEMPLATE = """
 SELECT w.tid, w.wave, t.task_id, t.title, t.status, t.default_to, t.updated_at,
        a.attempt_no, a.assigned_to, a.last_activity_at, a.liveness, a.end_reason
-FROM temp.board_wave w
+FROM {source} w
 JOIN tasks t ON t.rowid = w.tid
 LEFT JOIN attempts a ON a.run_id = t.run_id AND a.task_id = t.task_id AND a.attempt_no =
     (SELECT max(b.attempt_no) FROM attempts b WHERE b.run_id = t.run_id AND b.task_id = t.task_id)
 WHERE w.run_id = ?
 """
+ROW_SQL = ROW_TEMPLATE.format(source="temp.board_wave")
+# Before waves are known: every task as wave 0, for the wave-1 first page only.
+QUICK_SQL = ROW_TEMPLATE.format(source="(SELECT rowid AS tid, 0 AS wave, run_id FROM tasks)")
 
 
 def _row(r: sqlite3.Row) -> TaskRow:
@@ -141,12 +145,14 @@ class Board:
     Not thread-safe: the console serialises calls (one lock around its reader Store).
     """
 
-    def __init__(self, store: Store, run_id: str) -> None:
+    def __init__(self, store: Store, run_id: str, *, defer_waves: bool = False) -> None:
         self.store = store
         self.run_id = run_id
         self.waves: dict[str, int] = {}
+        self.waves_ready = False
         self._ensure_temp()
-        self.rebuild_waves()
+        if not defer_waves:
+            self.rebuild_waves()
 
     # -- waves -----------------------------------------------------------------------------
     def _ensure_temp(self) -> None:
@@ -156,25 +162,41 @@ class Board:
         c.execute("CREATE TEMP TABLE IF NOT EXISTS board_wave (tid INTEGER PRIMARY KEY, run_id TEXT NOT NULL,"
                   " task_id TEXT NOT NULL, wave INTEGER NOT NULL)")
         c.execute("CREATE INDEX IF NOT EXISTS temp.board_wave_order ON board_wave(run_id, wave, tid)")
-        c.execute("CREATE INDEX IF NOT EXISTS temp.board_wave_task ON board_wave(run_id, task_id)")
 
     def rebuild_waves(self) -> None:
         """Recompute the Kahn levels of the whole plan (only after the plan itself changed)."""
         c = self.store.conn
         with self.store.snapshot() as conn:
-            tasks = conn.execute("SELECT rowid, task_id FROM tasks WHERE run_id=?", (self.run_id,)).fetchall()
-            deps = [(r[0], r[1]) for r in conn.execute(
-                "SELECT task_id, depends_on FROM deps WHERE run_id=?", (self.run_id,))]
+            cur = conn.cursor()
+            cur.row_factory = None  # plain tuples: 125k rows at 50k tasks, Row objects cost double
+            tasks = cur.execute("SELECT rowid, task_id FROM tasks WHERE run_id=?", (self.run_id,)).fetchall()
+            deps = cur.execute("SELECT task_id, depends_on FROM deps WHERE run_id=?", (self.run_id,)).fetchall()
         self.waves = compute_waves([t[1] for t in tasks], deps)
+        waves = self.waves
+        # One statement through json_each instead of 50k executemany round trips.
+        blob = json.dumps([[t[0], t[1], waves.get(t[1], 0)] for t in tasks], separators=(",", ":"))
         c.execute("BEGIN")
         try:
             c.execute("DELETE FROM temp.board_wave")
-            c.executemany("INSERT INTO temp.board_wave (tid, run_id, task_id, wave) VALUES (?,?,?,?)",
-                          [(t[0], self.run_id, t[1], self.waves.get(t[1], 0)) for t in tasks])
+            c.execute("INSERT INTO temp.board_wave (tid, run_id, task_id, wave) SELECT value->>0, ?, value->>1,"
+                      " value->>2 FROM json_each(?)", (self.run_id, blob))
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             raise
+        self.waves_ready = True
+
+    def quick_first_page(self, limit: int = 200) -> Page | None:
+        """The first window without computing waves: when the run has more than `limit` tasks with
+        no dependencies, they are exactly wave 1's first rows. Lets a huge run paint at once while
+        its waves are computed right after."""
+        got = self.store.all(QUICK_SQL + " AND NOT EXISTS (SELECT 1 FROM deps d WHERE d.run_id=t.run_id AND d.task_id=t.task_id)"
+                             " ORDER BY t.rowid LIMIT ?", (self.run_id, limit + 1))
+        if len(got) < limit:
+            return None
+        total = int(self.store.scalar("SELECT count(*) FROM tasks WHERE run_id=?", (self.run_id,)) or 0)
+        return Page(rows=[_row(r) for r in got[:limit]], has_prev=False, has_next=total > limit, total=total,
+                    offset=0)
 
     # -- the task window -------------------------------------------------------------------
     def page(self, f: TaskFilter = TaskFilter(), *, after: Key | None = None, before: Key | None = None,
@@ -231,14 +253,14 @@ class Board:
             for i in range(0, len(ids), 500):
                 chunk = ids[i:i + 500]
                 marks = ",".join("?" * len(chunk))
-                out += [_row(r) for r in conn.execute(ROW_SQL + f" AND w.task_id IN ({marks})",
+                out += [_row(r) for r in conn.execute(ROW_SQL + f" AND t.task_id IN ({marks})",
                                                       [self.run_id, *chunk]).fetchall()]
         return out
 
     def locate(self, task_id: str, f: TaskFilter = TaskFilter(), *, limit: int = 200) -> Page | None:
         """A page that contains task_id, starting a little above it, or None if it is filtered out."""
-        w = self.store.one("SELECT wave, tid FROM temp.board_wave WHERE run_id=? AND task_id=?",
-                           (self.run_id, task_id))
+        w = self.store.one("SELECT w.wave, w.tid FROM tasks t JOIN temp.board_wave w ON w.tid=t.rowid"
+                           " WHERE t.run_id=? AND t.task_id=?", (self.run_id, task_id))
         if w is None:
             return None
         fsql, fparams = _filter_sql(f)

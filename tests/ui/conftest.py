@@ -58,16 +58,13 @@ async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
     await asyncio.sleep(0)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Coroutine tests here run on anyio's pytest plugin (asyncio backend): no extra dependency."""
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run `async def` tests in this folder on a fresh asyncio loop (no pytest-asyncio needed)."""
     import inspect
 
-    for item in items:
-        fn = getattr(item, "function", None)
-        if fn is not None and inspect.iscoroutinefunction(fn) and "tests/ui" in str(item.fspath):
-            item.add_marker(pytest.mark.anyio)
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    args = {a: pyfuncitem.funcargs[a] for a in pyfuncitem._fixtureinfo.argnames}
+    asyncio.run(pyfuncitem.obj(**args))
+    return True
