@@ -228,7 +228,8 @@ def main(*, directory: str | None = None, headless: bool = False, as_json: bool 
     out.write(f"\n{len(TASKS) - not_done}/{len(TASKS)} tasks done, {attempts} attempts, in {elapsed:.1f}s "
               f"({root})\n")
     out.flush()
-    return {"directory": str(root), "db": db, "run_id": run_id, "all_done": not_done == 0, "not_done": not_done,
+    return {"directory": str(root), "db": db, "run_id": run_id, "headless": headless,
+            "all_done": not_done == 0, "not_done": not_done,
             "attempts": attempts, "seconds": round(elapsed, 1), "report": report if as_json else None}
 
 

@@ -139,8 +139,11 @@ def bin_path(name: str) -> str:
 
 
 def tmux(db_path: str, *args: str, timeout: float = 10) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["tmux", "-L", tmux_socket(db_path), *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    argv = ["tmux", "-L", tmux_socket(db_path), *args]
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        return subprocess.CompletedProcess(argv, 127, "", "tmux is not installed (runtime tmux needs it)")
 
 
 # -- processes -------------------------------------------------------------------------------

@@ -122,6 +122,7 @@ class Watcher:
         from store import views
 
         touched: set[str] = set()
+        ended: list[str] = []
         cursor = self._cursor
         while True:
             events = rt.events_after(self.store, cursor, RECONCILE_EVENTS)
@@ -130,6 +131,8 @@ class Watcher:
             for e in events:
                 if e["run_id"] and (self.run_id is None or e["run_id"] == self.run_id):
                     touched.add(e["run_id"])
+                    if e["event_type"] in ("thread_result", "thread_cancelled") and e["thread_id"]:
+                        ended.append(e["thread_id"])
             res.events += len(events)
             cursor = events[-1]["event_id"]
             if len(events) < RECONCILE_EVENTS:
@@ -139,6 +142,7 @@ class Watcher:
                 views.reconcile(self.store, run_id=run_id)
             except OrchError:
                 continue
+        rt.clear_ended_liveness(self.store, ended[-500:])
         res.cursor = cursor
         res.reconciled_at = time.time()
         if self.on_reconciled is not None and res.events:
@@ -206,6 +210,10 @@ class Watcher:
             h = hashlib.blake2b(output.encode("utf-8", "replace"), digest_size=16).hexdigest()
             if h != memo.output_hash:
                 memo.output_hash, memo.output_changed_at = h, now
+                # A prompt counts once the screen holds still at it for a whole pass: keys the
+                # leader just typed, or a prompt that flashes by, raise no alarm.
+                if pane_state == "waiting_input":
+                    pane_state, pane_line = "active", ""
         return Facts(
             now=now, started_at=parse_ts(a["started_at"]), thread_status=a["thread_status"],
             launched=bool(a["runtime"]), process_alive=alive, dead_since=memo.dead_since,
@@ -248,8 +256,12 @@ class Watcher:
             if rt.nudge(self.store, thread_id=a["thread_id"], reason=v.reason):
                 self._act(res, f"nudged {who}: {v.reason}")
         elif v.action == "attention":
+            # One flag per prompt: after the leader typed an answer, a new prompt flags again.
+            answered = self.store.scalar("SELECT count(*) FROM events WHERE thread_id=? AND "
+                                         "event_type='attempt_input_sent'", (a["thread_id"],))
+            key = f"waiting_input:{a['run_id']}:{a['task_id']}:a{a['attempt_no']}:{answered}"
             if rt.flag_attention(self.store, run_id=a["run_id"], task_id=a["task_id"], attempt_no=a["attempt_no"],
-                                 kind="waiting_input", reason=v.reason, event_type="attempt_waiting_input"):
+                                 kind="waiting_input", reason=v.reason, event_type="attempt_waiting_input", key=key):
                 self._act(res, f"needs attention: {who}: {v.reason}", bell=True)
 
     def _sweep(self, panes: dict[str, dict[str, Any]], res: TickResult) -> None:
@@ -360,6 +372,8 @@ class Watcher:
                 profile = self._autopilot_profile(task, s)
                 reason = (f"autopilot: {p['task_id']} is ready (wave {p['wave']}, priority {p['priority']}), "
                           f"a slot is free under the cap of {s.concurrency} and no in-flight task shares its paths")
+                if rt.action_taken(self.store, f"dispatch:{run_id}:{p['task_id']}:a{n}"):
+                    continue  # another watcher (the console's, say) won this one a moment ago
                 proxy = rt.with_action(self.store, f"dispatch:{run_id}:{p['task_id']}:a{n}", "dispatch",
                                        event_type="task_auto_dispatched", run_id=run_id, task_id=p["task_id"],
                                        attempt_no=n, reason=reason, payload={"wave": p["wave"], "paths": p["paths"]})

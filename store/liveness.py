@@ -19,6 +19,7 @@ WAITING_INPUT = re.compile(r"(Continue\?|\[y/n\]|\(y/n\)|\by/n\b|\[Y/n\]|\[y/N\]
 ERROR = re.compile(r"(\berror:|\bfailed:|\bFATAL\b|\bpanic\b|Traceback \(most recent call last\))",
                    re.IGNORECASE)
 
+ANSWERS = ("y", "n", "yes", "no")
 LIVE = ("pending", "claimed", "in_progress", "blocked")
 
 
@@ -28,7 +29,9 @@ def classify_pane(text: str, tail_lines: int = 6) -> tuple[str, str]:
     lines = [ln.rstrip() for ln in (text or "").splitlines() if ln.strip()]
     tail = lines[-tail_lines:]
     for ln in reversed(tail[-2:]):
-        if WAITING_INPUT.search(ln):
+        matches = list(WAITING_INPUT.finditer(ln))
+        # "Continue? [y/n] y" is a prompt already answered (the keys echo after it).
+        if matches and ln[matches[-1].end():].strip().lower() not in ANSWERS:
             return "waiting_input", ln.strip()[:200]
     for ln in reversed(tail):
         if ERROR.search(ln):

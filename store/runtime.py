@@ -160,6 +160,26 @@ def live_attempts(store: Store, run_id: str | None = None) -> list[dict[str, Any
     return rows(store.all(LIVE_ATTEMPTS_SQL.format(run_filter=""), ()))
 
 
+ENDED_LIVENESS_SQL = ("UPDATE attempts SET liveness='', liveness_at=? WHERE thread_id=? AND status IN"
+                      " ('done','failed','cancelled') AND liveness NOT IN ('', 'stalled', 'crashed', 'timed_out')")
+
+
+def clear_ended_liveness(store: Store, thread_ids: list[str]) -> int:
+    """An ended attempt is no longer alive, idle or waiting: drop the label its last probe left."""
+    if not thread_ids:
+        return 0
+    q = ",".join("?" * len(thread_ids))
+    if store.scalar(f"SELECT 1 FROM attempts WHERE thread_id IN ({q}) AND status IN ('done','failed','cancelled')"
+                    " AND liveness NOT IN ('', 'stalled', 'crashed', 'timed_out') LIMIT 1", thread_ids) is None:
+        return 0
+
+    def tx(conn: sqlite3.Connection) -> int:
+        now = now_ts()
+        return sum(conn.execute(ENDED_LIVENESS_SQL, (now, t)).rowcount for t in thread_ids)
+
+    return store.write(tx)
+
+
 def set_liveness(store: Store, changes: list[tuple[str, str]]) -> int:
     """Write attempts.liveness for the attempts whose judgement changed; one transaction."""
     if not changes:
@@ -169,7 +189,8 @@ def set_liveness(store: Store, changes: list[tuple[str, str]]) -> int:
         now = now_ts()
         n = 0
         for thread_id, liveness in changes:
-            n += conn.execute("UPDATE attempts SET liveness=?, liveness_at=? WHERE thread_id=? AND liveness<>?",
+            n += conn.execute("UPDATE attempts SET liveness=?, liveness_at=? WHERE thread_id=? AND liveness<>?"
+                              " AND status IN ('pending','claimed','in_progress','blocked')",
                               (liveness, now, thread_id, liveness)).rowcount
         return n
 
@@ -231,19 +252,19 @@ def nudge(store: Store, *, thread_id: str, reason: str, action_key: str | None =
 
 
 def flag_attention(store: Store, *, run_id: str, task_id: str, attempt_no: int, kind: str, reason: str,
-                   event_type: str = "task_escalated") -> int | None:
-    """Ask for the leader (needs attention in the console, a bell in `orch watch`). Once per
-    attempt and kind; returns the event id, or None if it was already flagged."""
+                   event_type: str = "task_escalated", key: str | None = None) -> int | None:
+    """Ask for the leader (needs attention in the console, a bell in `orch watch`). Once per key
+    (default: per attempt and kind); returns the event id, or None if it was already flagged."""
     def tx(conn: sqlite3.Connection) -> int | None:
         now = now_ts()
-        key = f"{kind}:{run_id}:{task_id}:a{attempt_no}"
+        key_ = key or f"{kind}:{run_id}:{task_id}:a{attempt_no}"
         try:
-            claim_action(conn, key, kind, run_id=run_id, task_id=task_id, attempt_no=attempt_no,
+            claim_action(conn, key_, kind, run_id=run_id, task_id=task_id, attempt_no=attempt_no,
                          reason=reason, now=now)
         except ActionAlreadyTaken:
             return None
         eid = add_event(conn, event_type, run_id=run_id, task_id=task_id, attempt_no=attempt_no,
-                        agent=WATCHER, summary=reason, payload={"action_key": key, "reason": reason,
+                        agent=WATCHER, summary=reason, payload={"action_key": key_, "reason": reason,
                                                                 "kind": kind}, now=now)
         conn.execute("INSERT OR REPLACE INTO attention (run_id, task_id, attempt_no, kind, reason, event_id,"
                      " created_at) VALUES (?,?,?,?,?,?,?)", (run_id, task_id, attempt_no, kind, reason, eid, now))

@@ -83,6 +83,7 @@ def test_ended_attempt_gets_no_verdict() -> None:
     ("Traceback (most recent call last):\n  File x\nValueError: bad", "error"),
     ("step 1\nstep 2\n", "active"),
     ("Continue? [y/n] y\ncontinuing\nstep 3\nstep 4\n", "active"),
+    ("step 1\nContinue? [y/n] y", "active"),
 ])
 def test_classify_pane(screen: str, state: str) -> None:
     assert classify_pane(screen)[0] == state
