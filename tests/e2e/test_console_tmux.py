@@ -1,0 +1,74 @@
+"""`orch console` in a real terminal (tmux), driven by send-keys and read by capture-pane, while a
+worker process posts a blocked question through the inbox CLI; the leader answers it in the
+console and the worker's wait-reply gets the answer."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from tests.conftest import INBOX, ORCH, git_env
+
+pytestmark = [pytest.mark.tmux, pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")]
+
+
+def capture(session: str) -> str:
+    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+
+
+def wait_screen(session: str, needle: str, timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = capture(session)
+        if needle in text:
+            return text
+        time.sleep(0.1)
+    raise AssertionError(f"{needle!r} never appeared on screen:\n{capture(session)}")
+
+
+def test_console_under_tmux_answers_a_blocked_worker(cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cli.ok("orch", "run", "init", "--run", "r1", "--goal", "tmux e2e")
+    cli.ok("orch", "task", "add", "--run", "r1", "--task", "t1", "--title", "pick a port", "--default-to", "w1")
+    thread = cli.ok("orch", "dispatch", "--run", "r1", "--task", "t1", "--execution-mode", "analysis")["attempt"]["thread_id"]
+    cli.ok("inbox", "claim", "--agent", "w1", "--thread", thread)
+    session = f"orch-e2e-{uuid.uuid4().hex[:8]}"
+    env = git_env() | {"ORCH_CONSOLE_CONFIG": str(tmp_path / "none.toml"), "TERM": "xterm-256color"}
+    env.pop("ORCH_THEME", None)
+    cmd = f"{ORCH} --db {cli.db} console --run r1; sleep 2"
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "140", "-y", "40", cmd], check=True, env=env)
+    waiter = None
+    try:
+        wait_screen(session, "Run board")
+        wait_screen(session, "t1")
+        cli.ok("inbox", "update", "--agent", "w1", "--thread", thread, "--status", "blocked",
+               "--summary", "Which port, 8080 or 9090?")
+        waiter = subprocess.Popen([INBOX, "--db", cli.db, "--json", "wait-reply", "--thread", thread, "--agent", "w1",
+                                   "--timeout-seconds", "60"], stdout=subprocess.PIPE, text=True, env=git_env())
+        wait_screen(session, "blocked 1")          # the live refresh reached the header
+        subprocess.run(["tmux", "send-keys", "-t", session, "a"], check=True)
+        screen = wait_screen(session, "Which port, 8080 or 9090?")
+        assert "Answer t1" in screen
+        subprocess.run(["tmux", "send-keys", "-t", session, "-l", "use 9090"], check=True)
+        wait_screen(session, "use 9090")
+        subprocess.run(["tmux", "send-keys", "-t", session, "Enter"], check=True)
+        out, _ = waiter.communicate(timeout=30)
+        doc = json.loads(out)
+        assert doc["ok"] and doc["data"]["message"]["body"] == "use 9090"
+        status = cli.ok("orch", "status", "--run", "r1")
+        assert status["tasks"][0]["status"] == "running"
+        wait_screen(session, "blocked 0")
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        deadline = time.monotonic() + 10
+        while "Run board" in capture(session) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "Traceback" not in capture(session)
+    finally:
+        if waiter is not None and waiter.poll() is None:
+            waiter.kill()
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
