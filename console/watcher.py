@@ -72,6 +72,7 @@ class Watcher:
         self._next_liveness = 0.0
         self._dv = -1
         self._swept = False
+        self._said: set[str] = set()
         self.last_tick: TickResult | None = None
         self.on_reconciled: Callable[[int, float], None] | None = None
 
@@ -109,6 +110,11 @@ class Watcher:
                 if r["status"] not in ("cancelled",)}
 
     def _act(self, res: TickResult, line: str, bell: bool = False) -> None:
+        if line.startswith(("could not", "autopilot could not")):
+            # A refusal that persists (a profile at its parallel limit) is said once, not every pass.
+            if line in self._said:
+                return
+            self._said.add(line)
         res.actions.append(line)
         if bell:
             res.bells += 1
@@ -365,6 +371,8 @@ class Watcher:
             if not (self.autopilot or s.autopilot):
                 continue
             picks = autopilot.pick_ready(self.store, run_id, s.concurrency)
+            if picks and s.profile:
+                picks = picks[:self._profile_slots(s.profile, len(picks))]
             for p in picks:
                 task = dict(self.store.one("SELECT * FROM tasks WHERE run_id=? AND task_id=?", (run_id, p["task_id"])))
                 n = int(self.store.scalar("SELECT count(*) FROM attempts WHERE run_id=? AND task_id=?",
@@ -388,6 +396,18 @@ class Watcher:
                     continue
                 self._act(res, f"dispatched {p['task_id']} (wave {p['wave']})")
                 self._launch(run_id, p["task_id"], profile, "", res, s)
+
+    def _profile_slots(self, profile: str, wanted: int) -> int:
+        """How many more workers the profile's max_parallel allows (all runs count)."""
+        try:
+            prof = launcher.load_profiles(self.db_path).get(profile)
+        except OrchError:
+            return wanted
+        if prof is None or not prof.max_parallel:
+            return wanted
+        running = int(self.store.scalar("SELECT count(*) FROM attempts WHERE profile=? AND runtime<>'' AND status IN"
+                                        " ('pending','claimed','in_progress','blocked')", (profile,)))
+        return max(0, min(wanted, prof.max_parallel - running))
 
     def _checkpoint(self, res: TickResult) -> None:
         if self.store.wal_size() > WAL_CHECKPOINT_BYTES:
@@ -422,10 +442,11 @@ class Watcher:
     def _wake(self, changed: bool) -> None:
         """Tick when another connection committed (data_version moved), or the timer is due. A
         file event caused only by our own writes leaves data_version where it was: no tick."""
-        due = time.time() >= self._next_liveness
-        if not due and self.store.data_version() == self._dv:
-            return
-        self.tick()
+        with self._lock:
+            due = time.time() >= self._next_liveness
+            if not due and self.store.data_version() == self._dv:
+                return
+            self.tick()
 
     def close(self) -> None:
         for repo in self._repos.values():

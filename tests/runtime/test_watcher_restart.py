@@ -103,3 +103,51 @@ def test_restarted_watcher_starts_from_the_saved_cursor(rig: Rig) -> None:
                        capture_output=True, text=True, env=git_env(), timeout=30)
     data = json.loads(p.stdout)["data"]
     assert p.returncode == 0 and data["events"] == 0 and data["cursor"] == saved
+
+
+def test_watch_once_escalates_an_unlaunched_failure_with_a_bell(rig: Rig) -> None:
+    from store import dispatch, inbox
+
+    rig.run()
+    rig.task("t", "done")
+    th = dispatch.dispatch(rig.store, run_id=rig.run_id, task_id="t", execution_mode="analysis")["thread"]
+    inbox.claim(rig.store, agent="sim", thread_id=th["thread_id"])
+    inbox.finish(rig.store, agent="sim", thread_id=th["thread_id"], outcome="failed", summary="could not build")
+    p = subprocess.run([ORCH, "--db", rig.store.path, "watch", "--run", rig.run_id, "--once"], capture_output=True,
+                       text=True, env=git_env(), timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert "escalated t to the leader" in p.stdout and "\a" in p.stdout
+    assert rt.needs_attention(rig.store, rig.run_id) == {"t"} and len(rig.attempts("t")) == 1
+
+
+def test_watcher_checkpoints_a_grown_wal(rig: Rig, monkeypatch) -> None:
+    import console.watcher as cw
+
+    rig.run()
+    rig.task("t", "done")
+    monkeypatch.setattr(cw, "WAL_CHECKPOINT_BYTES", 0)
+    w = Watcher(rig.store.path, rig.run_id)
+    try:
+        res = w.tick()
+    finally:
+        w.close()
+    assert any(a.startswith("checkpointed the WAL") for a in res.actions)
+
+
+def test_autopilot_respects_a_profiles_parallel_limit(rig: Rig) -> None:
+    from pathlib import Path
+
+    (Path(rig.store.path).parent / "orch.toml").write_text(
+        '[agents.slow]\ncommand = "sleep 30"\nruntime = "process"\nmax_parallel = 1\n')
+    rig.run(autopilot=True, profile="slow", execution_mode="analysis", concurrency=5)
+    for t in ("a", "b", "c"):
+        rig.task(t, "done")
+    w = Watcher(rig.store.path, rig.run_id)
+    try:
+        for _ in range(3):
+            w.tick(force_liveness=True)
+    finally:
+        w.close()
+    launched = rig.store.scalar("SELECT count(*) FROM attempts WHERE runtime<>''")
+    dispatched = rig.store.scalar("SELECT count(*) FROM attempts")
+    assert (launched, dispatched) == (1, 1)
