@@ -78,6 +78,9 @@ def h_watch(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     try:
         if args.once:
             res = w.tick(force_liveness=True)
+            if not ctx.json:
+                show(f"one pass: {res.events} new event(s), {len(res.actions)} action(s), cursor {res.cursor}", False)
+                raise SystemExit(0)
             return {"once": True, "events": res.events, "cursor": res.cursor, "actions": res.actions}
         stop = threading.Event()
 
@@ -90,7 +93,11 @@ def h_watch(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
             show(f"watching {args.run or 'every active run'} in {ctx.store.path}"
                  f"{' with autopilot' if args.autopilot else ''} (Ctrl-C stops)", False)
         w.run_forever(stop)
-        return {"once": False, "cursor": w.last_tick.cursor if w.last_tick else 0}
+        cursor = w.last_tick.cursor if w.last_tick else 0
+        if not ctx.json:
+            show(f"stopped at event {cursor}", False)
+            raise SystemExit(0)
+        return {"once": False, "cursor": cursor}
     finally:
         w.close()
 
