@@ -91,11 +91,31 @@ def task_counts(conn: Any, run_id: str) -> dict[str, int]:
         "SELECT status, count(*) FROM tasks WHERE run_id=? GROUP BY status", (run_id,)).fetchall()}
 
 
+def run_status_probe(conn: Any, run_id: str, current: str) -> str:
+    """The run's status from a few indexed EXISTS probes (no count over every task: this runs in
+    every task transition, and a GROUP BY would cost O(tasks in the run) per write)."""
+    if current == "cancelled":
+        return current
+
+    def has(*statuses: str) -> bool:
+        q = ",".join("?" * len(statuses))
+        return conn.execute(f"SELECT EXISTS (SELECT 1 FROM tasks WHERE run_id=? AND status IN ({q}))",
+                            (run_id, *statuses)).fetchone()[0] == 1
+
+    if not has("planned", "ready", "dispatched", "running", "blocked", "verifying", "failed"):
+        return "done" if has("done", "cancelled") else "active"
+    if has("blocked"):
+        return "blocked"
+    if has("failed") and not has("ready", "dispatched", "running", "verifying"):
+        return "failed"
+    return "active"
+
+
 def refresh_run(conn: sqlite3.Connection, run_id: str, *, now: str) -> str:
     current = conn.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone()
     if current is None:
         return ""
-    new = run_status_from_counts(task_counts(conn, run_id), current[0])
+    new = run_status_probe(conn, run_id, current[0])
     if new != current[0]:
         conn.execute("UPDATE runs SET status=?, updated_at=? WHERE run_id=?", (new, now, run_id))
         add_event(conn, "run_done" if new == "done" else f"run_{new}", run_id=run_id,
@@ -107,7 +127,11 @@ def refresh_run(conn: sqlite3.Connection, run_id: str, *, now: str) -> str:
 def fold_thread(conn: sqlite3.Connection, thread: dict[str, Any], *, now: str,
                 summary: str = "") -> bool:
     """Mirror a thread's status onto its attempt and, for the latest attempt, onto its task."""
-    att = conn.execute("SELECT * FROM attempts WHERE thread_id=?", (thread["thread_id"],)).fetchone()
+    att = conn.execute(
+        "SELECT a.run_id, a.task_id, a.attempt_no, a.status, a.end_reason, t.status AS task_status,"
+        " t.required_checks_json, (SELECT max(attempt_no) FROM attempts b WHERE b.run_id=a.run_id AND"
+        " b.task_id=a.task_id) AS latest_no FROM attempts a JOIN tasks t ON t.run_id=a.run_id AND"
+        " t.task_id=a.task_id WHERE a.thread_id=?", (thread["thread_id"],)).fetchone()
     if att is None:
         return False
     status = thread["status"]
@@ -120,25 +144,20 @@ def fold_thread(conn: sqlite3.Connection, thread: dict[str, Any], *, now: str,
             (status, end_reason, terminal, now, now, thread["thread_id"]))
     else:
         conn.execute("UPDATE attempts SET last_activity_at=? WHERE thread_id=?", (now, thread["thread_id"]))
-    latest = conn.execute("SELECT max(attempt_no) FROM attempts WHERE run_id=? AND task_id=?",
-                          (att["run_id"], att["task_id"])).fetchone()[0]
-    if latest != att["attempt_no"]:
+    if att["latest_no"] != att["attempt_no"]:
         return False
-    task = conn.execute("SELECT status, required_checks_json FROM tasks WHERE run_id=? AND task_id=?",
-                        (att["run_id"], att["task_id"])).fetchone()
     target = THREAD_TO_TASK[status]
-    if target == "done" and loads(task["required_checks_json"], []):
+    required = loads(att["required_checks_json"], []) if att["required_checks_json"] != "[]" else []
+    if target == "done" and required:
         target = "verifying"
-    if target == task["status"] or task["status"] not in FOLDABLE_TASK:
-        return False
-    if target == "dispatched":
+    if target == att["task_status"] or att["task_status"] not in FOLDABLE_TASK or target == "dispatched":
         return False
     changed = set_task_status(
         conn, att["run_id"], att["task_id"], target, FOLDABLE_TASK, now=now,
         summary=summary or f"thread {thread['thread_id']} {status}", thread_id=thread["thread_id"],
         attempt_no=att["attempt_no"])
     if changed and target == "verifying":
-        for name in loads(task["required_checks_json"], []):
+        for name in required:
             conn.execute(
                 "INSERT OR IGNORE INTO checks (run_id, task_id, attempt_no, name, status, created_at)"
                 " VALUES (?,?,?,?, 'pending', ?)", (att["run_id"], att["task_id"], att["attempt_no"],

@@ -203,9 +203,19 @@ ALTER TABLE attempts ADD COLUMN liveness_at TEXT NOT NULL DEFAULT '';
 CREATE INDEX attempts_status ON attempts(status, run_id)
 """
 
+# Write-path indexes that do not move on every heartbeat: `updated_at` and the lease expiry
+# change on each renew, so indexing them rewrote index pages in every worker transaction.
+V4_LEAN_INDEXES = """
+DROP INDEX threads_assigned;
+CREATE INDEX threads_assigned ON threads(assigned_to, status);
+DROP INDEX threads_lease;
+CREATE INDEX threads_live ON threads(status) WHERE status IN ('claimed', 'in_progress', 'blocked');
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_initial", V1),
     ("m002_runtime", V2_RUNTIME),
+    ("m004_lean_write_indexes", V4_LEAN_INDEXES),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

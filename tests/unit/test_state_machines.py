@@ -255,3 +255,22 @@ def test_wait_reply_keeps_a_waiting_owners_lease_alive(plan: Store) -> None:
     from store.validate import parse_ts
 
     assert parse_ts(lease_left) - time.time() > 60
+
+
+def test_run_status_probe_agrees_with_counts(store: Store) -> None:
+    """The per-write EXISTS probe and the count-based rule give the same run status."""
+    import itertools
+
+    from store.fold import run_status_from_counts, run_status_probe
+
+    runs.run_init(store, run_id="r", goal="g")
+    statuses = ("planned", "ready", "dispatched", "running", "blocked", "verifying", "done", "failed", "cancelled")
+    for combo in itertools.chain.from_iterable(itertools.combinations(statuses, k) for k in range(0, 4)):
+        def tx(conn, combo=combo):  # type: ignore[no-untyped-def]
+            conn.execute("DELETE FROM tasks WHERE run_id='r'")
+            for i, st in enumerate(combo):
+                conn.execute("INSERT INTO tasks (run_id, task_id, title, status, created_at, updated_at) "
+                             "VALUES ('r', ?, 't', ?, 't', 't')", (f"T{i}", st))
+            counts = {st: 1 for st in combo}
+            assert run_status_probe(conn, "r", "active") == run_status_from_counts(counts, "active"), combo
+        store.write(tx)
