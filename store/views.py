@@ -12,7 +12,7 @@ from typing import Any
 from .db import Store
 from .dispatch import public_attempt
 from .fold import fold_thread, refresh_run, task_counts
-from .records import public_message, rows
+from .records import loads, public_message, rows
 from .runs import get_run, public_run, public_task
 from .validate import check_id, now_ts, parse_ts
 
@@ -72,54 +72,77 @@ def compute_waves(task_ids: list[str], deps: list[tuple[str, str]]) -> dict[str,
     return topo_order(task_ids, deps)[1]
 
 
-def status(store: Store, *, run_id: str, reconcile_first: bool = True) -> dict[str, Any]:
+STATUS_ATTEMPT_KEYS = ("attempt_no", "thread_id", "assigned_to", "execution_mode", "status", "end_reason",
+                       "base_commit", "branch_name", "worktree_path", "workspace_status", "runtime", "liveness",
+                       "started_at", "ended_at", "last_activity_at")
+NEEDS_LOOK_ORDER = ("blocked", "failed", "verifying", "running", "dispatched", "ready")
+
+
+def status(store: Store, *, run_id: str, reconcile_first: bool = True,
+           needs_look_limit: int | None = None) -> dict[str, Any]:
+    """The run's operational view: every task with its latest attempt, message, question and gate.
+
+    needs_look_limit keeps only that many tasks, the ones most in need of the leader (blocked,
+    failed, verifying, running, ...), for a human-sized view of a huge run; counts stay complete.
+    Built from a handful of set-based queries; fields are read as tuples because this is the
+    hot path of a 10,000-task run.
+    """
     check_id(run_id, "--run")
     updated = reconcile(store, run_id=run_id)["updated_tasks"] if reconcile_first else []
     with store.snapshot() as conn:
         run = get_run(conn, run_id)
         counts = task_counts(conn, run_id)
-        tasks = rows(conn.execute("SELECT * FROM tasks WHERE run_id=? ORDER BY created_at, task_id",
-                                  (run_id,)).fetchall())
-        deps = [(r[0], r[1]) for r in conn.execute("SELECT task_id, depends_on FROM deps WHERE run_id=?",
-                                                   (run_id,))]
-        attempts = {a["task_id"]: a for a in rows(conn.execute(
-            "SELECT a.* FROM attempts a WHERE a.run_id=? AND a.attempt_no=(SELECT max(attempt_no) "
-            "FROM attempts b WHERE b.run_id=a.run_id AND b.task_id=a.task_id)", (run_id,)).fetchall())}
-        latest_msgs = {m["thread_id"]: m for m in rows(conn.execute(
-            "SELECT m.thread_id, m.message_id, m.kind, m.summary, m.from_agent, m.created_at FROM messages m "
-            "JOIN attempts a ON a.thread_id=m.thread_id WHERE a.run_id=? AND m.message_id=(SELECT "
-            "max(message_id) FROM messages x WHERE x.thread_id=m.thread_id AND x.kind<>'event')",
-            (run_id,)).fetchall())}
-        questions = blocked_questions(conn, run_id)
-        checks = defaultdict(list)
-        for c in rows(conn.execute("SELECT c.* FROM checks c JOIN attempts a ON a.run_id=c.run_id AND "
-                                   "a.task_id=c.task_id AND a.attempt_no=c.attempt_no WHERE c.run_id=?",
-                                   (run_id,)).fetchall()):
-            checks[(c["task_id"], c["attempt_no"])].append(c)
-    waves = compute_waves([t["task_id"] for t in tasks], deps)
+        conn.row_factory = None
+        try:
+            tasks = conn.execute(
+                "SELECT task_id, title, summary, status, default_to, priority, paths_json, required_checks_json,"
+                " updated_at FROM tasks WHERE run_id=? ORDER BY rowid", (run_id,)).fetchall()  # rowid = creation order
+            deps = conn.execute("SELECT task_id, depends_on FROM deps WHERE run_id=?", (run_id,)).fetchall()
+            att_cols = ", ".join(f"a.{k}" for k in STATUS_ATTEMPT_KEYS)
+            attempts = {r[0]: r[1:] for r in conn.execute(
+                f"SELECT a.task_id, {att_cols} FROM attempts a WHERE a.run_id=? AND a.attempt_no=(SELECT "
+                "max(attempt_no) FROM attempts b WHERE b.run_id=a.run_id AND b.task_id=a.task_id)", (run_id,))}
+            latest_msgs = {r[0]: {"message_id": r[1], "kind": r[2], "summary": r[3], "from_agent": r[4],
+                                  "created_at": r[5]} for r in conn.execute(
+                "SELECT m.thread_id, m.message_id, m.kind, m.summary, m.from_agent, m.created_at FROM attempts a"
+                " JOIN messages m ON m.message_id=(SELECT max(message_id) FROM messages x WHERE"
+                " x.thread_id=a.thread_id AND x.kind<>'event') WHERE a.run_id=?", (run_id,))}
+            checks: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+            for c in conn.execute("SELECT task_id, attempt_no, name, status, summary FROM checks WHERE run_id=?",
+                                  (run_id,)):
+                checks[(c[0], c[1])].append({"name": c[2], "status": c[3], "summary": c[4]})
+        finally:
+            conn.row_factory = sqlite3.Row
+        questions = blocked_questions(conn, run_id) if counts.get("blocked") else {}
+    waves = compute_waves([t[0] for t in tasks], deps)
     dep_map: dict[str, list[str]] = defaultdict(list)
     for t, d in deps:
         dep_map[t].append(d)
+    if needs_look_limit is not None:
+        rank = {s: i for i, s in enumerate(NEEDS_LOOK_ORDER)}
+        tasks = sorted((t for t in tasks if t[3] in rank), key=lambda t: rank[t[3]])[:needs_look_limit]
     out_tasks = []
-    for t in tasks:
-        pt = public_task(t)
-        a = attempts.get(t["task_id"])
-        pt["wave"] = waves.get(t["task_id"], 0)
-        pt["depends_on"] = sorted(dep_map.get(t["task_id"], []))
-        pt["latest_attempt"] = public_attempt(a)
-        m = latest_msgs.get(a["thread_id"]) if a else None
-        pt["latest_message"] = m
-        q = questions.get(t["task_id"])
-        pt["blocked_question"] = q["question"] if q and t["status"] == "blocked" else None
-        pt["gate"] = gate_of(pt["required_checks"], checks.get((t["task_id"], a["attempt_no"]), []) if a else [])
-        out_tasks.append(pt)
+    for task_id, title, summary, st, default_to, priority, paths_json, checks_json, updated_at in tasks:
+        a = attempts.get(task_id)
+        latest = dict(zip(STATUS_ATTEMPT_KEYS, a)) if a else None
+        required = loads(checks_json, [])
+        q = questions.get(task_id) if st == "blocked" else None
+        out_tasks.append({
+            "task_id": task_id, "title": title, "summary": summary, "status": st, "default_to": default_to,
+            "priority": priority, "paths": loads(paths_json, []), "required_checks": required,
+            "updated_at": updated_at, "wave": waves.get(task_id, 0), "depends_on": sorted(dep_map.get(task_id, ())),
+            "latest_attempt": latest,
+            "latest_message": latest_msgs.get(latest["thread_id"]) if latest else None,
+            "blocked_question": q["question"] if q else None,
+            "gate": gate_of(required, checks.get((task_id, latest["attempt_no"]), []) if latest else []),
+        })
     return {"run": public_run(run, counts), "tasks": out_tasks, "updated_tasks": updated,
             "waves": max(waves.values()) + 1 if waves else 0}
 
 
 def gate_of(required: list[str], checks: list[dict[str, Any]]) -> dict[str, Any]:
     if not required:
-        return {"status": "none", "required": [], "checks": []}
+        return {"status": "none"}
     by_name = {c["name"]: c for c in checks}
     states = [by_name[n]["status"] if n in by_name else "pending" for n in required]
     if any(s == "failed" for s in states):

@@ -138,7 +138,7 @@ def emit_error(as_json: bool, err: OrchError) -> int:
 
 
 def _write_json(doc: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(doc, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False, default=str, separators=(",", ":")) + "\n")
     sys.stdout.flush()
 
 

@@ -181,7 +181,9 @@ def h_cleanup(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 def h_status(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from store import views
 
-    return views.status(ctx.store, run_id=args.run)
+    # A person reads at most a screenful: without --json (and --all), build only the tasks shown.
+    limit = None if ctx.json or args.all else 50
+    return views.status(ctx.store, run_id=args.run, needs_look_limit=limit)
 
 
 def h_verify_status(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
