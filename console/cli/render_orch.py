@@ -66,8 +66,9 @@ def _status(d: dict[str, Any], args: Any = None) -> None:
         rows.append([t["wave"], t["task_id"], status_text(t["status"]), a.get("assigned_to") or t["default_to"] or "-",
                      a.get("attempt_no") or "-", one_line(m.get("summary", ""), 60) or "-"])
     table(None, ["wave", "task", "status", "owner", "attempt", "latest"], rows)
-    if len(shown) < len(tasks):
-        line(f"showing {len(shown)} of {len(tasks)} tasks (those needing a look); --all lists every task")
+    total = d["run"].get("total_tasks", len(tasks))
+    if len(shown) < total:
+        line(f"showing {len(shown)} of {total} tasks (those needing a look first); --all lists every task")
     if d.get("updated_tasks"):
         line(f"reconciled: {len(d['updated_tasks'])} task(s) moved")
 
