@@ -12,7 +12,30 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from conftest import Cli, db_snapshot, git_env  # tests/conftest.py
+
+def _shared_conftest() -> Any:
+    """tests/conftest.py by path: `import conftest` would find whichever conftest (tests/ui,
+    tests/runtime, ...) pytest loaded last."""
+    import importlib.util
+    import sys
+
+    name = "orch_tests_shared_conftest"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent.parent / "conftest.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+_shared = _shared_conftest()
+Cli = _shared.Cli
+db_snapshot = _shared.db_snapshot
+git_env = _shared.git_env
+INBOX: str = _shared.INBOX
+ORCH: str = _shared.ORCH
+ROOT: Path = _shared.ROOT
 
 RUN = "r1"
 

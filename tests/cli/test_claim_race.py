@@ -11,8 +11,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from cli_flow import query
-from conftest import INBOX, ROOT, Cli, git_env
+from cli_flow import INBOX, ROOT, Cli, git_env, query
 
 WORKERS = 8
 THREADS = 40

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from cli_flow import Flow, branches, copy_db, execute, git, head, migrate, query, worktree_paths
-from conftest import INBOX, ORCH, Cli
+from cli_flow import (INBOX, ORCH, Cli, Flow, branches, copy_db, execute, git, head, migrate, query,
+                      worktree_paths)
 
 ATTEMPT_KEYS = {"attempt_no", "thread_id", "assigned_to", "execution_mode", "worktree_path", "branch_name",
                 "base_commit", "workspace_status"}
