@@ -12,15 +12,14 @@ import json
 import multiprocessing as mp
 import os
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from store import Store, dispatch, inbox, runs
-from tests.conftest import ORCH, git_env
 from tests.reliability import invariants as inv
+from tests.reliability.helpers import fifo_race
 from tests.reliability.racers import racer
 
 REPEATS = int(os.environ.get("RACE_REPEATS", "25"))
@@ -142,26 +141,6 @@ def test_two_leader_processes_race_on_the_same_task(tmp_path: Path, repo: Path) 
           f"faces {dict(faces)}: each exactly one winner and one invalid_state")
 
 
-def _fifo_race(tmp_path: Path, argv: list[str]) -> list[subprocess.CompletedProcess[str]]:
-    """Start two real `orch` processes that block opening one FIFO, then open it: both exec at once."""
-    fifo = tmp_path / f"go-{time.monotonic_ns()}"
-    os.mkfifo(fifo)
-    gate = ("import os, sys; open(sys.argv[1], 'rb').close(); os.execv(sys.argv[2], sys.argv[2:])")
-    import sys
-
-    ps = [subprocess.Popen([sys.executable, "-c", gate, str(fifo), ORCH, *argv], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, env=git_env(), cwd=tmp_path) for _ in range(2)]
-    time.sleep(0.3)  # both are blocked in open()
-    with open(fifo, "wb"):
-        pass
-    out = []
-    for p in ps:
-        stdout, stderr = p.communicate(timeout=60)
-        out.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
-    fifo.unlink()
-    return out
-
-
 @pytest.mark.parametrize("action", ["answer", "retry", "dispatch"])
 def test_two_orch_processes_released_together(tmp_path: Path, action: str) -> None:
     db = str(tmp_path / "coord.db")
@@ -173,7 +152,7 @@ def test_two_orch_processes_released_together(tmp_path: Path, action: str) -> No
         _setup(s, task, state)
         extra = {"answer": ["--body", "go left"], "retry": ["--body", "go right"],
                  "dispatch": ["--execution-mode", "analysis"]}[action]
-        ps = _fifo_race(tmp_path, ["--db", db, "--json", action, "--run", RUN, "--task", task, *extra])
+        ps = fifo_race(tmp_path, ["--db", db, "--json", action, "--run", RUN, "--task", task, *extra])
         codes = sorted(p.returncode for p in ps)
         assert codes == [0, 30], [(p.returncode, p.stdout, p.stderr) for p in ps]
         loser = next(p for p in ps if p.returncode == 30)

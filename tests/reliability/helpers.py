@@ -1,0 +1,31 @@
+"""Small helpers shared by the reliability tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import ORCH, git_env
+
+
+def fifo_race(tmp_path: Path, argv: list[str], argv2: list[str] | None = None,
+              exe: str = ORCH, exe2: str | None = None) -> list[subprocess.CompletedProcess[str]]:
+    """Start two real CLI processes that block opening one FIFO, then open it: both exec at once."""
+    fifo = tmp_path / f"go-{time.monotonic_ns()}"
+    os.mkfifo(fifo)
+    gate = "import os, sys; open(sys.argv[1], 'rb').close(); os.execv(sys.argv[2], sys.argv[2:])"
+    cmds = [[exe, *argv], [exe2 or exe, *(argv2 if argv2 is not None else argv)]]
+    ps = [subprocess.Popen([sys.executable, "-c", gate, str(fifo), *cmd], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, env=git_env(), cwd=tmp_path) for cmd in cmds]
+    time.sleep(0.3)  # both are blocked in open()
+    with open(fifo, "wb"):
+        pass
+    out = []
+    for p in ps:
+        stdout, stderr = p.communicate(timeout=60)
+        out.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
+    fifo.unlink()
+    return out
