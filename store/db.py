@@ -67,12 +67,20 @@ class Store:
     """One open SQLite connection with the project's policy applied."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, sync: str | None = None,
-                 migrate: bool = True) -> None:
+                 migrate: bool = True, create_dirs: bool | None = None) -> None:
+        """create_dirs: make a missing parent directory. By default only for the default path
+        (`.agents/`); a mistyped explicit --db in a directory that does not exist is an error, not
+        a new empty database somewhere unexpected."""
         self.path = str(path or default_db_path())
         p = Path(self.path)
         if p.is_dir():
-            raise StoreUnavailable(f"{self.path} is a directory, not a database file")
+            raise InvalidInput(f"--db {self.path} is a directory, not a database file")
         if not p.parent.exists():
+            if create_dirs is None:
+                create_dirs = path is None and not os.environ.get("ORCH_DB")
+            if not create_dirs:
+                raise InvalidInput(f"directory {p.parent} does not exist (for a new database there, "
+                                       f"run `inbox --db {self.path} init`)")
             try:
                 p.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:

@@ -155,6 +155,8 @@ def _new_attempt(store: Store, *, run_id: str, task_id: str, mode: str | None, t
                                attempt_no=attempt_no, payload={"action": action, "to": agent,
                                                                "execution_mode": mode}):
             raise InvalidState(f"task {task_id} changed state; {action} again if still needed")
+        if cur is not None:  # as it ended in this transaction, not as it was read before
+            cur = row(conn.execute("SELECT * FROM attempts WHERE thread_id=?", (cur["thread_id"],)).fetchone())
         return {"task": public_task(get_task(conn, run_id, task_id)), "attempt": public_attempt(att),
                 "thread": thread, "message": public_message(message),
                 "previous_attempt": public_attempt(cur) if cur else None}

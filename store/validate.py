@@ -81,9 +81,11 @@ def read_body(body: str | None, body_file: str | None) -> str | None:
     try:
         if path.is_dir():
             raise InvalidInput(f"--body-file {body_file} is a directory")
-        if path.stat().st_size > MAX_FIELD_BYTES:
+        # Read at most one byte past the cap: a pipe or device (/dev/stdin, /dev/zero) has no size.
+        with path.open("rb") as f:
+            data = f.read(MAX_FIELD_BYTES + 1)
+        if len(data) > MAX_FIELD_BYTES:
             raise InvalidInput(f"--body-file {body_file} is larger than 1 MiB")
-        data = path.read_bytes()
     except InvalidInput:
         raise
     except OSError as exc:

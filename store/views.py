@@ -142,7 +142,7 @@ def status(store: Store, *, run_id: str, reconcile_first: bool = True,
 
 def gate_of(required: list[str], checks: list[dict[str, Any]]) -> dict[str, Any]:
     if not required:
-        return {"status": "none"}
+        return {"status": "none", "required": [], "checks": []}
     by_name = {c["name"]: c for c in checks}
     states = [by_name[n]["status"] if n in by_name else "pending" for n in required]
     if any(s == "failed" for s in states):

@@ -56,7 +56,9 @@ class Context:
         if self._store is None:
             from store.db import Store
 
-            self._store = Store(getattr(self.args, "db", None))
+            # `init` is the command that makes a new database, directories included
+            self._store = Store(getattr(self.args, "db", None),
+                                create_dirs=True if getattr(self.args, "command_name", "") == "init" else None)
         return self._store
 
     def close(self) -> None:

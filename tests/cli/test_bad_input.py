@@ -632,10 +632,6 @@ def _limited(mem_bytes: int):
     return apply
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: --body-file of an endless device (/dev/zero: st_size 0) is read "
-                   "without a bound (store/validate.py read_body: path.read_bytes()), so it exhausts memory "
-                   "(internal_error: MemoryError, or the machine's RAM) instead of stopping after 1 MiB "
-                   "with invalid_input")
 def test_endless_body_file_is_invalid_input_not_memory_exhaustion(cli: Cli, world: dict[str, Any]) -> None:
     import subprocess
 

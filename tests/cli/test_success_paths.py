@@ -511,9 +511,6 @@ def test_reassign_cancels_the_old_thread_and_dispatches_to_the_new_agent(flow: F
     assert flow.task_status("A")["latest_attempt"]["assigned_to"] == "w2"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: reassign returns previous_attempt as it was before the reassign "
-                   "(e.g. status 'claimed', end_reason '', ended_at ''), though the same transaction ended it as "
-                   "cancelled/reassigned (store/dispatch.py _new_attempt: public_attempt(cur) of the pre-update row)")
 def test_reassign_reports_how_the_previous_attempt_ended(flow: Flow, cli: Cli) -> None:
     t1 = flow.start("A")
     d = cli.ok("orch", "reassign", "--run", "r1", "--task", "A", "--to", "w2")
@@ -718,9 +715,6 @@ def test_verify_status_text_of_task_with_required_checks(flow: Flow, cli: Cli) -
     assert "lint" in p.stdout and "pending" in p.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (since bdec914): for a task without required checks views.gate_of "
-                   "returns {'status': 'none'} without 'required'/'checks', so text `orch verify status` prints "
-                   "half its output and then exits 50 with internal_error KeyError: 'checks' (render_orch._verify)")
 def test_verify_status_text_of_task_without_checks(flow: Flow, cli: Cli) -> None:
     p = cli.orch("verify", "status", "--run", "r1", "--task", "A", json_out=False)
     assert p.returncode == 0, p.stderr

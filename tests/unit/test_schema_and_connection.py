@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from store import Store, StoreUnavailable
+from store import InvalidInput, Store, StoreUnavailable
 from store.schema import SCHEMA_VERSION
 
 
@@ -83,7 +83,7 @@ def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_directory_as_database_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(StoreUnavailable, match="directory"):
+    with pytest.raises(InvalidInput, match="directory"):
         Store(str(tmp_path))
 
 
@@ -113,3 +113,13 @@ def test_cli_json_path_imports_no_textual(tmp_path: Path) -> None:
             "assert not bad, bad\n")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_explicit_db_in_missing_directory_is_an_error_but_init_creates_it(tmp_path: Path) -> None:
+    from tests.conftest import INBOX, ORCH
+
+    target = tmp_path / "no" / "such" / "coord.db"
+    p = subprocess.run([ORCH, "--db", str(target), "--json", "run", "list"], capture_output=True, text=True)
+    assert p.returncode == 30 and "does not exist" in p.stdout and not target.parent.exists()
+    p = subprocess.run([INBOX, "--db", str(target), "--json", "init"], capture_output=True, text=True)
+    assert p.returncode == 0 and target.exists()
