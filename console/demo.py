@@ -66,6 +66,7 @@ def create(root: Path, *, tmux: bool = False) -> tuple[str, str]:
     (repo / "src" / "__init__.py").write_text("")
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "initial commit")
+    (root / ".agents").mkdir(parents=True, exist_ok=True)
     db = str(root / ".agents" / "coord.db")
     cfg = dict(DEMO_CONFIG, repo_path=str(repo), profile="sim-tmux" if tmux else "sim")
     with Store(db) as s:

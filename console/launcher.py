@@ -157,14 +157,24 @@ def reap() -> None:
             _children.pop(pid, None)
 
 
-def pid_alive(pid: int | None) -> bool | None:
+def pid_alive(pid: int | None, thread_id: str | None = None) -> bool | None:
+    """Is the worker alive? With thread_id, a process that is not the attempt's worker (its pid
+    was reused after the worker died) counts as dead: it carries no ORCH_THREAD=thread_id."""
     if not pid:
         return None
     reap()
     stat = Path(f"/proc/{pid}/stat")
     try:
         text = stat.read_text()
-        return text[text.rindex(")") + 2:][:1] not in ("Z", "X")
+        if text[text.rindex(")") + 2:][:1] in ("Z", "X"):
+            return False
+        if thread_id:
+            try:
+                env = Path(f"/proc/{pid}/environ").read_bytes()
+            except OSError:
+                return True  # cannot tell; assume it is ours
+            return f"ORCH_THREAD={thread_id}".encode() in env.split(b"\0")
+        return True
     except FileNotFoundError:
         return False
     except OSError:
@@ -331,16 +341,17 @@ def stop(db_path: str, attempt: dict[str, Any], *, grace: float = 2.0) -> bool:
         except (OSError, subprocess.TimeoutExpired):
             pass
     pid = attempt.get("pid")
-    if pid and attempt.get("runtime") == "process" and pid_alive(pid):
+    thread = attempt.get("thread_id")
+    if pid and attempt.get("runtime") == "process" and pid_alive(pid, thread):
         try:
             os.killpg(pid, signal.SIGTERM)
             stopped = True
         except (ProcessLookupError, PermissionError):
             pass
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and pid_alive(pid):
+        while time.monotonic() < deadline and pid_alive(pid, thread):
             time.sleep(0.02)
-        if pid_alive(pid):
+        if pid_alive(pid, thread):
             try:
                 os.killpg(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):

@@ -206,7 +206,7 @@ class Watcher:
                 output = launcher.capture(self.db_path, a, lines=60)
                 pane_state, pane_line = classify_pane(output)
         elif a["runtime"] == "process":
-            alive = launcher.pid_alive(a["pid"]) if a["pid"] else None
+            alive = launcher.pid_alive(a["pid"], a["thread_id"]) if a["pid"] else None
             output = _log_signature(a["log_path"])
         if alive is False:
             memo.dead_since = memo.dead_since or now
@@ -285,7 +285,7 @@ class Watcher:
                 if info["dead"] or a["end_reason"] in ("stalled", "timed_out", "crashed", "cancelled", "reassigned"):
                     launcher.stop(self.db_path, a)
             elif a["runtime"] == "process" and a["pid"] and a["end_reason"] in (
-                    "stalled", "timed_out", "cancelled", "reassigned") and launcher.pid_alive(a["pid"]):
+                    "stalled", "timed_out", "cancelled", "reassigned") and launcher.pid_alive(a["pid"], a["thread_id"]):
                 launcher.stop(self.db_path, a)
                 self._act(res, f"stopped the worker of {a['task_id']} attempt {a['attempt_no']} ({a['end_reason']})")
 
