@@ -95,7 +95,21 @@ def consistency(db: str) -> list[str]:
         missing = [m for m in ev_msgs if m not in msg_ids]
         if missing:
             problems.append(f"{len(missing)} message events without their message, e.g. {missing[:3]}")
-        unevented = [m for m in msg_ids if m not in ev_msgs]
+        # the watcher's verdict (stalled/crashed/timed_out) writes its result message beside an
+        # attempt_<reason> event on the same thread, in the same transaction, without a message_id
+        verdicts = {r[0] for r in conn.execute(
+            "SELECT thread_id FROM events WHERE event_type IN ('attempt_stalled','attempt_crashed',"
+            "'attempt_timed_out')")}
+        watcher_results = {r[0] for r in conn.execute(
+            "SELECT message_id FROM messages WHERE from_agent='watcher' AND kind='result' AND thread_id IN "
+            "(SELECT thread_id FROM events WHERE event_type IN ('attempt_stalled','attempt_crashed',"
+            "'attempt_timed_out'))")}
+        per_verdict = Counter(r[0] for r in conn.execute(
+            "SELECT thread_id FROM messages WHERE from_agent='watcher' AND kind='result'"))
+        for th, n in per_verdict.items():
+            if th not in verdicts or n != 1:
+                problems.append(f"thread {th}: {n} watcher verdict messages, verdict event: {th in verdicts}")
+        unevented = [m for m in msg_ids if m not in ev_msgs and m not in watcher_results]
         if unevented:
             problems.append(f"{len(unevented)} messages without their event, e.g. {sorted(unevented)[:3]}")
         twice = [m for m, n in ev_msgs.items() if n > 1]
