@@ -222,8 +222,19 @@ class Store:
         finally:
             self._rollback()
 
-    def checkpoint(self, mode: str = "RESTART") -> tuple[int, int, int]:
-        row = self.conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+    def checkpoint(self, mode: str = "RESTART", *, wait_ms: int = 200) -> tuple[int, int, int]:
+        """(busy, wal pages, pages checkpointed). Waits at most wait_ms for readers and writers:
+        a checkpoint that cannot run now is retried on the watcher's next pass, rather than
+        stalling that pass for the whole busy timeout."""
+        if mode not in ("PASSIVE", "FULL", "RESTART", "TRUNCATE"):
+            raise ValueError(f"unknown checkpoint mode {mode}")
+        self.conn.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
+        try:
+            row = self.conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        except sqlite3.Error as exc:
+            raise translate(exc, self.path) from exc
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         return tuple(row)  # type: ignore[return-value]
 
     def wal_size(self) -> int:

@@ -426,7 +426,15 @@ def advance_cursor(conn: sqlite3.Connection, agent: str, thread_id: str, message
 
 
 def expire_leases(store: Store) -> list[dict[str, Any]]:
-    """Note each lease that has run out, once (event lease_expired). The watcher calls this."""
+    """Note each lease that has run out, once (event lease_expired). The watcher calls this.
+
+    A read first: the watcher calls this on every pass, and most passes find nothing to note,
+    so they should not queue for the write lock.
+    """
+    if store.one("SELECT 1 FROM threads WHERE status IN ('claimed','in_progress','blocked') AND lease_owner<>''"
+                 " AND lease_expires_at < ? AND lease_expired_noted='' LIMIT 1", (now_ts(),)) is None:
+        return []
+
     def tx(conn: sqlite3.Connection) -> list[dict[str, Any]]:
         now = now_ts()
         expired = rows(conn.execute(

@@ -123,3 +123,20 @@ def test_explicit_db_in_missing_directory_is_an_error_but_init_creates_it(tmp_pa
     assert p.returncode == 30 and "does not exist" in p.stdout and not target.parent.exists()
     p = subprocess.run([INBOX, "--db", str(target), "--json", "init"], capture_output=True, text=True)
     assert p.returncode == 0 and target.exists()
+
+
+def test_checkpoint_does_not_wait_out_the_busy_timeout_for_a_reader(db_path: str) -> None:
+    import time
+
+    writer = Store(db_path)
+    writer.write(lambda c: c.execute("INSERT INTO meta (key, value) VALUES ('a', 'b')"))
+    reader = sqlite3.connect(db_path)
+    cur = reader.execute("SELECT * FROM meta")  # an unfinished cursor pins a read snapshot
+    cur.fetchone()
+    writer.write(lambda c: c.execute("INSERT INTO meta (key, value) VALUES ('c', 'd')"))
+    start = time.monotonic()
+    busy, _log, _done = writer.checkpoint("RESTART")
+    assert busy == 1 and time.monotonic() - start < 2.0
+    assert writer.scalar("PRAGMA busy_timeout") >= 10_000
+    reader.close()
+    writer.close()
