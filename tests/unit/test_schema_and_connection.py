@@ -125,18 +125,17 @@ def test_explicit_db_in_missing_directory_is_an_error_but_init_creates_it(tmp_pa
     assert p.returncode == 0 and target.exists()
 
 
-def test_checkpoint_does_not_wait_out_the_busy_timeout_for_a_reader(db_path: str) -> None:
+def test_checkpoint_does_not_wait_out_the_busy_timeout(db_path: str) -> None:
     import time
 
-    writer = Store(db_path)
-    writer.write(lambda c: c.execute("INSERT INTO meta (key, value) VALUES ('a', 'b')"))
-    reader = sqlite3.connect(db_path)
-    cur = reader.execute("SELECT * FROM meta")  # an unfinished cursor pins a read snapshot
-    cur.fetchone()
-    writer.write(lambda c: c.execute("INSERT INTO meta (key, value) VALUES ('c', 'd')"))
+    store = Store(db_path)
+    store.write(lambda c: c.execute("INSERT INTO meta (key, value) VALUES ('a', 'b')"))
+    other = sqlite3.connect(db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the lock a RESTART needs
     start = time.monotonic()
-    busy, _log, _done = writer.checkpoint("RESTART")
+    busy, _log, _done = store.checkpoint("RESTART")
     assert busy == 1 and time.monotonic() - start < 2.0
-    assert writer.scalar("PRAGMA busy_timeout") >= 10_000
-    reader.close()
-    writer.close()
+    assert store.scalar("PRAGMA busy_timeout") >= 10_000
+    other.execute("ROLLBACK")
+    other.close()
+    store.close()
