@@ -10,29 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from .db import Store
+from .plan import paths_overlap
 from .records import loads, rows
 from .views import compute_waves
 
 IN_FLIGHT = ("dispatched", "running", "blocked", "verifying")
 # A failed task that is waiting for its retry still owns its files.
 HOLDS_PATHS = IN_FLIGHT + ("failed",)
-
-
-def _norm(p: str) -> str:
-    p = p.strip().strip("/")
-    return p[2:] if p.startswith("./") else p
-
-
-def paths_overlap(a: list[str], b: list[str]) -> bool:
-    """Two path sets overlap when one path equals, contains or is contained by another
-    (`src` overlaps `src/app.py`; `src/a` does not overlap `src/ab`). An empty path is the root."""
-    for x in a:
-        nx = _norm(x)
-        for y in b:
-            ny = _norm(y)
-            if nx == ny or not nx or not ny or ny.startswith(nx + "/") or nx.startswith(ny + "/"):
-                return True
-    return False
 
 
 def pick_ready(store: Store, run_id: str, cap: int) -> list[dict[str, Any]]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from store import dispatch, runs
-from store.autopilot import paths_overlap, pick_ready
+from store.autopilot import pick_ready
+from store.plan import paths_overlap
 from store.liveness import Facts, classify_pane, judge
 from store.policy import Settings, backoff_seconds, decide_failure
 
@@ -132,9 +133,17 @@ def test_settings_from_config_ignores_bad_values() -> None:
 @pytest.mark.parametrize("a,b,overlap", [
     (["src"], ["src/app.py"], True), (["src/a"], ["src/ab"], False), (["docs/x.md"], ["docs/x.md"], True),
     (["./src/"], ["src/x"], True), (["a"], ["b", "a/c"], True), (["a"], ["b"], False),
+    (["src/*.py"], ["src/app.py"], True), (["src/*.py"], ["lib/x.py"], False), ([""], ["anything"], True),
 ])
 def test_paths_overlap(a: list[str], b: list[str], overlap: bool) -> None:
-    assert paths_overlap(a, b) is overlap
+    assert paths_overlap(a, b) is overlap and paths_overlap(b, a) is overlap
+
+
+def test_autopilot_has_no_overlap_of_its_own() -> None:
+    import store.autopilot as ap
+
+    # One implementation: the autopilot's check is store.plan's (globs own their directory).
+    assert ap.paths_overlap is paths_overlap and not hasattr(ap, "_norm")
 
 
 def test_pick_ready_respects_cap_paths_and_priority(store) -> None:
