@@ -32,6 +32,8 @@ class HealingMixin:
 
         now = time.time()
         for run_id, s in runs.items():
+            capped = self.autopilot or s.autopilot
+            in_flight = self._in_flight(run_id) if capped else 0
             failed = self.store.all(
                 "SELECT a.* FROM tasks t JOIN attempts a ON a.run_id=t.run_id AND a.task_id=t.task_id AND"
                 " a.attempt_no=(SELECT max(attempt_no) FROM attempts b WHERE b.run_id=t.run_id AND b.task_id=t.task_id)"
@@ -48,7 +50,15 @@ class HealingMixin:
                         if rt.schedule_retry(self.store, run_id=run_id, task_id=a["task_id"], attempt_no=n,
                                              reason=d.reason, due_at=now_ts(d.due_at)):
                             self._act(res, f"retry scheduled: {a['task_id']}: {d.reason}")
+                    elif d.action == "retry" and capped and in_flight >= s.concurrency:
+                        # The autopilot's cap holds for its retries too; the retry takes the next free slot.
+                        if rt.note_once(self.store, key=f"retry_wait:{run_id}:{a['task_id']}:a{n}", action="retry_wait",
+                                        event_type="task_retry_waiting", run_id=run_id, task_id=a["task_id"],
+                                        attempt_no=n, reason=f"{d.reason}; waits for a slot ({in_flight} in flight, "
+                                                             f"cap {s.concurrency})"):
+                            self._act(res, f"retry of {a['task_id']} waits for a slot (cap {s.concurrency})")
                     elif d.action == "retry":
+                        in_flight += 1
                         proxy = rt.with_action(self.store, key, "retry", event_type="task_auto_retried",
                                                run_id=run_id, task_id=a["task_id"], attempt_no=n + 1, reason=d.reason)
                         dispatch.retry(proxy, run_id=run_id, task_id=a["task_id"])  # type: ignore[arg-type]
@@ -62,6 +72,12 @@ class HealingMixin:
                     continue
                 except OrchError as exc:
                     self._act(res, f"could not heal {a['task_id']}: {exc.message}")
+
+    def _in_flight(self, run_id: str) -> int:
+        from store.autopilot import IN_FLIGHT
+
+        return int(self.store.scalar(f"SELECT count(*) FROM tasks WHERE run_id=? AND status IN"
+                                     f" ({','.join('?' * len(IN_FLIGHT))})", (run_id, *IN_FLIGHT)))
 
     def _launch(self, run_id: str, task_id: str, profile: str, runtime: str, res: TickResult,
                 s: Settings) -> None:
@@ -107,21 +123,22 @@ class HealingMixin:
         for run_id, s in runs.items():
             if not (self.autopilot or s.autopilot):
                 continue
-            picks = autopilot.pick_ready(self.store, run_id, s.concurrency)
+            sel = autopilot.select(self.store, run_id, s.concurrency)
+            for h in sel["held"]:
+                self._note_overlap_wait(run_id, h, res)
+            picks = sel["picks"]
             if picks and s.profile:
                 picks = picks[:self._profile_slots(s.profile, len(picks))]
             for p in picks:
                 task = dict(self.store.one("SELECT * FROM tasks WHERE run_id=? AND task_id=?", (run_id, p["task_id"])))
-                n = int(self.store.scalar("SELECT count(*) FROM attempts WHERE run_id=? AND task_id=?",
-                                          (run_id, p["task_id"]))) + 1
+                n = self._next_attempt_no(run_id, p["task_id"])
                 profile = self._autopilot_profile(task, s)
-                reason = (f"autopilot: {p['task_id']} is ready (wave {p['wave']}, priority {p['priority']}), "
-                          f"a slot is free under the cap of {s.concurrency} and no in-flight task shares its paths")
-                if rt.action_taken(self.store, f"dispatch:{run_id}:{p['task_id']}:a{n}"):
+                key = f"dispatch:{run_id}:{p['task_id']}:a{n}"
+                if rt.action_taken(self.store, key):
                     continue  # another watcher (the console's, say) won this one a moment ago
-                proxy = rt.with_action(self.store, f"dispatch:{run_id}:{p['task_id']}:a{n}", "dispatch",
-                                       event_type="task_auto_dispatched", run_id=run_id, task_id=p["task_id"],
-                                       attempt_no=n, reason=reason, payload={"wave": p["wave"], "paths": p["paths"]})
+                reason, payload = _dispatch_reason(p, sel["in_flight"])
+                proxy = rt.with_action(self.store, key, "dispatch", event_type="task_auto_dispatched", run_id=run_id,
+                                       task_id=p["task_id"], attempt_no=n, reason=reason, payload=payload)
                 try:
                     dispatch.dispatch(proxy, run_id=run_id, task_id=p["task_id"],  # type: ignore[arg-type]
                                       execution_mode=s.mode(), to=task["default_to"] or profile or "worker",
@@ -131,8 +148,30 @@ class HealingMixin:
                 except OrchError as exc:
                     self._act(res, f"autopilot could not dispatch {p['task_id']}: {exc.message}")
                     continue
-                self._act(res, f"dispatched {p['task_id']} (wave {p['wave']})")
+                self._act(res, f"dispatched {p['task_id']} (wave {p['wave']}, slot {p['slot']}/{p['cap']}"
+                               + (f", after {p['after']}" if p["after"] else "") + ")")
                 self._launch(run_id, p["task_id"], profile, "", res, s)
+
+    def _next_attempt_no(self, run_id: str, task_id: str) -> int:
+        return int(self.store.scalar("SELECT count(*) FROM attempts WHERE run_id=? AND task_id=?",
+                                     (run_id, task_id))) + 1
+
+    def _note_overlap_wait(self, run_id: str, held: dict[str, Any], res: TickResult) -> None:
+        """A ready task kept back by overlapping paths: said once per set of tasks it waits for."""
+        from store import autopilot
+
+        others = [o["task_id"] for o in held["overlaps"]]
+        n = self._next_attempt_no(run_id, held["task_id"])
+        key = autopilot.wait_key(run_id, held["task_id"], n, others)
+        if rt.action_taken(self.store, key):
+            return
+        who = ", ".join(f"{o['task_id']} ({'picked this pass' if o['status'] == 'picked' else o['status']})"
+                        for o in held["overlaps"])
+        reason = f"autopilot: {held['task_id']} is ready but waits: its paths overlap {who}"
+        if rt.note_once(self.store, key=key, action="overlap_wait", event_type="task_overlap_wait", run_id=run_id,
+                        task_id=held["task_id"], attempt_no=n, reason=reason,
+                        payload={"overlaps": others, "paths": held["paths"], "wave": held["wave"]}):
+            self._act(res, f"holding {held['task_id']}: paths overlap {', '.join(others)}")
 
     def _profile_slots(self, profile: str, wanted: int) -> int:
         """How many more workers the profile's max_parallel allows (all runs count)."""
@@ -145,3 +184,14 @@ class HealingMixin:
         running = int(self.store.scalar("SELECT count(*) FROM attempts WHERE profile=? AND runtime<>'' AND status IN"
                                         " ('pending','claimed','in_progress','blocked')", (profile,)))
         return max(0, min(wanted, prof.max_parallel - running))
+
+
+def _dispatch_reason(p: dict[str, Any], in_flight: int) -> tuple[str, dict[str, Any]]:
+    """Why the autopilot dispatched this task now: the event's summary and payload."""
+    why = f"autopilot: {p['task_id']} ready " + (f"after {p['after']} finished" if p["after"] else "(no dependencies)")
+    why += f"; wave {p['wave']}, priority {p['priority']}; slot {p['slot']} of cap {p['cap']}"
+    why += (f"; waited for overlapping {', '.join(p['waited_for'])}" if p["waited_for"]
+            else "; no in-flight task shares its paths")
+    payload = {k: p[k] for k in ("wave", "priority", "paths", "slot", "cap", "after", "after_done_at", "ready_at",
+                                 "waited_for")}
+    return why, payload | {"in_flight_before": in_flight}

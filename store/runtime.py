@@ -273,23 +273,29 @@ def flag_attention(store: Store, *, run_id: str, task_id: str, attempt_no: int, 
     return store.write(tx)
 
 
+def note_once(store: Store, *, key: str, action: str, event_type: str, run_id: str, task_id: str,
+              attempt_no: int | None, reason: str, payload: dict | None = None) -> int | None:
+    """Say something once (an event, under an action key): why nothing happens yet, say. Returns
+    the event id, or None if it was already said."""
+    def tx(conn: sqlite3.Connection) -> int | None:
+        now = now_ts()
+        try:
+            claim_action(conn, key, action, run_id=run_id, task_id=task_id, attempt_no=attempt_no,
+                         reason=reason, now=now)
+        except ActionAlreadyTaken:
+            return None
+        return add_event(conn, event_type, run_id=run_id, task_id=task_id, attempt_no=attempt_no, agent=WATCHER,
+                         summary=reason, payload={"action_key": key, "reason": reason} | (payload or {}), now=now)
+
+    return store.write(tx)
+
+
 def schedule_retry(store: Store, *, run_id: str, task_id: str, attempt_no: int, reason: str,
                    due_at: str) -> bool:
     """Say once that a retry is waiting out its backoff, so the leader sees why nothing happens."""
-    def tx(conn: sqlite3.Connection) -> bool:
-        now = now_ts()
-        key = f"schedule:{run_id}:{task_id}:a{attempt_no}"
-        try:
-            claim_action(conn, key, "schedule_retry", run_id=run_id, task_id=task_id, attempt_no=attempt_no,
-                         reason=reason, now=now)
-        except ActionAlreadyTaken:
-            return False
-        add_event(conn, "task_retry_scheduled", run_id=run_id, task_id=task_id, attempt_no=attempt_no,
-                  agent=WATCHER, summary=reason, payload={"action_key": key, "reason": reason, "due_at": due_at},
-                  now=now)
-        return True
-
-    return store.write(tx)
+    return note_once(store, key=f"schedule:{run_id}:{task_id}:a{attempt_no}", action="schedule_retry",
+                     event_type="task_retry_scheduled", run_id=run_id, task_id=task_id, attempt_no=attempt_no,
+                     reason=reason, payload={"due_at": due_at}) is not None
 
 
 def attention(store: Store, run_id: str) -> list[dict[str, Any]]:

@@ -158,3 +158,31 @@ def test_pick_ready_respects_cap_paths_and_priority(store) -> None:
     assert picked == ["high", "low"]  # clash overlaps in-flight busy; twin overlaps the picked high
     assert [p["task_id"] for p in pick_ready(store, "r", cap=2)] == ["high"]
     assert pick_ready(store, "r", cap=1) == []
+
+
+def test_select_says_why_each_task_starts_or_waits(store) -> None:
+    from store import inbox
+    from store.autopilot import select
+
+    runs.run_init(store, run_id="r", goal="g")
+    for tid, paths, prio in (("a", ["src/db"], 0), ("b", ["lib"], 0), ("c", ["src/*.py"], 0),
+                             ("d", ["src/db/x.py"], 3), ("e", ["docs"], 1), ("f", ["web"], 0)):
+        runs.task_add(store, run_id="r", task_id=tid, title=tid, default_to="w", paths=paths, priority=prio)
+    runs.dep_add(store, run_id="r", task_id="c", depends_on="a")
+    runs.dep_add(store, run_id="r", task_id="c", depends_on="b")
+    for tid in ("b", "a"):  # a finishes last: c becomes ready after a
+        dispatch.dispatch(store, run_id="r", task_id=tid, execution_mode="analysis")
+        th = dispatch.latest_attempt(store.conn, "r", tid)["thread_id"]
+        inbox.claim(store, agent="w", thread_id=th)
+        inbox.finish(store, agent="w", thread_id=th, outcome="done", summary="ok")
+    dispatch.dispatch(store, run_id="r", task_id="f", execution_mode="analysis")
+    sel = select(store, "r", cap=3)
+    # d (priority 3) first; c (wave 1) overlaps d picked before it (src/*.py owns src/); e next.
+    assert [p["task_id"] for p in sel["picks"]] == ["d", "e"]
+    assert [(p["slot"], p["cap"]) for p in sel["picks"]] == [(2, 3), (3, 3)] and sel["in_flight"] == 1
+    assert [(h["task_id"], [o["task_id"] for o in h["overlaps"]]) for h in sel["held"]] == [("c", ["d"])]
+    # With d out of the way c goes, and names the blocker that finished last.
+    store.conn.execute("UPDATE tasks SET priority=-1 WHERE run_id='r' AND task_id='d'")
+    store.conn.commit()
+    picks = {p["task_id"]: p for p in select(store, "r", cap=5)["picks"]}
+    assert (picks["c"]["after"], picks["c"]["wave"]) == ("a", 1) and picks["e"]["after"] == ""
