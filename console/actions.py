@@ -13,7 +13,7 @@ from typing import Any
 from store import dispatch as orch
 from store import runs
 from store.db import Store
-from store.errors import InvalidInput
+from store.errors import InvalidInput, OrchError
 
 
 def _with_store(db_path: str, fn: Any) -> Any:
@@ -33,6 +33,7 @@ def prefill(db_path: str, run_id: str, task_id: str) -> dict[str, Any]:
         return {"task": t, "attempt": a}
 
     out = _with_store(db_path, read)
+    out.update(launch_choices(db_path, run_id, out["task"], out["attempt"]))
     a = out["attempt"]
     if a and a["worktree_path"] and a["workspace_status"] == "created" and os.path.isdir(a["worktree_path"]):
         from store.worktrees import is_dirty
@@ -43,14 +44,60 @@ def prefill(db_path: str, run_id: str, task_id: str) -> dict[str, Any]:
     return out
 
 
+def launch_choices(db_path: str, run_id: str, task: dict[str, Any], attempt: dict[str, Any] | None
+                   ) -> dict[str, Any]:
+    """The dispatch form's launch part: the agent profiles (built-ins and .agents/orch.toml), the
+    one to preselect (the run's `profile`, else `sim`) and whether launching starts ticked (the run
+    names a profile, or the task's worker is a profile's name)."""
+    from store import runtime as rt
+
+    from . import launcher
+
+    problem = ""
+    try:
+        profiles = launcher.load_profiles(db_path)
+    except OrchError as exc:  # a broken orch.toml: the built-ins still work, the form says why
+        profiles, problem = dict(launcher.BUILTIN), exc.message
+    cfg = _with_store(db_path, lambda s: rt.run_settings_config(s, run_id))
+    run_profile = str(cfg.get("profile") or "")
+    to = (attempt or {}).get("assigned_to") or task.get("default_to") or ""
+    default = next((p for p in (run_profile, to) if p and p in profiles), "sim")
+    return {"profiles": sorted(profiles), "profile": default, "problem": problem,
+            "launch": bool(run_profile in profiles and run_profile) or to in profiles}
+
+
 def dispatch(db_path: str, run_id: str, task_id: str, *, mode: str, to: str | None, body: str | None,
-             repo_path: str | None, workspace_root: str | None = None) -> str:
-    d = _with_store(db_path, lambda s: orch.dispatch(
-        s, run_id=run_id, task_id=task_id, execution_mode=mode, to=to or None, body=body,
-        repo_path=repo_path, workspace_root=workspace_root or None))
+             repo_path: str | None, workspace_root: str | None = None, launch_profile: str | None = None) -> str:
+    """Dispatch, and with `launch_profile` start the worker too: the same two calls as
+    `orch dispatch --launch` (console/cli/runtime_cmds.py), profile checked before dispatching."""
+    from . import launcher
+
+    def go(s: Store) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        if launch_profile:
+            launcher.resolve_profile(launcher.load_profiles(s.path), launch_profile)
+        d = orch.dispatch(s, run_id=run_id, task_id=task_id, execution_mode=mode, to=to or None, body=body,
+                          repo_path=repo_path, workspace_root=workspace_root or None)
+        if not launch_profile:
+            return d, None
+        return d, launcher.launch(s, run_id=run_id, task_id=task_id, attempt_no=d["attempt"]["attempt_no"],
+                                  profile=launch_profile)
+
+    d, launched = _with_store(db_path, go)
     a = d["attempt"]
     where = f" in {a['worktree_path']}" if a.get("worktree_path") else ""
-    return f"{task_id}: attempt {a['attempt_no']} dispatched to {a['assigned_to']} ({a['execution_mode']}){where}"
+    msg = f"{task_id}: attempt {a['attempt_no']} dispatched to {a['assigned_to']} ({a['execution_mode']}){where}"
+    if launched is not None:
+        msg += "; " + launched_line(launched)
+    return msg
+
+
+def launched_line(launched: dict[str, Any]) -> str:
+    a = launched["attempt"]
+    if launched["runtime"] == "tmux":
+        where = f"tmux session {a['runtime_ref']} (A attaches)"
+    else:
+        where = f"pid {a['pid']}"
+    return f"launched {launched['profile']}: {where}, log {a['log_path']}"
 
 
 def answer(db_path: str, run_id: str, task_id: str, text: str) -> str:

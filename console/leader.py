@@ -67,9 +67,12 @@ class ActionsMixin:
             rid = self.run_id or ""
             self.leader_action("dispatch", lambda: actions.dispatch(
                 self.db_path, rid, task, mode=form.mode, to=form.to, body=form.body,
-                repo_path=form.repo_path, workspace_root=self.config.workspace_root or None), task)
+                repo_path=form.repo_path, workspace_root=self.config.workspace_root or None,
+                launch_profile=form.launch_profile), task)
 
-        self.push_screen(DispatchScreen(task, t["title"], mode, to, repo), done)
+        self.push_screen(DispatchScreen(task, t["title"], mode, to, repo, profiles=info.get("profiles"),
+                                        profile=info.get("profile", "sim"), launch=bool(info.get("launch")),
+                                        problem=info.get("problem", "")), done)
 
     def action_answer(self: OrchConsole) -> None:
         """The selected task if it is blocked, else the oldest blocked question."""

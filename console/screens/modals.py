@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, OptionList, Select, Static, TextArea
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
 from store.board import RunSummary
@@ -61,14 +61,20 @@ class DispatchForm:
     to: str
     body: str | None
     repo_path: str | None
+    launch_profile: str | None = None   # None: dispatch only
 
 
 class DispatchScreen(_Modal):
     BINDINGS = [CANCEL, Binding("ctrl+s", "submit", "Dispatch", id="dispatch.submit")]
 
-    def __init__(self, task_id: str, title: str, mode: str, to: str, repo_path: str) -> None:
+    def __init__(self, task_id: str, title: str, mode: str, to: str, repo_path: str, *,
+                 profiles: list[str] | None = None, profile: str = "sim", launch: bool = False,
+                 problem: str = "") -> None:
         super().__init__()
         self.task_id, self.task_title, self.mode, self.to, self.repo_path = task_id, title, mode, to, repo_path
+        self.profiles = profiles or ["sim", "sim-tmux"]
+        self.profile = profile if profile in self.profiles else self.profiles[0]
+        self.launch, self.problem = launch, problem
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -81,6 +87,12 @@ class DispatchScreen(_Modal):
             yield Input(value=self.to, id="to", placeholder="agent name")
             yield Label("Repository (code mode)")
             yield Input(value=self.repo_path, id="repo", placeholder="path to the git repository")
+            with Horizontal(id="launch-row"):
+                yield Checkbox("Launch worker with profile", value=self.launch, id="launch")
+                yield Select([(p, p) for p in self.profiles], value=self.profile, allow_blank=False,
+                             id="profile")
+            if self.problem:
+                yield Static(Text(self.problem), classes="dialog-body")
             yield Label("Instruction (empty: the task's title, summary and spec)")
             yield TextArea(id="body", soft_wrap=True)
             with Horizontal(classes="dialog-buttons"):
@@ -103,9 +115,12 @@ class DispatchScreen(_Modal):
     def action_submit(self) -> None:
         body = self.query_one("#body", TextArea).text
         mode = self.query_one("#mode", Select).value
+        launch = self.query_one("#launch", Checkbox).value
+        profile = self.query_one("#profile", Select).value
         self.dismiss(DispatchForm(mode=str(mode), to=self.query_one("#to", Input).value.strip(),
                                   body=body if body.strip() else None,
-                                  repo_path=self.query_one("#repo", Input).value.strip() or None))
+                                  repo_path=self.query_one("#repo", Input).value.strip() or None,
+                                  launch_profile=str(profile) if launch and isinstance(profile, str) else None))
 
 
 @dataclass

@@ -1,0 +1,108 @@
+"""The console's runtime keys over real workers: dispatch-and-launch from the `d` form, the
+worker's live screen in the attempt log, typing into a tmux worker's prompt, the needs-attention
+view, and `p` autopilot driving the console's own watcher. Real SQLite, real sim processes, tmux on
+the database's private socket; every worker and tmux server is stopped afterwards."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from console import launcher
+from console.app import OrchConsole
+from store import Store, runs
+from tests.ui.conftest import settle, wait_until
+
+FAST: dict[str, Any] = {
+    "liveness_interval_seconds": 0.2, "nudge_seconds": 60, "stall_seconds": 120, "idle_seconds": 60,
+    "crash_grace_seconds": 0.0, "retry_backoff_seconds": 0.3, "retry_backoff_max_seconds": 1.0,
+    "worker_env": {"ORCH_SIM_STEP_SECONDS": "0.05", "ORCH_SIM_LEASE_SECONDS": "5"},
+}
+needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+
+
+def q(db: str, sql: str, *args: Any) -> list[dict[str, Any]]:
+    c = sqlite3.connect(db)
+    c.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in c.execute(sql, args)]
+    finally:
+        c.close()
+
+
+@pytest.fixture
+def rundb(tmp_path: Path) -> Iterator[str]:
+    db = str(tmp_path / ".agents" / "coord.db")
+    Path(db).parent.mkdir()
+    yield db
+    for a in q(db, "SELECT * FROM attempts WHERE runtime<>''") if Path(db).exists() else []:
+        launcher.stop(db, a, grace=0.5)
+    launcher.kill_server(db)
+
+
+def make_run(db: str, tasks: list[tuple[str, str, list[str]]], **config: Any) -> None:
+    s = Store(db)
+    try:
+        runs.run_init(s, run_id="r1", goal="runtime in the console", config=FAST | config)
+        for task_id, script, deps in tasks:
+            runs.task_add(s, run_id="r1", task_id=task_id, title=f"task {task_id}", default_to="sim",
+                          spec=f"sim-script: {script}")
+            for d in deps:
+                runs.dep_add(s, run_id="r1", task_id=task_id, depends_on=d)
+    finally:
+        s.close()
+
+
+def latest(db: str, task: str) -> dict[str, Any] | None:
+    got = q(db, "SELECT * FROM attempts WHERE task_id=? ORDER BY attempt_no DESC LIMIT 1", task)
+    return got[0] if got else None
+
+
+def status(db: str, task: str) -> str:
+    return q(db, "SELECT status FROM tasks WHERE task_id=?", task)[0]["status"]
+
+
+async def test_dispatch_form_launches_the_profile_and_reports_pid_and_log(rundb: str) -> None:
+    """With the run's profile `sim`, the form starts with "launch worker" ticked; ctrl+s dispatches
+    and launches through launcher.launch, the notification names the pid and log, and the real
+    sim worker runs the task to done."""
+    make_run(rundb, [("t1", "progress,done", [])], profile="sim")
+    app = OrchConsole(rundb, "r1", live=True, engine=False)
+    async with app.run_test(size=(140, 40), notifications=True) as pilot:
+        await wait_until(pilot, lambda: app.selected == "t1", what="run opened")
+        await pilot.press("d")
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "DispatchScreen", what="dispatch form")
+        from textual.widgets import Checkbox, Select
+
+        assert app.screen.query_one("#launch", Checkbox).value is True
+        assert app.screen.query_one("#profile", Select).value == "sim"
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: any("launched sim" in n.message for n in app._notifications),
+                         what="launch notification")
+        a = latest(rundb, "t1")
+        assert a is not None and a["runtime"] == "process" and a["pid"]
+        note = next(n.message for n in app._notifications if "launched sim" in n.message)
+        assert f"pid {a['pid']}" in note and a["log_path"] in note
+        await wait_until(pilot, lambda: status(rundb, "t1") == "done", timeout=30, what="sim worker finished")
+
+
+async def test_dispatch_form_with_launch_unticked_only_dispatches(rundb: str) -> None:
+    make_run(rundb, [("t1", "progress,done", [])])
+    app = OrchConsole(rundb, "r1", live=False, engine=False)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("d")
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "DispatchScreen", what="dispatch form")
+        from textual.widgets import Checkbox, Select
+
+        assert app.screen.query_one("#profile", Select).value == "sim"  # the task's worker is a profile
+        app.screen.query_one("#launch", Checkbox).value = False
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: latest(rundb, "t1") is not None, what="attempt")
+        await settle(pilot)
+    assert latest(rundb, "t1")["runtime"] == ""  # type: ignore[index]
