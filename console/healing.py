@@ -5,18 +5,27 @@ split out by feature; the decisions themselves are headless (store/policy.py, st
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from store import runtime as rt
 from store.errors import OrchError
 from store.policy import Settings, decide_failure
+from store.records import loads
 from store.validate import now_ts, parse_ts
 
 from . import launcher
 
 if TYPE_CHECKING:
     from .watcher import TickResult
+
+# Checks running in this process: claim key -> the thread running it (shared by every Watcher in
+# the process, so the console's engine and another Watcher never run one check twice).
+_CHECKS: dict[str, threading.Thread] = {}
+_CHECKS_LOCK = threading.Lock()
+STALE_CHECK_GRACE = 60.0   # a claim held this long past its timeout by a live pid is taken over
 
 
 class HealingMixin:
@@ -72,6 +81,79 @@ class HealingMixin:
                     continue
                 except OrchError as exc:
                     self._act(res, f"could not heal {a['task_id']}: {exc.message}")
+
+    # -- verification gates ------------------------------------------------------------------
+    def _gates(self, runs: dict[str, Settings], res: TickResult) -> None:
+        """Tasks in `verifying`: run each pending check's command in a background thread, one check
+        per task at a time, so the pass never waits for a check. Each run is claimed under an action
+        key per (task, attempt, check); a claim whose runner died without a result (its watcher was
+        killed) is taken over by a later generation, so no check is run twice while one runs."""
+        for run_id, s in runs.items():
+            pending = self.store.all(
+                "SELECT t.task_id, t.check_cmds_json, t.required_checks_json, c.attempt_no, c.name, c.status"
+                " FROM tasks t JOIN checks c ON c.run_id=t.run_id AND c.task_id=t.task_id WHERE t.run_id=? AND"
+                " t.status='verifying' AND c.status IN ('pending','running') AND c.attempt_no=(SELECT"
+                " max(attempt_no) FROM attempts a WHERE a.run_id=t.run_id AND a.task_id=t.task_id)"
+                " ORDER BY t.task_id", (run_id,))
+            by_task: dict[str, list[Any]] = {}
+            for r in pending:
+                by_task.setdefault(r["task_id"], []).append(r)
+            for task_id, checks in by_task.items():
+                required = loads(checks[0]["required_checks_json"], [])
+                cmds = loads(checks[0]["check_cmds_json"], {})
+                checks.sort(key=lambda c: required.index(c["name"]) if c["name"] in required else len(required))
+                n = checks[0]["attempt_no"]
+                runnable = [c for c in checks if cmds.get(c["name"])]
+                for c in checks:
+                    manual = f"check_manual:{run_id}:{task_id}:a{n}:{c['name']}"
+                    if not cmds.get(c["name"]) and not rt.action_taken(self.store, manual):
+                        rt.note_once(self.store, key=manual,
+                                     action="check_manual", event_type="task_check_manual", run_id=run_id,
+                                     task_id=task_id, attempt_no=n,
+                                     reason=f"check {c['name']} has no command: record its result with "
+                                            f"`orch verify record`")
+                if runnable:
+                    self._start_check(run_id, task_id, n, runnable[0]["name"], cmds[runnable[0]["name"]], s, res)
+
+    def _start_check(self, run_id: str, task_id: str, n: int, name: str, command: str, s: Settings,
+                     res: TickResult) -> None:
+        claims = rt.check_claims(self.store, run_id, task_id, n, name)
+        if claims and not self._claim_dead(claims[-1], s):
+            return  # running (here or in another watcher): one check per task at a time
+        key = rt.check_key(run_id, task_id, n, name, len(claims) + 1)
+        t = threading.Thread(target=_run_check, args=(self.db_path, run_id, task_id, n, name,
+                                                      s.check_timeout_seconds, key),
+                             name=f"orch-check-{task_id}-{name}", daemon=True)
+        with _CHECKS_LOCK:  # registered before the claim commits: no other pass here sees it ownerless
+            _CHECKS[key] = t
+        claimed = None
+        try:
+            claimed = rt.claim_check(self.store, run_id=run_id, task_id=task_id, attempt_no=n, name=name,
+                                     command=command, timeout=s.check_timeout_seconds,
+                                     generation=len(claims) + 1)
+        finally:
+            if claimed is None:
+                with _CHECKS_LOCK:
+                    _CHECKS.pop(key, None)
+        if claimed is None:
+            return
+        t.start()
+        self._act(res, f"checking {task_id} attempt {n}: {name} (`{command}`)"
+                       + (f", run {len(claims) + 1}: the earlier run died without a result" if claims else ""))
+
+    @staticmethod
+    def _claim_dead(claim: dict[str, Any], s: Settings) -> bool:
+        """Did the run holding this claim die without recording a result?"""
+        with _CHECKS_LOCK:
+            t = _CHECKS.get(claim["action_key"])
+        if t is not None and (t.ident is None or t.is_alive()):
+            return False  # starting or running in this process
+        pid = claim["owner_pid"]
+        if not pid or pid == os.getpid():
+            return True  # ours, and no thread runs it any more
+        if not launcher.pid_alive(pid):
+            return True
+        return time.time() - parse_ts(claim["created_at"]) > s.check_timeout_seconds + STALE_CHECK_GRACE
 
     def _in_flight(self, run_id: str) -> int:
         from store.autopilot import IN_FLIGHT
@@ -195,3 +277,31 @@ def _dispatch_reason(p: dict[str, Any], in_flight: int) -> tuple[str, dict[str, 
     payload = {k: p[k] for k in ("wave", "priority", "paths", "slot", "cap", "after", "after_done_at", "ready_at",
                                  "waited_for")}
     return why, payload | {"in_flight_before": in_flight}
+
+
+def _run_check(db_path: str, run_id: str, task_id: str, attempt_no: int, name: str, timeout: float,
+               key: str) -> None:
+    """One check, in its own thread and on its own connection; a check that cannot run is
+    recorded as failed (with why), never left pending."""
+    from store import checks, verify
+    from store.db import Store
+
+    store = None
+    try:
+        store = Store(db_path)
+        try:
+            checks.verify_run(store, run_id=run_id, task_id=task_id, timeout=timeout, only_pending=True,
+                              names=[name], attempt_no=attempt_no)
+        except Exception as exc:  # noqa: BLE001 - anything that stops the check is its result
+            why = exc.message if isinstance(exc, OrchError) else f"{type(exc).__name__}: {exc}"
+            try:
+                if rt.get_attempt(store, run_id, task_id)["attempt_no"] == attempt_no:
+                    verify.verify_record(store, run_id=run_id, task_id=task_id, name=name, status="failed",
+                                         summary=f"could not run: {why}"[:500], output=why)
+            except Exception:  # noqa: BLE001 - the database itself is gone: the claim goes stale
+                pass
+    finally:
+        if store is not None:
+            store.close()
+        with _CHECKS_LOCK:
+            _CHECKS.pop(key, None)

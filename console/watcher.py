@@ -91,6 +91,7 @@ class Watcher(HealingMixin):
                 self._liveness(runs, res)
                 interval = min((s.liveness_interval_seconds for s in runs.values()), default=2.0)
                 self._next_liveness = time.time() + interval
+            self._gates(runs, res)
             self._policy(runs, res)
             self._launch_pending(runs, res)
             self._autopilot(runs, res)

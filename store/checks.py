@@ -46,8 +46,20 @@ def run_command(cmd: str, cwd: str, timeout: float) -> tuple[bool, str, float]:
     return passed, text[-OUTPUT_TAIL:], time.monotonic() - start
 
 
+def run_timeout(store: Store, run_id: str) -> float:
+    """A check's time limit: the run's check_timeout_seconds setting."""
+    from .policy import Settings
+    from .runtime import run_settings_config
+
+    t = Settings.from_config(run_settings_config(store, run_id)).check_timeout_seconds
+    return t if t > 0 else DEFAULT_TIMEOUT
+
+
 def verify_run(store: Store, *, run_id: str, task_id: str, timeout: float | None = None,
-               only_pending: bool = False) -> dict[str, Any]:
+               only_pending: bool = False, names: list[str] | None = None,
+               attempt_no: int | None = None) -> dict[str, Any]:
+    """Run the task's check commands (all, or `names`) for its latest attempt; with attempt_no,
+    refuse if a newer attempt has started meanwhile."""
     check_id(run_id, "--run")
     check_id(task_id, "--task")
     with store.snapshot() as conn:
@@ -58,6 +70,9 @@ def verify_run(store: Store, *, run_id: str, task_id: str, timeout: float | None
                                            (run_id, task_id, att["attempt_no"] if att else 0))}
     if att is None:
         raise InvalidState(f"task {task_id} has no attempt to verify")
+    if attempt_no is not None and att["attempt_no"] != attempt_no:
+        raise InvalidState(f"task {task_id} is on attempt {att['attempt_no']}, not {attempt_no}")
+    timeout = timeout or run_timeout(store, run_id)
     required = loads(task["required_checks_json"], [])
     cmds = loads(task["check_cmds_json"], {})
     if not required:
@@ -66,13 +81,15 @@ def verify_run(store: Store, *, run_id: str, task_id: str, timeout: float | None
         (att["repo_path"] or os.getcwd())
     ran, skipped, result = [], [], None
     for name in required:
+        if names is not None and name not in names:
+            continue
         if only_pending and name in done:
             continue
         cmd = cmds.get(name)
         if not cmd:
             skipped.append({"name": name, "reason": "no command; record its result with `orch verify record`"})
             continue
-        passed, output, seconds = run_command(cmd, cwd, timeout or DEFAULT_TIMEOUT)
+        passed, output, seconds = run_command(cmd, cwd, timeout)
         status = "passed" if passed else "failed"
         summary = f"`{cmd}` {status} in {seconds:.1f}s"
         result = store.write(lambda conn, n=name, st=status, su=summary, o=output: record_tx(

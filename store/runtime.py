@@ -9,6 +9,7 @@ whose payload says why.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -314,6 +315,60 @@ def attention(store: Store, run_id: str) -> list[dict[str, Any]]:
 
 def needs_attention(store: Store, run_id: str) -> set[str]:
     return {a["task_id"] for a in attention(store, run_id)}
+
+
+# -- verification checks run by the watcher --------------------------------------------------
+def check_key(run_id: str, task_id: str, attempt_no: int, name: str, generation: int = 1) -> str:
+    """One action key per (task, attempt, check); a later generation only when the run that held
+    the key died without recording a result."""
+    base = f"check:{run_id}:{task_id}:a{attempt_no}:{name}"
+    return base if generation <= 1 else f"{base}:g{generation}"
+
+
+def check_claims(store: Store, run_id: str, task_id: str, attempt_no: int, name: str) -> list[dict[str, Any]]:
+    """The claims to run this check so far, oldest first, each with its owner's pid."""
+    base = check_key(run_id, task_id, attempt_no, name)
+    found = [c for c in rows(store.all(
+        "SELECT action_key, reason, created_at FROM watcher_actions WHERE run_id=? AND task_id=? AND attempt_no=?"
+        " AND action='run_check' ORDER BY created_at", (run_id, task_id, attempt_no)))
+        if c["action_key"] == base or c["action_key"].startswith(base + ":g")]
+    for c in found:
+        head = c["reason"].split(":", 1)[0]
+        c["owner_pid"] = int(head[4:]) if head.startswith("pid ") and head[4:].isdigit() else 0
+    return found
+
+
+def claim_check(store: Store, *, run_id: str, task_id: str, attempt_no: int, name: str, command: str,
+                timeout: float, generation: int = 1) -> str | None:
+    """Claim the running of one check (its key, the check marked running, a task_check_started
+    event), only while the task is verifying on this attempt and the check has no result yet.
+    Returns the key, or None when there is nothing to run or someone claimed it first."""
+    key = check_key(run_id, task_id, attempt_no, name, generation)
+
+    def tx(conn: sqlite3.Connection) -> str | None:
+        now = now_ts()
+        ok = conn.execute(
+            "SELECT 1 FROM tasks t JOIN checks c ON c.run_id=t.run_id AND c.task_id=t.task_id WHERE t.run_id=? AND"
+            " t.task_id=? AND t.status='verifying' AND c.attempt_no=? AND c.name=? AND c.status IN ('pending','running')"
+            " AND c.attempt_no=(SELECT max(attempt_no) FROM attempts a WHERE a.run_id=t.run_id AND"
+            " a.task_id=t.task_id)", (run_id, task_id, attempt_no, name)).fetchone()
+        if ok is None:
+            return None
+        reason = f"pid {os.getpid()}: running check {name}: `{command}` (timeout {timeout:g}s)"
+        try:
+            claim_action(conn, key, "run_check", run_id=run_id, task_id=task_id, attempt_no=attempt_no,
+                         reason=reason, now=now)
+        except ActionAlreadyTaken:
+            return None
+        conn.execute("UPDATE checks SET status='running', created_at=? WHERE run_id=? AND task_id=? AND attempt_no=?"
+                     " AND name=?", (now, run_id, task_id, attempt_no, name))
+        add_event(conn, "task_check_started", run_id=run_id, task_id=task_id, attempt_no=attempt_no, agent=WATCHER,
+                  summary=f"running check {name}: `{command}`"[:500] + (f" (run {generation})" if generation > 1 else ""),
+                  payload={"action_key": key, "check": name, "command": command[:2000], "timeout_seconds": timeout,
+                           "generation": generation, "pid": os.getpid()}, now=now)
+        return key
+
+    return store.write(tx)
 
 
 # -- the watcher's cursor --------------------------------------------------------------------
