@@ -1,10 +1,11 @@
 """`orch demo`: the whole loop on an embedded default (DESIGN.md section 9).
 
 A fresh database and scratch git repository, a run of 12 tasks in 4 waves, simulated workers (two
-block with a question, one fails once, one crashes once, one hangs and is caught by the watcher),
+block with a question, one fails once, one crashes once, one hangs and is caught by the watcher,
+two pass verification gates: a check script committed in the scratch repository),
 the watcher with autopilot dispatching each task as its blockers clear, and the console open on
 it. `--headless` runs it to the end without a screen, answering questions after a short delay,
-and prints the wave report.
+and prints the wave report (store.report, the same as `orch report --format md`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,22 @@ from store.errors import InvalidInput
 RUN_ID = "demo"
 ANSWER_DELAY = 1.0
 NORMAL = "progress*3,done"
+
+# The scratch repository's check script: every named path exists and is not empty.
+CHECK_SCRIPT = """#!/bin/sh
+# Verification gate of the demo: each argument must be a non-empty file, or a non-empty directory.
+for p in "$@"; do
+  if [ -f "$p" ] && [ -s "$p" ]; then echo "ok   $p ($(wc -l < "$p") line(s))"
+  elif [ -d "$p" ] && [ -n "$(ls -A "$p")" ]; then echo "ok   $p/ ($(ls -A "$p" | wc -l) entr(ies))"
+  else echo "FAIL $p is missing or empty"; exit 1
+  fi
+done
+"""
+# task -> its verification gates (name -> command, run in the attempt's worktree by the watcher)
+CHECKS: dict[str, dict[str, str]] = {
+    "schema": {"files": "sh checks/files.sh src/db/schema.py"},
+    "api": {"files": "sh checks/files.sh src/api", "layout": "test -d src/api && ! test -e src/api.py"},
+}
 
 # task, title, paths, dependencies, sim script
 TASKS: list[tuple[str, str, list[str], list[str], str]] = [
@@ -64,6 +81,8 @@ def create(root: Path, *, tmux: bool = False) -> tuple[str, str]:
     (repo / "README.md").write_text("# demo project\n\nA scratch repository made by `orch demo`.\n")
     (repo / "src").mkdir()
     (repo / "src" / "__init__.py").write_text("")
+    (repo / "checks").mkdir()
+    (repo / "checks" / "files.sh").write_text(CHECK_SCRIPT)
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "initial commit")
     (root / ".agents").mkdir(parents=True, exist_ok=True)
@@ -74,35 +93,11 @@ def create(root: Path, *, tmux: bool = False) -> tuple[str, str]:
                       summary="12 tasks in 4 waves, simulated workers", config=cfg)
         for task_id, title, paths, _deps, script in TASKS:
             runs.task_add(s, run_id=RUN_ID, task_id=task_id, title=title, default_to="sim", paths=paths,
-                          spec=f"sim-script: {script}")
+                          spec=f"sim-script: {script}", check_cmds=CHECKS.get(task_id))
         for task_id, _t, _p, deps, _s in TASKS:
             for d in deps:
                 runs.dep_add(s, run_id=RUN_ID, task_id=task_id, depends_on=d)
     return db, RUN_ID
-
-
-# -- the report ------------------------------------------------------------------------------
-def wave_report(store: Store, run_id: str) -> str:
-    """A Markdown table per wave: task, owner, status, attempts and how each ended."""
-    from store.views import status
-
-    data = status(store, run_id=run_id, reconcile_first=False)
-    attempts: dict[str, list[dict[str, Any]]] = {}
-    for a in store.all("SELECT task_id, attempt_no, assigned_to, status, end_reason FROM attempts WHERE run_id=?"
-                       " ORDER BY task_id, attempt_no", (run_id,)):
-        attempts.setdefault(a["task_id"], []).append(dict(a))
-    run = data["run"]
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(run["counts"].items()))
-    lines = [f"# Wave report: {run_id}", "", f"Goal: {run['goal']}  ", f"Status: {run['status']} ({counts})", ""]
-    for wave in range(data["waves"]):
-        lines += [f"## Wave {wave + 1}", "", "| task | owner | status | attempts |", "|---|---|---|---|"]
-        for t in (t for t in data["tasks"] if t["wave"] == wave):
-            tries = attempts.get(t["task_id"], [])
-            how = "; ".join(f"a{a['attempt_no']} {a['end_reason'] or a['status']}" for a in tries) or "-"
-            owner = tries[-1]["assigned_to"] if tries else (t["default_to"] or "-")
-            lines.append(f"| {t['task_id']} | {owner} | {t['status']} | {how} |")
-        lines.append("")
-    return "\n".join(lines)
 
 
 # -- running it ------------------------------------------------------------------------------
@@ -111,6 +106,8 @@ PROGRESS_EVENTS = {
     "task_answered": "answered", "task_done": "done", "task_failed": "failed", "attempt_crashed": "crashed",
     "attempt_stalled": "stalled", "attempt_nudged": "nudged", "task_auto_retried": "retrying",
     "task_escalated": "escalated", "lease_expired": "lease expired", "run_done": "run done",
+    "task_verifying": "verifying", "task_check_started": "checking", "task_verification_recorded": "check",
+    "task_overlap_wait": "waiting",
 }
 
 
@@ -221,8 +218,10 @@ def main(*, directory: str | None = None, headless: bool = False, as_json: bool 
         watcher.close()
         _stop_workers(db, run_id)
     elapsed = time.monotonic() - t0
+    from store.report import render
+
     with Store(db) as s:
-        report = wave_report(s, run_id)
+        report = render(s, run_id=run_id, fmt="md")
         not_done = int(s.scalar("SELECT count(*) FROM tasks WHERE run_id=? AND status<>'done'", (run_id,)))
         attempts = int(s.scalar("SELECT count(*) FROM attempts WHERE run_id=?", (run_id,)))
     out.write("\n" + report + "\n")

@@ -98,7 +98,7 @@ def test_autopilot_cap_overlaps_and_start_within_one_tick(rig: Rig) -> None:
             holders.append(paths[k])
             if deps[k] and max(done_at[d] for d in deps[k]) == t:  # this done freed it
                 measured.append((k, blocker, disp_at[k] - t))
-    assert len(measured) >= 3, measured
+    assert len(measured) >= 2, measured
     worst = max(d for _, _, d in measured)
     assert worst <= TICK, measured
     # The dispatch event says why: the blocker that finished last, its slot, the cap.

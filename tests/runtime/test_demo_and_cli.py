@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
+import os
+import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -71,31 +74,128 @@ def test_tmux_socket_is_private_per_database(tmp_path: Path) -> None:
     assert a != b and a.startswith("orch-") and launcher.session_name("r.1", "t:2", 3) == "orch-r_1-t_2-a3"
 
 
-@pytest.mark.slow
-def test_demo_headless_finishes_with_every_task_done_in_under_two_minutes(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """One `orch demo --headless` for the tests below (it takes about half a minute)."""
+    root = tmp_path_factory.mktemp("demo") / "demo"
     t0 = time.monotonic()
-    p = subprocess.run([ORCH, "demo", "--headless", "--dir", str(tmp_path / "demo")], capture_output=True,
-                       text=True, timeout=150, env=git_env())
-    elapsed = time.monotonic() - t0
+    p = subprocess.run([ORCH, "demo", "--headless", "--dir", str(root)], capture_output=True, text=True,
+                       timeout=150, env=git_env())
+    yield {"proc": p, "seconds": time.monotonic() - t0, "root": root, "db": str(root / ".agents" / "coord.db")}
+    leftover = subprocess.run(["pgrep", "-f", f"console.sim --db {root}"], capture_output=True, text=True)
+    for pid in leftover.stdout.split():
+        os.kill(int(pid), signal.SIGKILL)
+    launcher.kill_server(str(root / ".agents" / "coord.db"))
+
+
+def _wave_rows(md: str) -> dict[str, list[str]]:
+    """task -> its cells, from the Markdown wave tables (the sections "## Wave N")."""
+    out: dict[str, list[str]] = {}
+    section = ""
+    for line in md.splitlines():
+        if line.startswith("## "):
+            section = line
+        elif section.startswith("## Wave ") and line.startswith("| ") and not line.startswith("| task "):
+            cells = [c.strip() for c in line.replace("\\|", "\x00").split("|")[1:-1]]
+            out[cells[0].removesuffix(" ★")] = [c.replace("\x00", "|") for c in cells]
+    return out
+
+
+@pytest.mark.slow
+def test_demo_headless_finishes_with_every_task_done_in_under_two_minutes(demo_run: dict) -> None:
+    p = demo_run["proc"]
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    assert elapsed < 120
+    assert demo_run["seconds"] < 120
     assert "12/12 tasks done" in p.stdout
-    rows = re.findall(r"^\| (\S+) \| sim \| (\w+) \| (.+) \|$", p.stdout, re.MULTILINE)
-    assert len(rows) == 12 and all(status == "done" for _, status, _ in rows)
-    how = {task: attempts for task, _, attempts in rows}
-    assert how["cli"] == "a1 failed; a2 succeeded"
-    assert how["search"] == "a1 stalled; a2 succeeded"
-    assert how["migrations"] == "a1 crashed; a2 succeeded"
+    # It prints the real wave report (store.report), the one `orch report --format md` gives.
+    assert "# Wave report: demo" in p.stdout and "## Blocked questions" in p.stdout
+    rows = _wave_rows(p.stdout)
+    assert len(rows) == 12 and all(cells[3] == "done" for cells in rows.values())
+    how = {task: cells[4] for task, cells in rows.items()}
+    assert how["cli"] == "a1 failed, a2 succeeded"
+    assert how["search"] == "a1 stalled, a2 succeeded"
+    assert how["migrations"] == "a1 crashed, a2 succeeded"
+    # Verification gates ran in the watcher and show in the report's checks column.
+    assert rows["schema"][7] == "files passed" and rows["api"][7] == "files passed, layout passed"
+    assert "checking      schema" in p.stdout
     assert "blocked" in p.stdout and "answered" in p.stdout
     # Overlapping paths were serialized: release (docs) never ran beside guide (docs/guide.md).
     from store import Store
 
-    with Store(str(tmp_path / "demo" / ".agents" / "coord.db")) as s:
+    with Store(demo_run["db"]) as s:
         spans = {r["task_id"]: (r["started_at"], r["ended_at"]) for r in
                  s.all("SELECT task_id, started_at, ended_at FROM attempts WHERE task_id IN ('guide','release')")}
+        gates = s.all("SELECT task_id, name, status FROM checks ORDER BY task_id, name")
     assert spans["release"][0] >= spans["guide"][1] or spans["guide"][0] >= spans["release"][1]
-    leftover = subprocess.run(["pgrep", "-f", f"console.sim --db {tmp_path}"], capture_output=True, text=True)
+    assert [tuple(g) for g in gates] == [("api", "files", "passed"), ("api", "layout", "passed"),
+                                         ("schema", "files", "passed")]
+    leftover = subprocess.run(["pgrep", "-f", f"console.sim --db {demo_run['root']}"], capture_output=True,
+                              text=True)
     assert leftover.stdout.strip() == ""
+
+
+class _Cells(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: list[str] = []
+        self._depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "td":
+            self._depth += 1
+            self.cells.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td":
+            self._depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self._depth:
+            self.cells[-1] += data
+
+
+@pytest.mark.slow
+def test_report_of_the_demo_run_holds_every_task_attempt_and_answer_in_each_format(demo_run: dict) -> None:
+    from store import Store
+
+    assert demo_run["proc"].returncode == 0, demo_run["proc"].stdout[-3000:]
+    db = demo_run["db"]
+    with Store(db) as s:
+        tasks = {r[0] for r in s.all("SELECT task_id FROM tasks WHERE run_id='demo'")}
+        attempts = {(r[0], r[1], r[2]) for r in s.all("SELECT task_id, attempt_no, end_reason FROM attempts"
+                                                     " WHERE run_id='demo'")}
+        answers = [(r[0], r[1]) for r in s.all(
+            "SELECT a.task_id, m.summary FROM messages m JOIN attempts a ON a.thread_id=m.thread_id"
+            " WHERE a.run_id='demo' AND m.kind='answer' ORDER BY m.message_id")]
+    assert len(tasks) == 12 and len(attempts) >= 15 and len(answers) == 2
+    per_task = {t: ", ".join(f"a{n} {r}" for tt, n, r in sorted(attempts) if tt == t) for t in tasks}
+
+    def report(fmt: str) -> str:
+        p = subprocess.run([ORCH, "--db", db, "report", "--run", "demo", "--format", fmt, "--out",
+                            str(demo_run["root"] / f"report.{fmt}")], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        return (demo_run["root"] / f"report.{fmt}").read_text()
+
+    data = json.loads(report("json"))
+    got = {t["task_id"]: t for w in data["waves"] for t in w["tasks"]}
+    assert set(got) == tasks
+    assert {(t, a["attempt_no"], a["end_reason"]) for t, v in got.items() for a in v["attempts"]} == attempts
+    assert [(q["task_id"], q["answer"]) for q in data["questions"]] == answers
+    assert data["run"]["counts"]["completed"] == 12 and data["run"]["status"] == "done"
+
+    rows = _wave_rows(report("md"))
+    assert set(rows) == tasks and {t: c[4] for t, c in rows.items()} == per_task
+    md = (demo_run["root"] / "report.md").read_text()
+    q_rows = [ln for ln in md.split("## Blocked questions")[1].split("## Follow-ups")[0].splitlines()
+              if ln.startswith("| ") and not ln.startswith("| task ")]
+    assert [(r.split("|")[1].strip(), r.split("|")[5].strip()) for r in q_rows] == answers
+
+    parser = _Cells()
+    parser.feed(report("html"))
+    cells = [" ".join(c.split()) for c in parser.cells]
+    assert tasks <= {c.removesuffix(" ★").strip() for c in cells}
+    assert set(per_task.values()) <= set(cells)
+    assert all(answer in cells for _, answer in answers)
 
 
 def test_demo_refuses_a_non_empty_directory(tmp_path: Path) -> None:
