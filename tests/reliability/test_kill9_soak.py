@@ -2,7 +2,7 @@
 moments, hundreds of times, and restarted (perf-reliability.md section 4.1, over the product's own
 operations instead of a toy schema).
 
-Knobs: SOAK_KILLS (default 300), SOAK_SECONDS (upper bound on the kill phase, default 45),
+Knobs: SOAK_KILLS (default 300), SOAK_SECONDS (upper bound on the kill phase, default 35),
 SOAK_WORKERS (worker processes, default 3; one leader process besides them), SOAK_SEED.
 """
 
@@ -23,7 +23,7 @@ from tests.reliability import invariants as inv
 
 AGENT = Path(__file__).with_name("soak_agent.py")
 KILLS = int(os.environ.get("SOAK_KILLS", "300"))
-SECONDS = float(os.environ.get("SOAK_SECONDS", "45"))
+SECONDS = float(os.environ.get("SOAK_SECONDS", "35"))
 WORKERS = int(os.environ.get("SOAK_WORKERS", "3"))
 SEED = int(os.environ.get("SOAK_SEED", str(random.randrange(1 << 30))))
 

@@ -3,7 +3,7 @@ moment (both released by one barrier, many times over). Exactly one wins; the ot
 `invalid_state` (exit 30); never two answers, two attempts, a stray worktree or a crash.
 
 Two ways: two spawned leader processes that hold the store's code warm and race through the
-console's action path and the CLI's main() (RACE_REPEATS races per action, default 25), and real
+console's action path and the CLI's main() (RACE_REPEATS races per action, default 15), and real
 `orch` subprocesses released together through a FIFO (a few per action)."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tests.reliability import invariants as inv
 from tests.reliability.helpers import fifo_race
 from tests.reliability.racers import racer
 
-REPEATS = int(os.environ.get("RACE_REPEATS", "25"))
+REPEATS = int(os.environ.get("RACE_REPEATS", "15"))
 RUN = "race"
 
 

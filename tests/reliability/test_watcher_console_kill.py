@@ -4,7 +4,7 @@ crash, hang and ask a question, each time restarted (alternating the two): nothi
 task ends done, every worker's result is recorded) and no action is repeated (at most one dispatch,
 retry, launch, nudge, stall or crash verdict per cause, and exactly the attempts the scripts need).
 
-Knobs: RUNTIME_KILL_SECONDS (upper bound, default 90).
+Knobs: RUNTIME_KILL_SECONDS (upper bound, default 120).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from tests.reliability import invariants as inv
 from tests.runtime.conftest import Rig
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
-LIMIT = float(os.environ.get("RUNTIME_KILL_SECONDS", "90"))
+LIMIT = float(os.environ.get("RUNTIME_KILL_SECONDS", "120"))
 ACTIONS = ("task_auto_dispatched", "task_auto_retried", "attempt_launched", "attempt_nudged", "attempt_stalled",
            "attempt_crashed", "task_escalated", "task_retry_scheduled", "attempt_timed_out")
 
@@ -112,7 +112,7 @@ def test_watcher_and_console_killed_repeatedly_lose_nothing_and_repeat_nothing(r
         kind = "watch"
         while time.monotonic() - t0 < LIMIT:
             sup.start(kind)
-            life = rng.uniform(1.0, 3.0) if kind == "watch" else rng.uniform(2.5, 5.0)
+            life = rng.uniform(1.5, 4.0) if kind == "watch" else rng.uniform(3.0, 6.0)
             end = time.monotonic() + life
             while time.monotonic() < end:
                 if rig.task_status("asks") == "blocked":
@@ -129,7 +129,9 @@ def test_watcher_and_console_killed_repeatedly_lose_nothing_and_repeat_nothing(r
             time.sleep(rng.uniform(0.0, 0.5))  # a moment with no watcher at all
             kind = "console" if kind == "watch" else "watch"
         statuses = {t: rig.task_status(t) for t in scripts}
-        assert all(s == "done" for s in statuses.values()), (statuses, kills)
+        stuck = {t: (s, [(a["attempt_no"], a["status"], a["end_reason"], a["liveness"]) for a in rig.attempts(t)])
+                 for t, s in statuses.items() if s != "done"}
+        assert not stuck, (stuck, kills)
     finally:
         sup.close()
     counts = Counter((e["event_type"], e["task_id"], e["attempt_no"]) for t in ACTIONS for e in rig.events(t))
