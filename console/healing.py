@@ -211,6 +211,7 @@ class HealingMixin:
             picks = sel["picks"]
             if picks and s.profile:
                 picks = picks[:self._profile_slots(s.profile, len(picks))]
+            launches: list[tuple[str, str]] = []
             for p in picks:
                 task = dict(self.store.one("SELECT * FROM tasks WHERE run_id=? AND task_id=?", (run_id, p["task_id"])))
                 n = self._next_attempt_no(run_id, p["task_id"])
@@ -232,7 +233,10 @@ class HealingMixin:
                     continue
                 self._act(res, f"dispatched {p['task_id']} (wave {p['wave']}, slot {p['slot']}/{p['cap']}"
                                + (f", after {p['after']}" if p["after"] else "") + ")")
-                self._launch(run_id, p["task_id"], profile, "", res, s)
+                launches.append((p["task_id"], profile))
+            # Every pick is dispatched before any is launched: a launch never delays the next start.
+            for task_id, profile in launches:
+                self._launch(run_id, task_id, profile, "", res, s)
 
     def _next_attempt_no(self, run_id: str, task_id: str) -> int:
         return int(self.store.scalar("SELECT count(*) FROM attempts WHERE run_id=? AND task_id=?",

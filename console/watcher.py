@@ -83,6 +83,9 @@ class Watcher(HealingMixin):
         """One full pass. Safe to call from any thread; passes never overlap."""
         with self._lock:
             res = TickResult()
+            # Read before the pass reads anything: a commit by another connection during the pass
+            # moves data_version past this, so the next wake ticks again instead of sleeping on it.
+            dv = self.store.data_version()
             now = time.time()
             runs = self._runs()
             self._reconcile(res)
@@ -99,7 +102,7 @@ class Watcher(HealingMixin):
             if res.cursor > self._cursor:
                 rt.save_cursor(self.store, self.scope, res.cursor, os.getpid())
                 self._cursor = res.cursor
-            self._dv = self.store.data_version()
+            self._dv = dv
             self.last_tick = res
             return res
 

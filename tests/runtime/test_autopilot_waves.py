@@ -119,3 +119,36 @@ def _report(max_live: int, measured: list[tuple[str, str, float]], holds: list[A
              f"holds: {holds}", "waited_for: " + str({k: v["waited_for"] for k, v in why.items() if v["waited_for"]})]
     with open(out, "a") as f:
         f.write("\n".join(lines) + "\n")
+
+
+def test_a_commit_during_a_pass_wakes_the_next_pass(rig: Rig) -> None:
+    """Lost wake-up: a worker's commit that lands while a pass runs must not wait for the timer."""
+    import time
+
+    from console.watcher import Watcher
+    from store import Store, runs
+
+    rig.run()
+    w = Watcher(rig.store.path, rig.run_id)
+    other = Store(rig.store.path)
+    try:
+        w.tick()
+        real = w._checkpoint
+
+        def commit_mid_pass(res: Any) -> None:  # another process's write, while this pass runs
+            runs.task_add(other, run_id=rig.run_id, task_id=f"t{time.monotonic_ns()}", title="x")
+            real(res)
+
+        w._checkpoint = commit_mid_pass  # type: ignore[method-assign]
+        w.tick()
+        w._checkpoint = real  # type: ignore[method-assign]
+        first = w.last_tick
+        w._next_liveness = time.time() + 3600  # the timer is far away: only a change can wake it
+        w._wake(True)
+        assert w.last_tick is not first  # the mid-pass commit was seen, so the wake ran a pass
+        again = w.last_tick
+        w._wake(True)
+        assert w.last_tick is again  # and with nothing new, a wake does not pass again
+    finally:
+        other.close()
+        w.close()
