@@ -52,15 +52,39 @@ def translate(exc: sqlite3.Error, path: str) -> OrchError:
         return StoreUnavailable(f"{path} is read-only: cannot write ({text})")
     if "disk is full" in low or "database or disk is full" in low:
         return StoreUnavailable(f"no space left to write {path}; nothing was changed ({text})")
-    if "unable to open" in low:
-        return StoreUnavailable(f"cannot open database {path} ({text})")
-    if "disk i/o" in low:
+    if "unable to open" in low or "disk i/o" in low:
+        # SQLite cannot tell why it failed to create the -wal/-shm files; the file system can.
+        if _disk_full(path):
+            return StoreUnavailable(f"no space left on the file system of {path}; nothing was changed ({text})")
+        if _read_only(path):
+            return StoreUnavailable(f"{path} is on a read-only file system or in a directory we cannot write "
+                                    f"(SQLite needs to write its -wal and -shm files beside it) ({text})")
+        if "unable to open" in low:
+            return StoreUnavailable(f"cannot open database {path} ({text})")
         return StoreUnavailable(f"I/O error on {path} ({text})")
     if "too big" in low:
         return InvalidInput(f"value too large to store ({text})")
     if _is_busy(exc):
         return StoreUnavailable(f"database {path} stayed locked; try again ({text})")
     return StoreUnavailable(f"database error on {path}: {text}")
+
+
+def _disk_full(path: str) -> bool:
+    try:
+        st = os.statvfs(os.path.dirname(os.path.abspath(path)) or ".")
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 64 * 1024
+
+
+def _read_only(path: str) -> bool:
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    try:
+        if os.statvfs(directory).f_flag & os.ST_RDONLY:
+            return True
+    except OSError:
+        return False
+    return not os.access(directory, os.W_OK)
 
 
 class Store:

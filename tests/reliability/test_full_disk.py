@@ -130,9 +130,6 @@ def test_full_file_system(small_fs: Path) -> None:
     keeper.close()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: on a completely full disk with no open connection, opening the WAL "
-                   "database cannot create its -shm; store/db.py translate() reports 'I/O error on ... (disk I/O "
-                   "error)' instead of saying the disk is full")
 def test_full_file_system_cold_start_says_disk_full(small_fs: Path) -> None:
     """The disk is full and nothing holds the database open: every command fails (even a read cannot
     make the -shm file), and the message must say why."""
