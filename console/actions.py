@@ -167,3 +167,28 @@ def toggle_autopilot(db_path: str, run_id: str) -> str:
         return on
 
     return f"autopilot {'ON' if _with_store(db_path, flip) else 'off'} for {run_id}"
+
+
+def send_keys(db_path: str, run_id: str, task_id: str, text: str) -> str:
+    """Type a line into a tmux worker's terminal (launcher.send_keys records the event)."""
+    from . import launcher
+
+    out = _with_store(db_path, lambda s: launcher.send_keys(s, run_id=run_id, task_id=task_id, text=text))
+    return f"{task_id}: typed {text!r} + Enter into tmux session {out['session']}"
+
+
+def worker_attempt(db_path: str, run_id: str, task_id: str) -> dict[str, Any]:
+    """The task's latest attempt, for the keys that reach its worker (send keys, attach)."""
+    from store import runtime as rt
+    from store.errors import NotFound
+
+    a = _with_store(db_path, lambda s: rt.get_attempt(s, run_id, task_id))
+    if a is None:
+        raise NotFound(f"{task_id} has no attempt yet; dispatch it first")
+    return a
+
+
+def attach_argv(db_path: str, run_id: str, task_id: str) -> list[str]:
+    from . import launcher
+
+    return launcher.attach_argv(db_path, worker_attempt(db_path, run_id, task_id))

@@ -31,15 +31,34 @@ from .commands import ConsoleCommands
 from .config import ConsoleConfig, load_config
 from .data import ConsoleData, error_text
 from .live import LiveMixin
-from .messages import (ActionFinished, BoardChanged, BoardOpened, DagLoaded, LogLoaded, PageLoaded, StoreFailed, WavesReady)
+from .messages import (ActionFinished, BoardChanged, BoardOpened, DagLoaded, LogLoaded, OutputLoaded, PageLoaded,
+                       StoreFailed, WavesReady)
 from .leader import ActionsMixin
 
 HERE = Path(__file__).resolve().parent
 PANES = ("board", "dag", "blocked", "log")
 WINDOW = 200      # rows held by the task table at once
+OUTPUT_SECONDS = 0.75   # a live worker's screen is re-captured this often while the log pane shows it
+LIVE_ATTEMPT = ("pending", "claimed", "in_progress", "blocked")
 OVERLAP = 40      # rows kept when the window turns, so the cursor keeps its context
 
 VIEW_LABEL = {"all": "all tasks", "attention": "needs attention", "failed": "failed only"}
+
+
+def _while_shown(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A worker's result that arrives while the app tears down (its widgets gone) is dropped."""
+    import functools
+
+    from textual.css.query import NoMatches
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        try:
+            return fn(*args, **kw)
+        except NoMatches:
+            return None
+
+    return wrapper
 
 
 def B(key: str, action: str, desc: str, bid: str, show: bool = True, priority: bool = False) -> Binding:
@@ -59,6 +78,8 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         B("x", "cancel_task", "Cancel task", "orch.cancel"),
         B("e", "export", "Export report", "orch.export", show=False),
         B("p", "autopilot", "Autopilot", "orch.autopilot"),
+        B("s", "send_keys", "Send keys", "worker.send_keys"),
+        B("A", "attach", "Attach", "worker.attach", show=False),
         B("slash", "filter", "Filter", "view.filter"),
         B("v", "cycle_view", "View", "view.cycle"),
         B("f", "view('failed')", "Failed only", "view.failed", show=False),
@@ -134,6 +155,9 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
             self.watch_database_files()
             self.poll_data_version()
             self.set_interval(5.0, self._tick_ages)
+            # Liveness verdicts are written without an event; this refresh picks them up.
+            self.set_interval(1.0, self.request_refresh)
+            self.set_interval(OUTPUT_SECONDS, self._poll_output)
         if self.engine:
             self.run_engine()
 
@@ -142,13 +166,22 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         self.workers.cancel_all()
         self.data.close()
 
+    def base(self, selector: str, expect: type[Any] | None = None) -> Any:
+        """A widget of the board screen, also while a modal is on top (App.query_one searches only
+        the active screen). NoMatches once the app is tearing down."""
+        from textual.css.query import NoMatches
+
+        if not self.screen_stack:
+            raise NoMatches(selector)
+        return self.screen_stack[0].query_one(selector, expect)  # type: ignore[arg-type]
+
     @property
     def table(self) -> TaskTable:
-        return self.query_one("#tasks", TaskTable)
+        return self.base("#tasks", TaskTable)
 
     @property
     def pane(self) -> str:
-        return str(self.query_one("#panes", TabbedContent).active)
+        return str(self.base("#panes", TabbedContent).active)
 
     # -- opening a run ---------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="open", exit_on_error=False)
@@ -169,23 +202,25 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
             self.post_message(WavesReady(later))
 
     @on(WavesReady)
+    @_while_shown
     def waves_ready(self, m: WavesReady) -> None:
-        self.query_one("#run-header", RunHeader).show(m.header)
+        self.base("#run-header", RunHeader).show(m.header)
         self._dag_stale = True
         self._load_visible()
 
     @on(BoardOpened)
+    @_while_shown
     def board_opened(self, m: BoardOpened) -> None:
         self.hide_banner()
         changed_run = m.run_id != self.run_id
         self.run_id = m.run_id
         self.last_event_id = m.last_event_id
         self.sub_title = f"{m.run_id} · {self.db_path}"
-        self.query_one("#run-header", RunHeader).show(m.header)
+        self.base("#run-header", RunHeader).show(m.header)
         self.table.show_page(m.page, m.select or (0 if changed_run else (self.selected or 0)))
         self._board_status(m.page)
         self.blocked_items = m.blocked
-        self.query_one("#blocked-pane", BlockedPane).show(m.blocked)
+        self.base("#blocked-pane", BlockedPane).show(m.blocked)
         self.selected = self.table.selected_task
         self._dag_stale = self._log_stale = True
         self._load_visible()
@@ -203,10 +238,11 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
                 f"{' matching ' + repr(self.filter.text) if self.filter.text else ''} · "
                 f"rows {first}–{page.offset + len(page.rows)} of {page.total}"
                 f"{'  (↓ past the last row loads more)' if page.has_next else ''}")
-        self.query_one("#board-status", Static).update(text)
+        self.base("#board-status", Static).update(text)
 
     # -- paging ----------------------------------------------------------------------------
     @on(TaskTable.PageRequested)
+    @_while_shown
     def turn_page(self, m: TaskTable.PageRequested) -> None:
         rows = self.table.window
         if m.direction == "next" and rows:
@@ -232,6 +268,7 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         self.post_message(PageLoaded(page, cursor))
 
     @on(PageLoaded)
+    @_while_shown
     def page_loaded(self, m: PageLoaded) -> None:
         self.table.show_page(m.page, m.cursor)
         self._board_status(m.page)
@@ -255,14 +292,15 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
             self.post_message(StoreFailed(error_text(exc)))
             self.post_message(BoardChanged(after, None, [], None, None, set()))
             return
-        self.post_message(BoardChanged(ch.last_event_id, header, rows, page, blocked, ch.task_ids))
+        self.post_message(BoardChanged(ch.last_event_id, header, rows, page, blocked, ch.task_ids, ch.alerts))
 
     @on(BoardChanged)
+    @_while_shown
     def board_changed(self, m: BoardChanged) -> None:
         self._refreshing = False
         self.last_event_id = max(self.last_event_id, m.last_event_id)
         if m.header is not None:
-            self.query_one("#run-header", RunHeader).show(m.header)
+            self.base("#run-header", RunHeader).show(m.header)
         if m.page is not None:
             keep = self.table.selected_task
             row = self.table.cursor_row
@@ -272,7 +310,12 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
             self.table.update_rows(m.rows)
         if m.blocked is not None:
             self.blocked_items = m.blocked
-            self.query_one("#blocked-pane", BlockedPane).show(m.blocked)
+            self.base("#blocked-pane", BlockedPane).show(m.blocked)
+        if m.alerts:
+            self.bell()
+            for kind, task, summary in m.alerts:
+                self.notify(f"{task}: {summary}", title="escalated to you" if kind == "task_escalated"
+                            else "worker waits for input", severity="warning", timeout=20, markup=False)
         if self.on_applied is not None and m.task_ids:
             ids, hook = set(m.task_ids), self.on_applied
             self.call_after_refresh(lambda: hook(ids))
@@ -290,19 +333,21 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
 
     # -- banner ----------------------------------------------------------------------------
     @on(StoreFailed)
+    @_while_shown
     def store_failed(self, m: StoreFailed) -> None:
         self.show_banner(m.message)
 
     def show_banner(self, text: str) -> None:
-        b = self.query_one("#banner", Static)
+        b = self.base("#banner", Static)
         b.update(f"Database problem: {text}  (retrying every second)")
         b.add_class("shown")
 
     def hide_banner(self) -> None:
-        self.query_one("#banner", Static).remove_class("shown")
+        self.base("#banner", Static).remove_class("shown")
 
     # -- selection and the DAG / log panes -------------------------------------------------
     @on(DataTable.RowHighlighted, "#tasks")
+    @_while_shown
     def task_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key is not None and event.row_key.value != self.selected:
             self.selected = str(event.row_key.value)
@@ -310,17 +355,20 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
             self._log_stale = True
 
     @on(DataTable.RowSelected, "#tasks")
+    @_while_shown
     def task_entered(self, event: DataTable.RowSelected) -> None:
         self.action_pane("log")
 
     @on(DagView.Selected)
+    @_while_shown
     def dag_selected(self, m: DagView.Selected) -> None:
         self.selected = m.task_id
         self.table.select_task(m.task_id)
         self._log_stale = True
-        self._load_dag(m.task_id, self.query_one("#dag-view", DagView).layout_data)
+        self._load_dag(m.task_id, self.base("#dag-view", DagView).layout_data)
 
     @on(BlockedPane.Highlighted)
+    @_while_shown
     def blocked_highlighted(self, m: BlockedPane.Highlighted) -> None:
         if self.pane == "blocked":
             self.selected = m.task_id
@@ -328,6 +376,7 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
             self._log_stale = True
 
     @on(TabbedContent.TabActivated)
+    @_while_shown
     def tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self._load_visible()
 
@@ -357,10 +406,12 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         self.post_message(DagLoaded(layout, focus, n))
 
     @on(DagLoaded)
+    @_while_shown
     def dag_loaded(self, m: DagLoaded) -> None:
-        self.query_one("#dag-view", DagView).show(m.layout, m.focus, m.unblocks)
+        self.base("#dag-view", DagView).show(m.layout, m.focus, m.unblocks)
 
     @on(AttemptLogPane.AttemptChosen)
+    @_while_shown
     def attempt_chosen(self, m: AttemptLogPane.AttemptChosen) -> None:
         self._load_log(m.task_id, m.attempt_no, m.kinds)
 
@@ -376,24 +427,66 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
             if data.attempt is not None:
                 from dataclasses import replace
 
-                from store.board_log import output_tail
                 from store.worktrees import diff_stat
 
                 a = data.attempt
                 diff = diff_stat(a.worktree_path, a.base_commit) if a.worktree_path and a.workspace_status == "created" \
                     and Path(a.worktree_path).is_dir() else ""
-                out, src = output_tail(a)
-                data = replace(data, diff_stat=diff, output=out, output_source=src)
+                data = replace(data, diff_stat=diff)
         except Exception as exc:
             self.post_message(StoreFailed(error_text(exc)))
             return
         self.post_message(LogLoaded(data))
 
     @on(LogLoaded)
+    @_while_shown
     def log_loaded(self, m: LogLoaded) -> None:
-        self.query_one("#log-pane", AttemptLogPane).show(m.log)
+        self.base("#log-pane", AttemptLogPane).show(m.log)
+        if m.log.attempt is not None and m.log.attempt.runtime:
+            self._load_output(m.log.task_id, m.log.attempt)
+
+    # -- the worker's screen ---------------------------------------------------------------
+    def _poll_output(self) -> None:
+        """While the attempt log shows a live launched worker, keep its screen current."""
+        if self.pane != "log":
+            return
+        data = self.base("#log-pane", AttemptLogPane).log_data
+        a = data.attempt if data is not None else None
+        if a is not None and a.runtime and a.status in LIVE_ATTEMPT:
+            self._load_output(data.task_id, a)  # type: ignore[union-attr]
+
+    @work(thread=True, exclusive=True, group="output", exit_on_error=False)
+    def _load_output(self, task_id: str, a: Any) -> None:
+        from store.board_log import OutputView, output_tail
+
+        from . import launcher
+
+        live = a.status in LIVE_ATTEMPT
+        if a.runtime == "tmux":
+            # launcher.capture reads the pane on the database's private tmux server (the log the
+            # pane was piped to once the session is gone); sanitised by the widget, never parsed.
+            text = launcher.capture(self.db_path, {"runtime": a.runtime, "runtime_ref": a.runtime_ref,
+                                                   "log_path": a.log_path}, lines=200)
+            lines = text.rstrip("\n").splitlines()
+            source = f"screen of tmux session {a.runtime_ref}" + ("" if live else " (ended)")
+        else:
+            lines, path = output_tail(a)
+            source = f"log {path or a.log_path}" + ("" if live else " (ended)")
+        self.post_message(OutputLoaded(OutputView(task_id, a.attempt_no, lines[-500:], source, live)))
+
+    @on(OutputLoaded)
+    @_while_shown
+    def output_loaded(self, m: OutputLoaded) -> None:
+        pane = self.base("#log-pane", AttemptLogPane)
+        cur = pane.log_data
+        v = m.view
+        if v is None or cur is None or cur.attempt is None or cur.task_id != v.task_id \
+                or cur.attempt.attempt_no != v.attempt_no:
+            return  # the pane moved on to another attempt meanwhile
+        pane.show_output(v)
 
     @on(ActionFinished)
+    @_while_shown
     def action_finished(self, m: ActionFinished) -> None:
         self.notify(m.message, title=m.title, severity="information" if m.ok else "error",
                     timeout=6 if m.ok else 10, markup=False)
@@ -415,9 +508,9 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         self.set_filter(TaskFilter(view=views[(views.index(self.filter.view) + 1) % 3], text=self.filter.text))
 
     def action_pane(self, pane: str) -> None:
-        self.query_one("#panes", TabbedContent).active = pane
+        self.base("#panes", TabbedContent).active = pane
         target = {"board": "#tasks", "dag": "#dag-view", "blocked": "#blocked-table", "log": "#log-lines"}[pane]
-        self.call_after_refresh(lambda: self.query_one(target).focus())
+        self.call_after_refresh(lambda: self.base(target).focus())
 
     def action_next_pane(self) -> None:
         self.action_pane(PANES[(PANES.index(self.pane) + 1) % len(PANES)])
@@ -437,8 +530,8 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
     def _restyle(self) -> None:
         try:
             self.table.restyle()
-            self.query_one("#run-header", RunHeader).restyle()
-            self.query_one("#dag-view", DagView).redraw()
+            self.base("#run-header", RunHeader).restyle()
+            self.base("#dag-view", DagView).redraw()
         except Exception:
             pass
 

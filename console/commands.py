@@ -13,6 +13,8 @@ ENTRIES: list[tuple[str, str, str]] = [
     ("task: reassign", "reassign", "cancel the current attempt and dispatch to another worker"),
     ("task: cancel", "cancel_task", "cancel the selected task (asks first)"),
     ("task: cleanup", "cleanup", "remove the task's finished worktrees (asks first if unmerged)"),
+    ("worker: send keys", "send_keys", "type a line into the selected task's tmux worker (answer its prompt)"),
+    ("worker: attach", "attach", "attach this terminal to the selected task's tmux worker (detach: prefix, d)"),
     ("run: export wave report", "export", "write the wave report as Markdown"),
     ("run: toggle autopilot", "autopilot", "dispatch ready tasks automatically"),
     ("run: open another run", "pick_run", "choose a run"),

@@ -11,9 +11,12 @@ import time
 from typing import Any
 
 from store import views
-from store.board import Board, Changes, Header, Page, TaskFilter, TaskRow, last_event_id
+from store.board import (ATTENTION_EVENTS, LIVE_ATTEMPT, Board, Changes, Header, Page, TaskFilter, TaskRow,
+                         last_event_id)
 from store.db import Store
 from store.errors import NotFound, OrchError, StoreUnavailable
+
+LIVENESS_POLL_SECONDS = 0.5   # attempts.liveness changes carry no event: look for them this often
 
 # Event types after which the blocked-question list can differ.
 BLOCKED_EVENTS = frozenset({"task_blocked", "task_answered", "task_running", "task_failed", "task_done",
@@ -27,6 +30,8 @@ class ConsoleData:
         self.lock = threading.Lock()
         self._store: Store | None = None
         self.board: Board | None = None
+        self._liveness_seen = ""          # newest attempts.liveness_at already applied
+        self._next_liveness = 0.0
 
     # -- connection ------------------------------------------------------------------------
     def store(self) -> Store:
@@ -74,6 +79,9 @@ class ConsoleData:
             s = self.store()
             cursor = last_event_id(s)  # read first: events after it are replayed, never missed
             self.board = b = Board(s, run_id, defer_waves=True)
+            b.refresh_attention()
+            self._liveness_seen = str(s.scalar("SELECT coalesce(max(liveness_at), '') FROM attempts WHERE run_id=?",
+                                               (run_id,)))
             page = b.quick_first_page(limit) if f == TaskFilter() and not select else None
             if page is None:
                 b.rebuild_waves()
@@ -116,8 +124,14 @@ class ConsoleData:
         with self.lock:
             b = self._need_board()
             ch = b.changes_since(after_event)
-            if ch.empty:
+            judged = self._liveness_changes(b)
+            ch.task_ids |= judged
+            if ch.empty and not ch.task_ids:
                 return ch, None, [], None, None
+            # store.runtime.attention counts a prompt only once its liveness verdict is written,
+            # which the watcher commits after the event: re-read on either.
+            if ch.types & ATTENTION_EVENTS or judged:
+                b.refresh_attention()
             if ch.structure:
                 b.rebuild_waves()
             header = b.header()
@@ -135,6 +149,19 @@ class ConsoleData:
             elif ch.task_ids & in_window:
                 rows = b.rows_for(ch.task_ids & in_window)
             return ch, header, rows, page, blocked
+
+    def _liveness_changes(self, b: Board) -> set[str]:
+        """Tasks whose live attempt got a new liveness verdict (the watcher writes those without an
+        event). At most every LIVENESS_POLL_SECONDS; an indexed read of the live attempts only."""
+        now = time.monotonic()
+        if now < self._next_liveness:
+            return set()
+        self._next_liveness = now + LIVENESS_POLL_SECONDS
+        got = b.store.all(f"SELECT task_id, liveness_at FROM attempts WHERE status IN ({','.join('?' * len(LIVE_ATTEMPT))})"
+                          " AND run_id=? AND liveness_at>?", (*LIVE_ATTEMPT, b.run_id, self._liveness_seen))
+        if got:
+            self._liveness_seen = max(r[1] for r in got)
+        return {r[0] for r in got}
 
     def run_id(self) -> str | None:
         return self.board.run_id if self.board else None

@@ -83,8 +83,8 @@ class ActionsMixin:
         target = self.selected if self.selected in ids else ids[0]
         from widgets.blocked_list import BlockedPane
 
-        self.query_one("#panes").active = "blocked"  # type: ignore[attr-defined]
-        pane = self.query_one("#blocked-pane", BlockedPane)
+        self.base("#panes").active = "blocked"  # type: ignore[attr-defined]
+        pane = self.base("#blocked-pane", BlockedPane)
         pane.select(target)
         self.call_after_refresh(pane.focus_answer)
 
@@ -92,7 +92,7 @@ class ActionsMixin:
         rid = self.run_id or ""
         from widgets.blocked_list import BlockedPane
 
-        self.query_one("#blocked-pane", BlockedPane).clear_answer()
+        self.base("#blocked-pane", BlockedPane).clear_answer()
         self.leader_action("answer", lambda: actions.answer(self.db_path, rid, m.task_id, m.text), m.task_id)
 
     def action_retry(self: OrchConsole) -> None:
@@ -177,6 +177,71 @@ class ActionsMixin:
         if self.run_id:
             rid = self.run_id
             self.leader_action("autopilot", lambda: actions.toggle_autopilot(self.db_path, rid))
+
+    # -- the worker's terminal --------------------------------------------------------------
+    def action_send_keys(self: OrchConsole) -> None:
+        task = self._need_task("type into")
+        if task:
+            self._worker_then(task, "send keys", self._send_keys_form)
+
+    def action_attach(self: OrchConsole) -> None:
+        task = self._need_task("attach to")
+        if task:
+            self._worker_then(task, "attach", self._attach)
+
+    @work(thread=True, group="prefill", exit_on_error=False)
+    def _worker_then(self: OrchConsole, task: str, title: str, then: Callable[[str, dict[str, Any], list[str]], None]
+                     ) -> None:
+        """Read the task's latest attempt (and its tmux attach command) off the UI thread."""
+        try:
+            a = actions.worker_attempt(self.db_path, self.run_id or "", task)
+            argv = actions.attach_argv(self.db_path, self.run_id or "", task)
+            if title == "send keys":
+                from . import launcher
+
+                a["screen"] = launcher.capture(self.db_path, a, lines=60)
+        except Exception as exc:
+            self.post_message(ActionFinished(title, error_text(exc), False, task))
+            return
+        self.call_from_thread(then, task, a, argv)
+
+    def _send_keys_form(self: OrchConsole, task: str, a: dict[str, Any], argv: list[str]) -> None:
+        from store.liveness import classify_pane
+        from store.sanitize import one_line
+
+        from .screens.modals import SendKeysScreen
+
+        state, line = classify_pane(a.get("screen", ""))
+        rid = self.run_id or ""
+
+        def done(text: str | None) -> None:
+            if text is None:
+                return
+            self.leader_action("send keys", lambda: actions.send_keys(self.db_path, rid, task, text), task)
+            self.set_timer(0.3, self._poll_output)
+
+        self.push_screen(SendKeysScreen(task, a["runtime_ref"], one_line(line, 100) if state == "waiting_input"
+                                        else ""), done)
+
+    def _attach(self: OrchConsole, task: str, a: dict[str, Any], argv: list[str]) -> None:
+        """Hand the terminal to `tmux attach` (detach with the tmux prefix, then d) and take it back."""
+        import shlex
+        import subprocess
+
+        from textual.app import SuspendNotSupported
+
+        env = {k: v for k, v in os.environ.items() if k != "TMUX"}  # attaching from inside tmux is fine here
+        try:
+            with self.suspend():
+                rc = subprocess.call(argv, env=env)
+        except SuspendNotSupported:
+            self.notify(f"this terminal cannot be handed over; run: {shlex.join(argv)}", title="attach",
+                        severity="warning", timeout=15, markup=False)
+            return
+        self.notify(f"back from {a['runtime_ref']}" + (f" (tmux exited {rc})" if rc else ""), title="attach",
+                    markup=False)
+        self.request_refresh()
+        self._poll_output()
 
     def action_filter(self: OrchConsole) -> None:
         from store.board import TaskFilter

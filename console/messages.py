@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from textual.message import Message
 
 from store.board import Header, Page, TaskRow
 from store.board_dag import DagLayout
-from store.board_log import AttemptLog
+from store.board_log import AttemptLog, OutputView
 
 
 @dataclass
@@ -47,6 +47,7 @@ class BoardChanged(Message):
     page: Page | None              # a re-read window (filtered views, new tasks), else None
     blocked: list[dict[str, Any]] | None
     task_ids: set[str]
+    alerts: list[tuple[str, str, str]] = field(default_factory=list)   # (event type, task, summary)
 
 
 @dataclass
@@ -81,3 +82,10 @@ class ActionFinished(Message):
     message: str
     ok: bool
     task_id: str | None = None
+
+
+@dataclass
+class OutputLoaded(Message):
+    """The worker's screen (tmux capture) or log tail, for the attempt log pane."""
+
+    view: OutputView | None

@@ -21,9 +21,20 @@ from .views import compute_waves
 
 # Task views offered by the console.
 VIEWS = ("all", "attention", "failed")
-# What makes a task need the leader: its own state, or what the watcher says about its worker.
+# What makes a task need the leader: its own state, an open escalation or prompt
+# (store.runtime.attention), or what the watcher judged about its worker. The liveness values are
+# the ones store/liveness.py's Verdict writes to attempts.liveness (the last three also end the
+# attempt, store.runtime.end_attempt).
 ATTENTION_STATUSES = ("blocked", "failed")
-ATTENTION_LIVENESS = ("stalled", "crashed", "dead", "error", "waiting", "waiting_input")
+ATTENTION_LIVENESS = ("waiting_input", "error", "stalled", "crashed", "timed_out")
+LIVE_ATTEMPT = ("pending", "claimed", "in_progress", "blocked")
+# Events after which store.runtime.attention() can answer differently.
+ATTENTION_EVENTS = frozenset({"task_escalated", "attempt_waiting_input", "attempt_input_sent", "attempt_stalled",
+                              "attempt_crashed", "attempt_timed_out", "task_dispatched", "task_auto_dispatched",
+                              "task_auto_retried", "task_done", "task_cancelled", "task_failed", "task_running",
+                              "thread_result", "run_cancelled"})
+# Events the leader is called for (a bell and a notification in the console).
+ALERT_EVENTS = frozenset({"task_escalated", "attempt_waiting_input"})
 STATUS_ORDER = ("planned", "ready", "dispatched", "running", "blocked", "verifying", "done", "failed",
                 "cancelled")
 # Event types after which the wave layout may be stale (the plan changed).
@@ -47,11 +58,17 @@ class TaskRow:
     last_activity: str
     liveness: str
     end_reason: str
+    attention: str = ""   # the open store.runtime.attention kind (escalate, waiting_input), if any
 
     def cells(self) -> tuple[Any, ...]:
         """The values the table compares to decide which cells changed."""
         return (self.wave, self.task_id, self.title, self.owner, self.status, self.attempt_no,
-                self.last_activity, self.liveness)
+                self.last_activity, self.liveness, self.attention)
+
+    @property
+    def needs_attention(self) -> bool:
+        return bool(self.attention) or self.status in ATTENTION_STATUSES or (
+            self.liveness in ATTENTION_LIVENESS and self.status not in ("done", "cancelled"))
 
 
 @dataclass(frozen=True)
@@ -78,6 +95,7 @@ class Header:
     waves: list[tuple[int, int, int]]   # (wave, done, total)
     autopilot: bool
     total: int
+    attention: int = 0                  # tasks the needs-attention view shows
 
 
 @dataclass
@@ -88,6 +106,7 @@ class Changes:
     task_ids: set[str] = field(default_factory=set)
     types: set[str] = field(default_factory=set)
     structure: bool = False
+    alerts: list[tuple[str, str, str]] = field(default_factory=list)   # (event type, task, summary)
 
     @property
     def empty(self) -> bool:
@@ -108,12 +127,13 @@ ROW_SQL = ROW_TEMPLATE.format(source="temp.board_wave")
 QUICK_SQL = ROW_TEMPLATE.format(source="(SELECT rowid AS tid, 0 AS wave, run_id FROM tasks)")
 
 
-def _row(r: sqlite3.Row) -> TaskRow:
+def _row(r: sqlite3.Row, attention: dict[str, str] | None = None) -> TaskRow:
     return TaskRow(key=(r["wave"], r["tid"]), task_id=r["task_id"], wave=r["wave"], title=r["title"],
                    owner=r["assigned_to"] or r["default_to"] or "", status=r["status"],
                    attempt_no=r["attempt_no"] or 0,
                    last_activity=r["last_activity_at"] or r["updated_at"] or "",
-                   liveness=r["liveness"] or "", end_reason=r["end_reason"] or "")
+                   liveness=r["liveness"] or "", end_reason=r["end_reason"] or "",
+                   attention=(attention or {}).get(r["task_id"], ""))
 
 
 def _like(text: str) -> str:
@@ -121,15 +141,15 @@ def _like(text: str) -> str:
     return f"%{esc}%"
 
 
-def _filter_sql(f: TaskFilter) -> tuple[str, list[Any]]:
+def _filter_sql(f: TaskFilter, attention: dict[str, str] | None = None) -> tuple[str, list[Any]]:
     sql, params = "", []
     if f.view == "failed":
         sql += " AND t.status = 'failed'"
     elif f.view == "attention":
         marks = ",".join("?" * len(ATTENTION_LIVENESS))
         sql += (f" AND (t.status IN ('blocked','failed') OR (a.liveness IN ({marks})"
-                " AND t.status IN ('dispatched','running','blocked','verifying')))")
-        params += list(ATTENTION_LIVENESS)
+                " AND t.status NOT IN ('done','cancelled')) OR t.task_id IN (SELECT value FROM json_each(?)))")
+        params += [*ATTENTION_LIVENESS, json.dumps(sorted(attention or {}))]
     text = f.text.strip()
     if text:
         pat = _like(text)
@@ -150,6 +170,7 @@ class Board:
         self.run_id = run_id
         self.waves: dict[str, int] = {}
         self.waves_ready = False
+        self.attention: dict[str, str] = {}   # task -> open attention kind (store.runtime.attention)
         self._ensure_temp()
         if not defer_waves:
             self.rebuild_waves()
@@ -195,7 +216,7 @@ class Board:
         if len(got) < limit:
             return None
         total = int(self.store.scalar("SELECT count(*) FROM tasks WHERE run_id=?", (self.run_id,)) or 0)
-        return Page(rows=[_row(r) for r in got[:limit]], has_prev=False, has_next=total > limit, total=total,
+        return Page(rows=[_row(r, self.attention) for r in got[:limit]], has_prev=False, has_next=total > limit, total=total,
                     offset=0)
 
     # -- the task window -------------------------------------------------------------------
@@ -203,20 +224,20 @@ class Board:
              limit: int = 200) -> Page:
         """`limit` rows after `after` (inclusive of nothing before it), or the last rows before
         `before`; with neither, the first page. Keyset, so page N costs the same as page 1."""
-        fsql, fparams = _filter_sql(f)
+        fsql, fparams = _filter_sql(f, self.attention)
         with self.store.snapshot() as conn:
             if before is not None:
                 got = conn.execute(ROW_SQL + fsql + " AND (w.wave, w.tid) < (?, ?) ORDER BY w.wave DESC,"
                                    " w.tid DESC LIMIT ?", [self.run_id, *fparams, *before, limit + 1]).fetchall()
                 more_before = len(got) > limit
-                rows = [_row(r) for r in reversed(got[:limit])]
+                rows = [_row(r, self.attention) for r in reversed(got[:limit])]
                 more_after = True
             else:
                 start = after if after is not None else FIRST_KEY
                 got = conn.execute(ROW_SQL + fsql + " AND (w.wave, w.tid) > (?, ?) ORDER BY w.wave, w.tid"
                                    " LIMIT ?", [self.run_id, *fparams, *start, limit + 1]).fetchall()
                 more_after = len(got) > limit
-                rows = [_row(r) for r in got[:limit]]
+                rows = [_row(r, self.attention) for r in got[:limit]]
                 more_before = after is not None and after != FIRST_KEY and self._exists_before(
                     conn, fsql, fparams, rows[0].key if rows else start)
             total = self._count(conn, f, fsql, fparams)
@@ -253,7 +274,7 @@ class Board:
             for i in range(0, len(ids), 500):
                 chunk = ids[i:i + 500]
                 marks = ",".join("?" * len(chunk))
-                out += [_row(r) for r in conn.execute(ROW_SQL + f" AND t.task_id IN ({marks})",
+                out += [_row(r, self.attention) for r in conn.execute(ROW_SQL + f" AND t.task_id IN ({marks})",
                                                       [self.run_id, *chunk]).fetchall()]
         return out
 
@@ -263,13 +284,40 @@ class Board:
                            " WHERE t.run_id=? AND t.task_id=?", (self.run_id, task_id))
         if w is None:
             return None
-        fsql, fparams = _filter_sql(f)
+        fsql, fparams = _filter_sql(f, self.attention)
         with self.store.snapshot() as conn:
             above = conn.execute(ROW_SQL + fsql + " AND (w.wave, w.tid) < (?, ?) ORDER BY w.wave DESC, w.tid DESC"
                                  " LIMIT 1 OFFSET ?", [self.run_id, *fparams, w[0], w[1], min(10, limit // 4)]).fetchone()
         start = (above["wave"], above["tid"]) if above else None
         page = self.page(f, after=start, limit=limit)
         return page if any(r.task_id == task_id for r in page.rows) else None
+
+    # -- attention -------------------------------------------------------------------------
+    def refresh_attention(self) -> dict[str, str]:
+        """Re-read the open escalations and prompts (store.runtime.attention, a small table)."""
+        from .runtime import attention
+
+        found: dict[str, str] = {}
+        for a in attention(self.store, self.run_id):
+            if found.get(a["task_id"]) != "escalate":   # an escalation outranks a prompt
+                found[a["task_id"]] = a["kind"]
+        self.attention = found
+        return found
+
+    def _attention_count(self, conn: Any, counts: dict[str, int]) -> int:
+        """What the needs-attention view holds: blocked and failed tasks, plus other unfinished
+        tasks with an open attention row or a live attempt the watcher judged in trouble."""
+        marks = ",".join("?" * len(ATTENTION_LIVENESS))
+        live = {r[0] for r in conn.execute(
+            f"SELECT task_id FROM attempts WHERE status IN ({','.join('?' * len(LIVE_ATTEMPT))}) AND run_id=?"
+            f" AND liveness IN ({marks})", (*LIVE_ATTEMPT, self.run_id, *ATTENTION_LIVENESS))}
+        ids = live | set(self.attention)
+        extra = 0
+        if ids:
+            extra = int(conn.execute("SELECT count(*) FROM tasks WHERE run_id=? AND task_id IN (SELECT value FROM"
+                                     " json_each(?)) AND status NOT IN ('blocked','failed','done','cancelled')",
+                                     (self.run_id, json.dumps(sorted(ids)))).fetchone()[0])
+        return counts.get("blocked", 0) + counts.get("failed", 0) + extra
 
     # -- header and changes ----------------------------------------------------------------
     def header(self) -> Header:
@@ -283,25 +331,30 @@ class Board:
                 "SELECT w.wave, sum(t.status IN ('done','cancelled')), count(*) FROM temp.board_wave w"
                 " JOIN tasks t ON t.rowid=w.tid WHERE w.run_id=? GROUP BY w.wave ORDER BY w.wave",
                 (self.run_id,))]
+            attention = self._attention_count(conn, counts)
         if run is None:
             from .errors import NotFound
 
             raise NotFound(f"run {self.run_id} not found")
         cfg = loads(run["config_json"], {}) or {}
         return Header(run_id=self.run_id, goal=run["goal"], status=run["status"], counts=counts, waves=waves,
-                      autopilot=bool(cfg.get("autopilot")), total=sum(counts.values()))
+                      autopilot=bool(cfg.get("autopilot")), total=sum(counts.values()),
+                      attention=attention)
 
     def changes_since(self, after_event: int, *, limit: int = 20_000) -> Changes:
         """The events of this run after `after_event`: which tasks they touch and whether the plan
         changed. One indexed range read (events_run)."""
-        got = self.store.all("SELECT event_id, event_type, task_id FROM events WHERE run_id=? AND event_id>?"
-                             " ORDER BY event_id LIMIT ?", (self.run_id, after_event, limit))
+        got = self.store.all("SELECT event_id, event_type, task_id, CASE WHEN event_type IN ('task_escalated',"
+                             " 'attempt_waiting_input') THEN summary ELSE '' END FROM events WHERE run_id=? AND"
+                             " event_id>? ORDER BY event_id LIMIT ?", (self.run_id, after_event, limit))
         ch = Changes(last_event_id=after_event)
         for e in got:
             ch.last_event_id = e[0]
             ch.types.add(e[1])
             if e[2]:
                 ch.task_ids.add(e[2])
+            if e[1] in ALERT_EVENTS:
+                ch.alerts.append((e[1], e[2], e[3]))
         ch.structure = bool(ch.types & STRUCTURE_EVENTS)
         return ch
 

@@ -5,8 +5,6 @@ of its worker's output and its worktree's diff stat. Headless; the console rende
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 
 from .db import Store
@@ -106,8 +104,21 @@ def attempt_log(store: Store, run_id: str, task_id: str, attempt_no: int | None 
                       output_source=source, truncated_messages=hidden)
 
 
+@dataclass(frozen=True)
+class OutputView:
+    """What the attempt log shows of a launched worker: its live screen (a tmux capture, taken by
+    console/launcher.py) or the tail of its process log. Raw text: the renderer sanitises it."""
+
+    task_id: str
+    attempt_no: int
+    lines: list[str]
+    source: str
+    live: bool
+
+
 def output_tail(a: AttemptInfo, tail_bytes: int = 64 * 1024) -> tuple[list[str], str]:
-    """The end of the worker's output: its process log, else its tmux pane."""
+    """The end of a process worker's log. (A tmux worker's screen lives on the database's private
+    tmux server; the console reads it with console.launcher.capture.)"""
     if a.log_path and os.path.isfile(a.log_path):
         try:
             with open(a.log_path, "rb") as fh:
@@ -120,12 +131,4 @@ def output_tail(a: AttemptInfo, tail_bytes: int = 64 * 1024) -> tuple[list[str],
         if size > tail_bytes and lines:
             lines = lines[1:]  # the first line was cut by the seek
         return lines, a.log_path
-    if a.runtime == "tmux" and a.runtime_ref and shutil.which("tmux"):
-        try:
-            p = subprocess.run(["tmux", "capture-pane", "-p", "-J", "-S", "-500", "-t", a.runtime_ref],
-                               capture_output=True, timeout=2)
-        except (OSError, subprocess.TimeoutExpired):
-            return [], ""
-        if p.returncode == 0:
-            return p.stdout.decode("utf-8", errors="replace").rstrip("\n").splitlines(), f"tmux {a.runtime_ref}"
     return [], ""

@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Log, Select, Static
 
-from store.board_log import KINDS, AttemptLog
+from store.board_log import KINDS, AttemptLog, OutputView
 from store.sanitize import clean
 
 from .text import STATUS_GLYPH, plain
@@ -31,6 +31,7 @@ class AttemptLogPane(Vertical):
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self.log_data: AttemptLog | None = None
+        self.output_lines: list[str] = []   # the worker's screen last shown (raw)
         self._quiet = False
 
     def compose(self) -> ComposeResult:
@@ -40,6 +41,8 @@ class AttemptLogPane(Vertical):
             yield Select[str]([(k, k) for k in KINDS], prompt="all kinds", id="kind-select", allow_blank=True)
         yield Static(id="log-diff")
         yield Log(id="log-lines", highlight=False, auto_scroll=False)
+        yield Static(id="log-output-title", markup=False)
+        yield Log(id="log-output", highlight=False, auto_scroll=True)
 
     def show(self, data: AttemptLog) -> None:
         self.log_data = data
@@ -83,11 +86,30 @@ class AttemptLogPane(Vertical):
                 lines += ["    " + ln for ln in self._text_lines(m.body)]
             if m.payload_json and m.kind not in ("task", "event"):
                 lines += ["    payload: " + ln for ln in self._text_lines(m.payload_json)]
-        if data.output_source:
-            lines.append("")
-            lines.append(f"── output tail ({clean(data.output_source)}) ──")
-            lines += self._text_lines("\n".join(data.output))
         log.write_lines(lines)
+        if a is None or not a.runtime:
+            self.show_output(None)
+
+    def show_output(self, out: OutputView | None) -> None:
+        """The worker's screen (tmux) or log tail (process) below the messages; hidden when the
+        attempt has no launched worker. Rewritten only when the text changed."""
+        title = self.query_one("#log-output-title", Static)
+        log = self.query_one("#log-output", Log)
+        shown = out is not None
+        title.display = log.display = shown
+        if out is None:
+            self._output_key = None
+            self.output_lines = []
+            return
+        heading = f"── {out.source}{'  · live' if out.live else ''} ──"
+        title.update(heading)
+        self.output_lines = list(out.lines)
+        key = (out.task_id, out.attempt_no, tuple(out.lines))
+        if key == getattr(self, "_output_key", None):
+            return
+        self._output_key = key
+        log.clear()
+        log.write_lines(self._text_lines("\n".join(out.lines)) if out.lines else ["(no output yet)"])
 
     def _unquiet(self) -> None:
         self._quiet = False

@@ -16,7 +16,8 @@ SHOWN = (("queued", "planned"), ("ready", "ready"), ("dispatched", "dispatched")
 
 
 class RunHeader(Static):
-    COMPONENT_CLASSES = {f"status--{s}" for s in STATUS_ORDER} | {"header--autopilot-on", "header--autopilot-off"}
+    COMPONENT_CLASSES = {f"status--{s}" for s in STATUS_ORDER} | {"header--autopilot-on", "header--autopilot-off",
+                                                                         "header--attention"}
 
     def _st(self, name: str) -> Style:
         try:
@@ -39,6 +40,8 @@ class RunHeader(Static):
             n = h.counts.get(status, 0)
             if n or status in ("planned", "ready", "running", "blocked", "done", "failed"):
                 t.append(f"{STATUS_GLYPH[status]} {label} {n}  ", style=self._st(f"status--{status}"))
+        if h.attention:
+            t.append(f"⚠ attention {h.attention}  ", style=self._st("header--attention"))
         t.append(f"  total {h.total}\n ")
         waves = h.waves
         shown = waves if len(waves) <= 12 else waves[:11]

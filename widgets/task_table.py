@@ -13,20 +13,20 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
-from store.board import STATUS_ORDER, Page, TaskRow
+from store.board import ATTENTION_LIVENESS, STATUS_ORDER, Page, TaskRow
 
 from .text import STATUS_GLYPH, age, cell
 
 COLUMNS: list[tuple[str, str, int]] = [
     ("wave", "Wave", 4), ("task", "Task", 16), ("title", "Title", 40), ("owner", "Owner", 10),
-    ("status", "Status", 12), ("attempt", "Att", 3), ("activity", "Active", 6), ("liveness", "Liveness", 9),
+    ("status", "Status", 12), ("attempt", "Att", 3), ("activity", "Active", 6), ("liveness", "Liveness", 12),
 ]
 
 
 class TaskTable(DataTable):
     """Rows keyed by task id; the window's place in the whole list is in `page`."""
 
-    COMPONENT_CLASSES = {f"status--{s}" for s in STATUS_ORDER} | {"tasktable--dim"}
+    COMPONENT_CLASSES = {f"status--{s}" for s in STATUS_ORDER} | {"tasktable--dim", "tasktable--attention"}
     BINDINGS = [
         Binding("home", "first_page", "First task", show=False, id="table.first"),
         Binding("end", "last_page", "Last task", show=False, id="table.last"),
@@ -67,8 +67,26 @@ class TaskTable(DataTable):
             Text(f"{STATUS_GLYPH.get(r.status, '?')} {r.status}", style=st),  # type: ignore[arg-type]
             Text(str(r.attempt_no or ""), justify="right"),
             Text(age(r.last_activity, self.clock()), justify="right"),
-            cell(r.liveness, 9),
+            self._liveness_cell(r),
         ]
+
+    def _liveness_cell(self, r: TaskRow) -> Text:
+        """The watcher's verdict; a ⚠ marker when it calls for the leader (the needs-attention view)."""
+        if r.attention == "escalate":
+            mark = "escalated"
+        elif r.attention == "waiting_input" or r.liveness == "waiting_input":
+            mark = "input?"
+        elif r.liveness in ATTENTION_LIVENESS and r.status not in ("done", "cancelled"):
+            mark = r.liveness.replace("_", " ")
+        else:
+            return cell(r.liveness, 12)
+        return Text(f"⚠ {mark}", style=self._style_of("tasktable--attention"), no_wrap=True)  # type: ignore[arg-type]
+
+    def _style_of(self, component: str) -> object:
+        try:
+            return self.get_component_rich_style(component, partial=True)
+        except KeyError:
+            return ""
 
     def show_page(self, page: Page, cursor: str | int = 0) -> None:
         """Replace the window (a page turn or a new filter)."""
@@ -108,7 +126,9 @@ class TaskTable(DataTable):
     def restyle(self) -> None:
         """After a theme switch: the status colours are baked into the cells."""
         for r in self.window:
-            self.update_cell(r.task_id, "status", self._cells(r)[4])
+            cells = self._cells(r)
+            self.update_cell(r.task_id, "status", cells[4])
+            self.update_cell(r.task_id, "liveness", cells[7])
 
     def tick_ages(self) -> None:
         for r in self.window:

@@ -212,3 +212,27 @@ class FilterScreen(_Modal):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.dismiss(event.value)
+
+
+class SendKeysScreen(_Modal):
+    """`s`: a line to type into a tmux worker's terminal (a `Continue? [y/n]` prompt, say)."""
+
+    def __init__(self, task_id: str, session: str, prompt: str) -> None:
+        super().__init__()
+        self.task_id, self.session, self.prompt = task_id, session, prompt
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog dialog-small"):
+            yield Static(Text(f"Type into {self.task_id}'s terminal ({self.session})", style="bold"),
+                         classes="dialog-title")
+            if self.prompt:
+                yield Static(Text.assemble("The screen ends with: ", (self.prompt, "bold")), classes="dialog-body")
+            yield Label("Text (Enter sends it, then Enter; esc cancels)")
+            yield Input(id="keys", placeholder="y")
+
+    def on_mount(self) -> None:
+        self.query_one("#keys", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value)

@@ -106,3 +106,77 @@ async def test_dispatch_form_with_launch_unticked_only_dispatches(rundb: str) ->
         await wait_until(pilot, lambda: latest(rundb, "t1") is not None, what="attempt")
         await settle(pilot)
     assert latest(rundb, "t1")["runtime"] == ""  # type: ignore[index]
+
+
+def launch(db: str, task: str, profile: str) -> dict[str, Any]:
+    from store import dispatch
+
+    s = Store(db)
+    try:
+        dispatch.dispatch(s, run_id="r1", task_id=task, execution_mode="analysis")
+        return launcher.launch(s, run_id="r1", task_id=task, profile=profile)
+    finally:
+        s.close()
+
+
+def log_output(app: OrchConsole) -> str:
+    from textual.widgets import Log
+
+    w = app.query_one("#log-output", Log)
+    return "\n".join(w.lines) if w.display else ""
+
+
+@needs_tmux
+async def test_tmux_worker_screen_prompt_attention_and_send_keys(rundb: str) -> None:
+    """A sim worker in tmux stops at `Continue? [y/n]`: the attempt log shows its live screen, the
+    console's watcher flags it (⚠ in the liveness column, the header count, the attention view, a
+    bell), and `s` types `y` into the terminal, which the worker reads and finishes."""
+    make_run(rundb, [("t1", "progress,prompt,progress,done", []), ("t2", "progress,done", [])])
+    out = launch(rundb, "t1", "sim-tmux")
+    assert out["runtime"] == "tmux"
+    app = OrchConsole(rundb, "r1", live=True, engine=True)
+    rang: list[int] = []
+    async with app.run_test(size=(140, 40), notifications=True) as pilot:
+        app.bell = lambda: rang.append(1)  # type: ignore[method-assign]
+        await wait_until(pilot, lambda: app.selected == "t1", what="run opened")
+        await pilot.press("4")
+        await wait_until(pilot, lambda: "Continue? [y/n]" in log_output(app), timeout=30, what="prompt on the screen")
+        assert "screen of tmux session orch-r1-t1-a1" in str(app.query_one("#log-output-title").render())
+        await wait_until(pilot, lambda: app.table.rows_by_id["t1"].attention == "waiting_input", timeout=30,
+                         what="needs attention")
+        assert str(app.table.get_cell("t1", "liveness")) == "⚠ input?"
+        assert app.query_one("#run-header").header.attention == 1  # type: ignore[attr-defined]
+        await wait_until(pilot, lambda: bool(rang), what="bell")
+        assert any("worker waits for input" == n.title for n in app._notifications)
+        await pilot.press("1", "n")
+        await wait_until(pilot, lambda: [r.task_id for r in app.table.window] == ["t1"], what="attention view")
+        await pilot.press("s")
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "SendKeysScreen", what="send keys form")
+        assert "Continue? [y/n]" in str(app.screen.query_one(".dialog-body").render())
+        await pilot.press("y", "enter")
+        await wait_until(pilot, lambda: status(rundb, "t1") == "done", timeout=30, what="worker went on")
+        await wait_until(pilot, lambda: app.table.window == [] or app.query_one("#run-header").header.attention == 0,  # type: ignore[attr-defined]
+                         what="attention cleared")
+    sent = q(rundb, "SELECT payload_json FROM events WHERE event_type='attempt_input_sent'")
+    assert sent == [{"payload_json": '{"text":"y"}'}]
+    assert "continuing" in Path(latest(rundb, "t1")["log_path"]).read_text()  # type: ignore[index]
+
+
+async def test_crashed_worker_escalates_with_a_bell_and_a_marker(rundb: str) -> None:
+    """max_attempts 1: the crash is not retried but escalated; the console rings, notifies, marks
+    the row ⚠ escalated and shows it in the attention view; the process log tail is in the log pane."""
+    make_run(rundb, [("t1", "progress,crash", [])], max_attempts=1)
+    launch(rundb, "t1", "sim")
+    app = OrchConsole(rundb, "r1", live=True, engine=True)
+    rang: list[int] = []
+    async with app.run_test(size=(140, 40), notifications=True) as pilot:
+        app.bell = lambda: rang.append(1)  # type: ignore[method-assign]
+        await wait_until(pilot, lambda: app.selected == "t1", what="run opened")
+        await wait_until(pilot, lambda: app.table.rows_by_id["t1"].attention == "escalate", timeout=30,
+                         what="escalation on the board")
+        assert str(app.table.get_cell("t1", "liveness")) == "⚠ escalated"
+        await wait_until(pilot, lambda: bool(rang), what="bell")
+        assert any(n.title == "escalated to you" for n in app._notifications)
+        await pilot.press("4")
+        await wait_until(pilot, lambda: "worker.log" in str(app.query_one("#log-output-title").render()),
+                         what="process log tail")
