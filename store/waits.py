@@ -102,8 +102,9 @@ def wait_reply(store: Store, *, thread_id: str, agent: str | None = None,
         to_sql = " AND m.to_agent=? AND m.from_agent<>?"
         params += [agent, agent]
     if after_event is not None:
-        sql = ("SELECT m.*, e.event_id AS event_id FROM messages m JOIN events e ON e.message_id=m.message_id"
-               f" WHERE m.thread_id=? AND {kind_sql}{to_sql} AND e.event_id>? ORDER BY e.event_id LIMIT 1")
+        # driven by the (thread_id, event_id) index of events: no scan of the whole event log
+        sql = ("SELECT m.*, e.event_id AS event_id FROM events e JOIN messages m ON m.message_id=e.message_id"
+               f" WHERE e.thread_id=? AND {kind_sql}{to_sql} AND e.event_id>? ORDER BY e.event_id LIMIT 1")
         params.append(int(after_event))
     else:
         if after_message is None:
@@ -136,7 +137,8 @@ def wait_reply(store: Store, *, thread_id: str, agent: str | None = None,
     attach_artifacts(store.conn, [m])
     if agent:
         store.write(lambda conn: advance_cursor(conn, agent, thread_id, m["message_id"]))
-    nxt = store.scalar("SELECT max(event_id) FROM events WHERE message_id=?", (m["message_id"],))
+    nxt = store.scalar("SELECT max(event_id) FROM events WHERE thread_id=? AND message_id=?",
+                       (thread_id, m["message_id"]))
     return {"woke": True, "message": public_message(m), "next_event_id": nxt or last_event_id(store)}
 
 
