@@ -8,6 +8,7 @@ calling the same store function as the CLI (console/actions.py); results come ba
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -116,6 +117,7 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         self._refreshing = False
         self._refresh_again = False
         self._watch_stop = asyncio.Event()
+        self.engine_wake = threading.Event()   # wakes the watcher engine before its next second
         self._dag_stale = True
         self._log_stale = True
         self.first_paint_at: float | None = None
@@ -163,6 +165,7 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
 
     def on_unmount(self) -> None:
         self._watch_stop.set()
+        self.engine_wake.set()
         self.workers.cancel_all()
         self.data.close()
 

@@ -174,9 +174,17 @@ class ActionsMixin:
             self.leader_action("export", lambda: actions.export_report(self.db_path, rid, self.config.report_dir or None))
 
     def action_autopilot(self: OrchConsole) -> None:
+        """Flip the run config's `autopilot`; the console's watcher engine reads it on its next
+        pass (woken at once) and dispatches and launches ready tasks."""
         if self.run_id:
             rid = self.run_id
-            self.leader_action("autopilot", lambda: actions.toggle_autopilot(self.db_path, rid))
+
+            def toggle() -> str:
+                msg = actions.toggle_autopilot(self.db_path, rid)
+                self.engine_wake.set()
+                return msg
+
+            self.leader_action("autopilot", toggle)
 
     # -- the worker's terminal --------------------------------------------------------------
     def action_send_keys(self: OrchConsole) -> None:

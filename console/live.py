@@ -68,34 +68,49 @@ class LiveMixin:
 
     @work(thread=True, exclusive=True, group="engine", exit_on_error=False, description="watcher engine")
     def run_engine(self: OrchConsole) -> None:
-        """One pass per second of the watcher engine (console/watcher.py) when it exists; without
-        it, the part the console cannot do without: reconcile and lease expiry."""
+        """The watcher engine (console/watcher.py) on the open run: a pass per second, or at once
+        when woken (autopilot switched on, say). It reads the run's config each pass, so `p`
+        (run config `autopilot`) makes it dispatch and launch ready tasks. Re-made when another
+        run is opened. Without the engine, the part the console cannot do without: reconcile and
+        lease expiry."""
         worker = get_current_worker()
-        engine = None
+        engine: Any = None
         try:
-            from console.watcher import Watcher  # type: ignore[import-not-found]
+            while not worker.is_cancelled:
+                self.engine_wake.wait(ENGINE_SECONDS)
+                self.engine_wake.clear()
+                run_id = self.run_id
+                if worker.is_cancelled or not run_id or not os.path.exists(self.db_path):
+                    continue
+                try:
+                    if engine is None or engine.run_id != run_id:
+                        if engine is not None:
+                            engine.close()
+                        engine = None
+                        from console.watcher import Watcher
 
-            engine = Watcher(self.db_path, run_id=self.run_id)
-        except ImportError:
-            engine = None
-        except Exception:
-            engine = None
-        while not worker.is_cancelled:
-            time.sleep(ENGINE_SECONDS)
-            if worker.is_cancelled or not self.run_id or not os.path.exists(self.db_path):
-                continue
-            try:
-                if engine is not None:
+                        engine = Watcher(self.db_path, run_id=run_id)
                     engine.tick()
-                else:
-                    from store import inbox, views
-                    from store.db import Store
+                except ImportError:
+                    self._reconcile_only(run_id)
+                except Exception:  # a failed pass is retried next second; the banner comes from the poll
+                    if engine is not None:
+                        try:
+                            engine.close()
+                        except Exception:
+                            pass
+                    engine = None
+        finally:
+            if engine is not None:
+                engine.close()
 
-                    s = Store(self.db_path)
-                    try:
-                        views.reconcile(s, run_id=self.run_id)
-                        inbox.expire_leases(s)
-                    finally:
-                        s.close()
-            except Exception:  # a failed pass is retried next second; the banner comes from the poll
-                pass
+    def _reconcile_only(self: OrchConsole, run_id: str) -> None:
+        from store import inbox, views
+        from store.db import Store
+
+        s = Store(self.db_path)
+        try:
+            views.reconcile(s, run_id=run_id)
+            inbox.expire_leases(s)
+        finally:
+            s.close()

@@ -31,10 +31,11 @@ class RunHeader(Static):
         t.append(f" {h.run_id} ", style="bold reverse")
         t.append(f" {h.status} ", style=self._st(f"status--{'blocked' if h.status == 'blocked' else 'done' if h.status == 'done' else 'failed' if h.status == 'failed' else 'running'}"))
         t.append(" ")
-        t.append_text(cell(h.goal, 90))
-        t.append("   autopilot ")
-        t.append("ON" if h.autopilot else "off",
+        # One segment, before the goal: a long goal is clipped, never the autopilot state.
+        t.append(" ▶ AUTOPILOT ON " if h.autopilot else " autopilot off ",
                  style=self._st("header--autopilot-on" if h.autopilot else "header--autopilot-off"))
+        t.append("  ")
+        t.append_text(cell(h.goal, 90))
         t.append("\n ")
         for label, status in SHOWN:
             n = h.counts.get(status, 0)

@@ -180,3 +180,32 @@ async def test_crashed_worker_escalates_with_a_bell_and_a_marker(rundb: str) -> 
         await pilot.press("4")
         await wait_until(pilot, lambda: "worker.log" in str(app.query_one("#log-output-title").render()),
                          what="process log tail")
+
+
+async def test_autopilot_key_makes_the_consoles_watcher_dispatch_and_launch(rundb: str) -> None:
+    """`p` sets the run config's autopilot; the console's own watcher engine then dispatches and
+    launches ready tasks with the run's profile (real sim processes), t2 as soon as t1 is done,
+    and the header says so. `p` again turns it off."""
+    make_run(rundb, [("t1", "progress,done", []), ("t2", "progress,done", ["t1"]), ("t3", "done", [])],
+             profile="sim")
+    app = OrchConsole(rundb, "r1", live=True, engine=True)
+    async with app.run_test(size=(140, 40), notifications=True) as pilot:
+        await wait_until(pilot, lambda: app.selected is not None, what="run opened")
+        await pilot.pause(1.5)  # the engine has run passes: autopilot is off, nothing is dispatched
+        assert latest(rundb, "t1") is None and latest(rundb, "t3") is None
+        header = app.base("#run-header")
+        assert "autopilot off" in str(header.render())
+        await pilot.press("p")
+        await wait_until(pilot, lambda: header.header.autopilot, what="header shows autopilot on")
+        assert "AUTOPILOT ON" in str(header.render())
+        await wait_until(pilot, lambda: (latest(rundb, "t1") or {}).get("pid") and (latest(rundb, "t3") or {}).get("pid"),
+                         timeout=20, what="ready tasks dispatched and launched")
+        assert latest(rundb, "t2") is None or status(rundb, "t1") == "done"
+        await wait_until(pilot, lambda: all(status(rundb, t) == "done" for t in ("t1", "t2", "t3")), timeout=60,
+                         what="every task done")
+        await wait_until(pilot, lambda: header.header.counts.get("done") == 3, what="header counts")
+        await pilot.press("p")
+        await wait_until(pilot, lambda: not header.header.autopilot, what="autopilot off again")
+    auto = q(rundb, "SELECT task_id FROM events WHERE event_type='task_auto_dispatched' ORDER BY event_id")
+    assert sorted(e["task_id"] for e in auto) == ["t1", "t2", "t3"]
+    assert {a["profile"] for a in q(rundb, "SELECT profile FROM attempts")} == {"sim"}
