@@ -123,7 +123,7 @@ LEFT JOIN attempts a ON a.run_id = t.run_id AND a.task_id = t.task_id AND a.atte
 WHERE w.run_id = ?
 """
 ROW_SQL = ROW_TEMPLATE.format(source="temp.board_wave")
-# Before waves are known: every task as wave 0, for the wave-1 first page only.
+# Before waves are known: every task as wave 0, for the wave-0 first page only.
 QUICK_SQL = ROW_TEMPLATE.format(source="(SELECT rowid AS tid, 0 AS wave, run_id FROM tasks)")
 
 
@@ -209,7 +209,7 @@ class Board:
 
     def quick_first_page(self, limit: int = 200) -> Page | None:
         """The first window without computing waves: when the run has more than `limit` tasks with
-        no dependencies, they are exactly wave 1's first rows. Lets a huge run paint at once while
+        no dependencies, they are exactly wave 0's first rows. Lets a huge run paint at once while
         its waves are computed right after."""
         got = self.store.all(QUICK_SQL + " AND NOT EXISTS (SELECT 1 FROM deps d WHERE d.run_id=t.run_id AND d.task_id=t.task_id)"
                              " ORDER BY t.rowid LIMIT ?", (self.run_id, limit + 1))

@@ -99,7 +99,7 @@ class DagView(ScrollableContainer, can_focus=True):
         if n is not None:
             t.append("\n")
             t.append(f" {n.task_id} ", style=self._st("dag--selected"))
-            t.append(f"  wave {n.wave + 1}  waits on: {', '.join(n.deps) or 'nothing'}  ·  "
+            t.append(f"  wave {n.wave}  waits on: {', '.join(n.deps) or 'nothing'}  ·  "
                      f"unblocks {self.unblocks}", style=self._st("dag--related"))
         return t
 

@@ -48,7 +48,7 @@ class RunHeader(Static):
         shown = waves if len(waves) <= 12 else waves[:11]
         for w, done, total in shown:
             filled = int(round(6 * done / total)) if total else 0
-            t.append(f"W{w + 1} ")
+            t.append(f"W{w} ")  # wave 0 = no dependencies, as in `orch plan`
             t.append("█" * filled, style=self._st("status--done"))
             t.append("░" * (6 - filled), style=self._st("status--planned"))
             t.append(f" {done}/{total}  ")

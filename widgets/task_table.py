@@ -60,7 +60,7 @@ class TaskTable(DataTable):
     def _cells(self, r: TaskRow) -> list[Text]:
         st = self._style(r.status)
         return [
-            Text(str(r.wave + 1), justify="right"),
+            Text(str(r.wave), justify="right"),  # numbered from 0, as `orch plan` and `orch status`
             cell(r.task_id, 16),
             cell(r.title, 60),
             cell(r.owner, 10),

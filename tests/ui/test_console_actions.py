@@ -250,3 +250,23 @@ async def test_corrupt_database_shows_a_banner(tmp_path: Path) -> None:
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         assert app.query_one("#banner").has_class("shown")
+
+
+async def test_console_numbers_waves_as_orch_plan_does(cli) -> None:  # type: ignore[no-untyped-def]
+    """Wave 0 is the tasks with no dependencies, in the table, the header and the DAG legend, as
+    in `orch plan` and `orch status`."""
+    plan(cli, ("t1", []), ("t2", []))
+    cli.ok("orch", "dep", "add", "--run", "r1", "--task", "t2", "--depends-on", "t1")
+    cli_waves = {t["task_id"]: w["wave"] for w in cli.ok("orch", "plan", "--run", "r1")["waves"] for t in w["tasks"]}
+    assert cli_waves == {"t1": 0, "t2": 1}
+    app = OrchConsole(cli.db, "r1", live=False, engine=False)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        assert {t: int(str(app.table.get_cell(t, "wave"))) for t in ("t1", "t2")} == cli_waves
+        header = str(app.base("#run-header").render())
+        assert "W0 " in header and "W1 " in header and "W2" not in header
+        app.table.select_task("t2")
+        await settle(pilot)
+        app.action_pane("dag")
+        await settle(pilot)
+        assert "wave 1  waits on: t1" in str(app.base("#dag-legend").render())
