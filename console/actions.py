@@ -149,12 +149,18 @@ def cleanup(db_path: str, run_id: str, task_id: str, *, force: bool) -> str:
 
 
 def export_report(db_path: str, run_id: str, report_dir: str | None) -> str:
-    from store.board import wave_report_markdown
+    """The wave report (store.report, as `orch report`) as Markdown, in `reports/` beside the
+    database unless the console config names another folder."""
+    from store.report import render
 
-    text = _with_store(db_path, lambda s: wave_report_markdown(s, run_id))
-    folder = Path(report_dir or os.getcwd()).expanduser()
+    text = _with_store(db_path, lambda s: render(s, run_id=run_id, fmt="md"))
+    folder = Path(report_dir).expanduser() if report_dir else Path(db_path).resolve().parent / "reports"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"wave-report-{run_id}-{time.strftime('%Y%m%d-%H%M%S')}.md"
+    path = folder / f"{run_id}-{time.strftime('%Y%m%d-%H%M%S')}.md"
+    n = 1
+    while path.exists():  # two exports in the same second keep both
+        n += 1
+        path = folder / f"{run_id}-{time.strftime('%Y%m%d-%H%M%S')}-{n}.md"
     path.write_text(text, encoding="utf-8")
     return f"wave report written to {path.resolve()}"
 

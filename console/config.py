@@ -2,7 +2,7 @@
 $ORCH_THEME, then command-line flags, later ones winning.
 
     theme = "orch-light"
-    report_dir = "reports"          # where `e` writes the wave report (default: current directory)
+    report_dir = "reports"          # where `e` writes the wave report (default: reports/ beside the database)
     repo_path = "."                 # code-mode dispatch default
     [keymap]                        # binding id = keys, as in Textual's App.set_keymap
     "orch.dispatch" = "D"

@@ -378,32 +378,3 @@ def run_summaries(store: Store) -> list[RunSummary]:
         totals = {r[0]: r[1] for r in conn.execute("SELECT run_id, count(*) FROM tasks GROUP BY run_id")}
         runs = conn.execute("SELECT run_id, goal, status, updated_at FROM runs ORDER BY updated_at DESC").fetchall()
     return [RunSummary(r[0], r[1], r[2], totals.get(r[0], 0), r[3]) for r in runs]
-
-
-def wave_report_markdown(store: Store, run_id: str) -> str:
-    """The wave report as one Markdown table per wave (the full report is another issue's)."""
-    from .views import status
-
-    data = status(store, run_id=run_id, reconcile_first=False)
-    run = data["run"]
-
-    def cell(v: Any) -> str:
-        return " ".join(str(v or "").split()).replace("|", "\\|")[:120]
-
-    out = [f"# Wave report: {cell(run['run_id'])}", "", f"Goal: {cell(run['goal'])}", "",
-           f"Status: {run['status']}; " + ", ".join(f"{k} {v}" for k, v in sorted(run["counts"].items())), ""]
-    by_wave: dict[int, list[dict[str, Any]]] = {}
-    for t in data["tasks"]:
-        by_wave.setdefault(t["wave"], []).append(t)
-    for w in sorted(by_wave):
-        tasks = by_wave[w]
-        done = sum(t["status"] == "done" for t in tasks)
-        out += [f"## Wave {w + 1} ({done}/{len(tasks)} done)", "",
-                "| task | title | status | owner | attempt | end reason |", "|---|---|---|---|---|---|"]
-        for t in tasks:
-            a = t["latest_attempt"] or {}
-            out.append(f"| {cell(t['task_id'])} | {cell(t['title'])} | {t['status']} | "
-                       f"{cell(a.get('assigned_to') or t['default_to'])} | {a.get('attempt_no') or ''} | "
-                       f"{cell(a.get('end_reason'))} |")
-        out.append("")
-    return "\n".join(out)

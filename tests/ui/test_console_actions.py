@@ -210,8 +210,31 @@ async def test_export_and_autopilot_keys(cli, tmp_path: Path) -> None:  # type: 
         await pilot.press("p")
         await wait_until(pilot, lambda: cli.ok("orch", "run", "show", "--run", "r1")["run"]["config"].get("autopilot")
                          is True, what="autopilot on")
-    text = next(out.iterdir()).read_text()
-    assert "## Wave 1" in text and "## Wave 2" in text and "| t2 |" in text
+    report = next(out.iterdir())
+    assert report.name.startswith("r1-") and report.suffix == ".md"
+    text = report.read_text()
+    # The real wave report (store.report, as `orch report --format md`), waves from 0.
+    assert text.startswith("# Wave report: r1")
+    assert "## Wave 0" in text and "## Wave 1" in text and "t2" in text
+    cli_text = cli.orch("report", "--run", "r1", "--format", "md", json_out=False).stdout
+
+    def same(t: str) -> list[str]:  # the durations tick between the two renders
+        return [ln for ln in t.strip().splitlines() if not ln.startswith("**Duration:**")]
+
+    assert same(text) == same(cli_text)
+
+
+async def test_export_writes_beside_the_database_by_default(cli) -> None:  # type: ignore[no-untyped-def]
+    plan(cli, ("t1", []))
+    app = OrchConsole(cli.db, "r1", live=False, engine=False)
+    folder = Path(cli.db).parent / "reports"
+    async with app.run_test(size=(140, 40), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("e")
+        await wait_until(pilot, lambda: folder.is_dir() and any(folder.glob("r1-*.md")), what="report file")
+        path = next(folder.glob("r1-*.md"))
+        await wait_until(pilot, lambda: any(str(path) in n.message for n in app._notifications),
+                         what="notification with the path")
 
 
 async def test_filter_and_views_window_the_table(sample_db: str) -> None:
