@@ -53,6 +53,17 @@ def _require_owner(t: dict[str, Any], agent: str, action: str) -> None:
         raise LeaseConflict(f"thread {t['thread_id']} is leased by {t['lease_owner']}, not {agent}")
 
 
+def _owned_update(conn: sqlite3.Connection, thread_id: str, agent: str, action: str, sets: str,
+                  params: tuple[Any, ...]) -> dict[str, Any]:
+    """The lease holder's guarded write. Only when it matches nothing is the thread read, to say why."""
+    r = conn.execute(f"UPDATE threads SET {sets} WHERE thread_id=? AND lease_owner=? AND status IN "
+                     "('claimed','in_progress','blocked') RETURNING *", (*params, thread_id, agent)).fetchone()
+    if r is not None:
+        return dict(r)
+    _require_owner(_thread(conn, thread_id), agent, action)
+    raise InvalidState(f"thread {thread_id} changed state; re-read it")
+
+
 def _touch(conn: sqlite3.Connection, thread_id: str, now: str, **cols: Any) -> dict[str, Any]:
     sets = ", ".join(f"{k}=?" for k in cols)
     r = conn.execute(f"UPDATE threads SET {sets}{', ' if sets else ''}updated_at=? WHERE thread_id=? RETURNING *",
@@ -158,10 +169,9 @@ def renew(store: Store, *, agent: str, thread_id: str, lease_seconds: int | None
     def tx(conn: sqlite3.Connection) -> dict[str, Any]:
         now_f = time.time()
         now = now_ts(now_f)
-        t = _thread(conn, thread_id)
-        _require_owner(t, agent, "renew")
         until = lease_until(seconds, now_f)
-        t = _touch(conn, thread_id, now, lease_expires_at=until, lease_expired_noted="")
+        t = _owned_update(conn, thread_id, agent, "renew",
+                          "lease_expires_at=?, lease_expired_noted='', updated_at=?", (until, now))
         conn.execute("UPDATE attempts SET last_activity_at=? WHERE thread_id=?", (now, thread_id))
         if not quiet:
             m = add_message(conn, thread_id, from_agent=agent, to_agent=t["created_by"], kind="event",
@@ -188,15 +198,7 @@ def update(store: Store, *, agent: str, thread_id: str, status: str, summary: st
 
     def tx(conn: sqlite3.Connection) -> dict[str, Any]:
         now = now_ts()
-        t = _thread(conn, thread_id)
-        _require_owner(t, agent, "update")
-        r = conn.execute(
-            "UPDATE threads SET status=?, updated_at=? WHERE thread_id=? AND lease_owner=?"
-            " AND status IN ('claimed','in_progress','blocked') RETURNING *",
-            (status, now, thread_id, agent)).fetchone()
-        if r is None:  # lost a race between the read above and this guarded write
-            raise InvalidState(f"thread {thread_id} changed state; re-read it")
-        t = dict(r)
+        t = _owned_update(conn, thread_id, agent, "update", "status=?, updated_at=?", (status, now))
         kind = "question" if status == "blocked" else "progress"
         m = add_message(conn, thread_id, from_agent=agent, to_agent=t["created_by"], kind=kind,
                         summary=summary, body=body, payload_json=payload, artifacts=artifacts, now=now)
@@ -222,15 +224,8 @@ def finish(store: Store, *, agent: str, thread_id: str, outcome: str, summary: s
 
     def tx(conn: sqlite3.Connection) -> dict[str, Any]:
         now = now_ts()
-        t = _thread(conn, thread_id)
-        _require_owner(t, agent, "done" if outcome == "done" else "fail")
-        r = conn.execute(
-            "UPDATE threads SET status=?, lease_owner='', lease_expires_at='', updated_at=?"
-            " WHERE thread_id=? AND lease_owner=? AND status IN ('claimed','in_progress','blocked')"
-            " RETURNING *", (outcome, now, thread_id, agent)).fetchone()
-        if r is None:
-            raise InvalidState(f"thread {thread_id} changed state; re-read it")
-        t = dict(r)
+        t = _owned_update(conn, thread_id, agent, "done" if outcome == "done" else "fail",
+                          "status=?, lease_owner='', lease_expires_at='', updated_at=?", (outcome, now))
         m = add_message(conn, thread_id, from_agent=agent, to_agent=t["created_by"], kind="result",
                         summary=summary, body=body, payload_json=payload, artifacts=artifacts, now=now)
         add_event(conn, "thread_result", run_id=t["run_id"], task_id=t["task_id"], thread_id=thread_id,
