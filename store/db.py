@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import InvalidInput, OrchError, StoreUnavailable
@@ -96,19 +95,19 @@ class Store:
         (`.agents/`); a mistyped explicit --db in a directory that does not exist is an error, not
         a new empty database somewhere unexpected."""
         self.path = str(path or default_db_path())
-        p = Path(self.path)
-        if p.is_dir():
+        parent = os.path.dirname(os.path.abspath(self.path))
+        if os.path.isdir(self.path):
             raise InvalidInput(f"--db {self.path} is a directory, not a database file")
-        if not p.parent.exists():
+        if not os.path.exists(parent):
             if create_dirs is None:
                 create_dirs = path is None and not os.environ.get("ORCH_DB")
             if not create_dirs:
-                raise InvalidInput(f"directory {p.parent} does not exist (for a new database there, "
+                raise InvalidInput(f"directory {parent} does not exist (for a new database there, "
                                        f"run `inbox --db {self.path} init`)")
             try:
-                p.parent.mkdir(parents=True, exist_ok=True)
+                os.makedirs(parent, exist_ok=True)
             except OSError as exc:
-                raise StoreUnavailable(f"cannot create {p.parent}: {exc.strerror}") from exc
+                raise StoreUnavailable(f"cannot create {parent}: {exc.strerror}") from exc
         sync = (sync or os.environ.get("ORCH_SYNC") or "full").lower()
         if sync not in ("full", "normal", "extra"):
             raise InvalidInput(f"ORCH_SYNC must be full, normal or extra, not {sync!r}")

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .validate import now_ts
 
@@ -17,8 +16,7 @@ LIVE_THREAD = ("pending", "claimed", "in_progress", "blocked")
 TERMINAL_TASK = ("done", "cancelled")
 
 
-@dataclass(frozen=True)
-class Artifact:
+class Artifact(NamedTuple):
     path: str
     kind: str = ""
     metadata_json: str = ""

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .db import Store
 from .errors import InvalidInput, InvalidState, NotFound
@@ -103,8 +102,7 @@ def run_config(store: Store, *, run_id: str, updates: dict[str, Any]) -> dict[st
 
 
 # -- tasks -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TaskSpec:
+class TaskSpec(NamedTuple):
     """A validated task, ready to insert (task add and the importers share it)."""
 
     run_id: str

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInput
@@ -77,12 +77,11 @@ def read_body(body: str | None, body_file: str | None) -> str | None:
         raise InvalidInput("--body and --body-file are mutually exclusive; give one")
     if body_file is None:
         return None if body is None else check_text(body, "--body")
-    path = Path(body_file)
     try:
-        if path.is_dir():
+        if os.path.isdir(body_file):
             raise InvalidInput(f"--body-file {body_file} is a directory")
         # Read at most one byte past the cap: a pipe or device (/dev/stdin, /dev/zero) has no size.
-        with path.open("rb") as f:
+        with open(body_file, "rb") as f:
             data = f.read(MAX_FIELD_BYTES + 1)
         if len(data) > MAX_FIELD_BYTES:
             raise InvalidInput(f"--body-file {body_file} is larger than 1 MiB")

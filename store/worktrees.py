@@ -6,15 +6,13 @@ GitPython is imported lazily: it costs ~150 ms and only code-mode dispatch and c
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import InvalidInput, InvalidState
 
 
-@dataclass(frozen=True)
-class Workspace:
+class Workspace(NamedTuple):
     repo_path: str
     base_ref: str
     base_commit: str

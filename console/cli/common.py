@@ -149,7 +149,8 @@ def wants_json(argv: Sequence[str]) -> bool:
 
 
 def main_for(prog: str, build: Callable[[], Parser], argv: Sequence[str] | None,
-             renderers: dict[str, Callable[[dict[str, Any], argparse.Namespace], None]]) -> int:
+             renderers: Callable[[], dict[str, Callable[[dict[str, Any], argparse.Namespace], None]]]) -> int:
+    """renderers is a loader: the rich-based renderers are imported only for human output."""
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = wants_json(argv)
     Parser.json_mode = as_json
@@ -165,7 +166,7 @@ def main_for(prog: str, build: Callable[[], Parser], argv: Sequence[str] | None,
             raise UsageError(f"{prog}: choose a command (see {prog} --help)")
         ctx = Context(args)
         data = handler(args, ctx)
-        emit_ok(ctx, args.command_name, data, None if ctx.json else renderers.get(args.render_key))
+        emit_ok(ctx, args.command_name, data, None if ctx.json else renderers().get(args.render_key))
         return 0
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0)

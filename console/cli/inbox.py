@@ -219,10 +219,14 @@ def build() -> Parser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def _renderers() -> dict:
     from .render_inbox import RENDERERS
 
-    return main_for("inbox", build, argv, RENDERERS)
+    return RENDERERS
+
+
+def main(argv: list[str] | None = None) -> int:
+    return main_for("inbox", build, argv, _renderers)
 
 
 if __name__ == "__main__":
