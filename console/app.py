@@ -39,6 +39,9 @@ from .leader import ActionsMixin
 HERE = Path(__file__).resolve().parent
 PANES = ("board", "dag", "blocked", "log")
 WINDOW = 200      # rows held by the task table at once
+# Ages are redone every 5 s in one pass: any DataTable cell update re-renders every visible row
+# (its render cache is keyed on an update counter), so spreading the pass only multiplies frames.
+AGE_SECONDS, AGE_PARTS = 5.0, 1
 OUTPUT_SECONDS = 0.75   # a live worker's screen is re-captured this often while the log pane shows it
 LIVE_ATTEMPT = ("pending", "claimed", "in_progress", "blocked")
 OVERLAP = 40      # rows kept when the window turns, so the cursor keeps its context
@@ -156,7 +159,7 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         if self.live:
             self.watch_database_files()
             self.poll_data_version()
-            self.set_interval(5.0, self._tick_ages)
+            self.set_interval(AGE_SECONDS / AGE_PARTS, self._tick_ages)
             # Liveness verdicts are written without an event; this refresh picks them up.
             self.set_interval(1.0, self.request_refresh)
             self.set_interval(OUTPUT_SECONDS, self._poll_output)
@@ -277,6 +280,7 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         self._board_status(m.page)
 
     # -- live refresh ----------------------------------------------------------------------
+    @_while_shown
     def request_refresh(self) -> None:
         """Coalesce: at most one refresh runs; requests during it cause exactly one more."""
         if self.run_id is None:
@@ -449,6 +453,7 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
             self._load_output(m.log.task_id, m.log.attempt)
 
     # -- the worker's screen ---------------------------------------------------------------
+    @_while_shown
     def _poll_output(self) -> None:
         """While the attempt log shows a live launched worker, keep its screen current."""
         if self.pane != "log":
@@ -494,8 +499,10 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         self.notify(m.message, title=m.title, severity="information" if m.ok else "error",
                     timeout=6 if m.ok else 10, markup=False)
 
+    @_while_shown
     def _tick_ages(self) -> None:
-        self.table.tick_ages()
+        self._age_part = (getattr(self, "_age_part", -1) + 1) % AGE_PARTS
+        self.table.tick_ages(self._age_part, AGE_PARTS)
 
     # -- views and panes -------------------------------------------------------------------
     def set_filter(self, f: TaskFilter) -> None:

@@ -18,10 +18,16 @@ from store.errors import NotFound, OrchError, StoreUnavailable
 
 LIVENESS_POLL_SECONDS = 0.5   # attempts.liveness changes carry no event: look for them this often
 
-# Event types after which the blocked-question list can differ.
+# Event types after which the blocked-question list can differ. A worker's progress update
+# (thread_update) only matters for a task already in the list (a second question while blocked):
+# a task becoming or ceasing to be blocked always comes with one of these task events.
 BLOCKED_EVENTS = frozenset({"task_blocked", "task_answered", "task_running", "task_failed", "task_done",
-                            "task_cancelled", "task_dispatched", "thread_update", "thread_reply",
-                            "thread_result", "task_verifying", "run_cancelled"})
+                            "task_cancelled", "task_dispatched", "thread_result", "task_verifying", "run_cancelled",
+                            "run_created"})
+# Events that change nothing the header shows (counts, run status, autopilot, waves, attention):
+# the stream of worker progress. A burst of them costs the rows they touch and nothing more.
+QUIET_EVENTS = frozenset({"thread_update", "thread_message", "thread_reply", "lease_renewed", "thread_created",
+                          "thread_claim", "attempt_nudged", "attempt_input_sent", "attempt_launched"})
 
 
 class ConsoleData:
@@ -32,6 +38,7 @@ class ConsoleData:
         self.board: Board | None = None
         self._liveness_seen = ""          # newest attempts.liveness_at already applied
         self._next_liveness = 0.0
+        self._blocked_ids: set[str] = set()
 
     # -- connection ------------------------------------------------------------------------
     def store(self) -> Store:
@@ -89,17 +96,30 @@ class ConsoleData:
             return b.header(), page, self._blocked(), cursor
 
     def finish_waves(self) -> Header | None:
-        """After a quick first paint: compute the waves, return the header with wave progress."""
+        """After a quick first paint: compute the waves, return the header with wave progress.
+        The plan is read and levelled on a connection of its own, so the live refresh keeps
+        going meanwhile; only the TEMP table swap holds the reader."""
         with self.lock:
             b = self.board
             if b is None or b.waves_ready:
                 return None
-            b.rebuild_waves()
+            run_id = b.run_id
+        side = Store(self.db_path)
+        try:
+            waves, blob = Board.read_waves(side, run_id)
+        finally:
+            side.close()
+        with self.lock:
+            if self.board is not b or b.waves_ready:
+                return None
+            b.apply_waves(waves, blob)
             return b.header()
 
     def _blocked(self) -> list[dict[str, Any]]:
         assert self.board is not None
-        return views.blocked(self.board.store, run_id=self.board.run_id)["tasks"]
+        found = views.blocked(self.board.store, run_id=self.board.run_id)["tasks"]
+        self._blocked_ids = {b["task_id"] for b in found}
+        return found
 
     def page(self, f: TaskFilter, *, after: Any = None, before: Any = None, last: bool = False,
              limit: int) -> Page:
@@ -122,7 +142,9 @@ class ConsoleData:
                 ) -> tuple[Changes, Header | None, list[TaskRow], Page | None, list[dict[str, Any]] | None]:
         """Read the events after `after_event` and only what they touched."""
         with self.lock:
-            b = self._need_board()
+            b = self.board
+            if b is None:
+                raise StoreUnavailable("no run is open")
             ch = b.changes_since(after_event)
             judged = self._liveness_changes(b)
             ch.task_ids |= judged
@@ -132,10 +154,11 @@ class ConsoleData:
             # which the watcher commits after the event: re-read on either.
             if ch.types & ATTENTION_EVENTS or judged:
                 b.refresh_attention()
-            if ch.structure:
+            if ch.structure or (not b.waves_ready and (f != TaskFilter() or not window)):
                 b.rebuild_waves()
-            header = b.header()
-            blocked = self._blocked() if ch.types & BLOCKED_EVENTS or ch.structure else None
+            header = b.header() if (ch.types - QUIET_EVENTS) or judged else None
+            blocked = self._blocked() if ch.types & BLOCKED_EVENTS or ch.structure \
+                or (ch.task_ids & self._blocked_ids) else None
             in_window = {r.task_id for r in window}
             rows: list[TaskRow] = []
             page: Page | None = None

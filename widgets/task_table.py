@@ -23,6 +23,14 @@ COLUMNS: list[tuple[str, str, int]] = [
 ]
 
 
+# What each column shows, by the row fields it is made of (update_rows compares these).
+CELL_FIELDS: list[tuple[str, Callable[[TaskRow], object]]] = [
+    ("wave", lambda r: r.wave), ("task", lambda r: r.task_id), ("title", lambda r: r.title),
+    ("owner", lambda r: r.owner), ("status", lambda r: r.status), ("attempt", lambda r: r.attempt_no),
+    ("activity", lambda r: r.last_activity), ("liveness", lambda r: (r.liveness, r.attention, r.status)),
+]
+
+
 class TaskTable(DataTable):
     """Rows keyed by task id; the window's place in the whole list is in `page`."""
 
@@ -45,6 +53,8 @@ class TaskTable(DataTable):
         self.page: Page | None = None
         self.rows_by_id: dict[str, TaskRow] = {}
         self.window: list[TaskRow] = []
+        self._index: dict[str, int] = {}      # task id -> position in window
+        self._ages: dict[str, str] = {}       # task id -> the "Active" text on screen
 
     def on_mount(self) -> None:
         for key, label, width in COLUMNS:
@@ -93,9 +103,13 @@ class TaskTable(DataTable):
         self.page = page
         self.window = list(page.rows)
         self.rows_by_id = {r.task_id: r for r in page.rows}
+        self._index = {r.task_id: i for i, r in enumerate(page.rows)}
+        self._ages = {}
         self.clear()
         for r in page.rows:
-            self.add_row(*self._cells(r), key=r.task_id)
+            cells = self._cells(r)
+            self._ages[r.task_id] = cells[6].plain
+            self.add_row(*cells, key=r.task_id)
         if not page.rows:
             return
         if cursor == "end":
@@ -107,20 +121,31 @@ class TaskTable(DataTable):
         self.move_cursor(row=idx, animate=False)
 
     def update_rows(self, rows: list[TaskRow]) -> int:
-        """Apply fresh rows to the window in place; returns how many cells changed."""
+        """Apply fresh rows to the window in place; returns how many cells changed. Only the
+        columns whose source fields differ are rebuilt (this runs on the UI thread for every batch
+        of worker updates)."""
         changed = 0
         for r in rows:
             old = self.rows_by_id.get(r.task_id)
             if old is None or old == r:
                 continue
-            new_cells = self._cells(r)
-            old_cells = self._cells(old)
-            for (key, _, _), a, b in zip(COLUMNS, old_cells, new_cells):
-                if a.plain != b.plain or a.style != b.style:
-                    self.update_cell(r.task_id, key, b)
+            new_cells: list[Text] | None = None
+            for i, (key, field) in enumerate(CELL_FIELDS):
+                if key == "activity":
+                    # A heartbeat moves the timestamp every second; the cell shows "3s" either way.
+                    text = age(r.last_activity, self.clock())
+                    if text != self._ages.get(r.task_id):
+                        self._ages[r.task_id] = text
+                        self.update_cell(r.task_id, key, Text(text, justify="right"))
+                        changed += 1
+                elif field(old) != field(r):
+                    new_cells = new_cells or self._cells(r)
+                    self.update_cell(r.task_id, key, new_cells[i])
                     changed += 1
             self.rows_by_id[r.task_id] = r
-            self.window = [r if w.task_id == r.task_id else w for w in self.window]
+            i = self._index.get(r.task_id)
+            if i is not None:
+                self.window[i] = r
         return changed
 
     def restyle(self) -> None:
@@ -130,9 +155,14 @@ class TaskTable(DataTable):
             self.update_cell(r.task_id, "status", cells[4])
             self.update_cell(r.task_id, "liveness", cells[7])
 
-    def tick_ages(self) -> None:
-        for r in self.window:
-            self.update_cell(r.task_id, "activity", Text(age(r.last_activity, self.clock()), justify="right"))
+    def tick_ages(self, part: int = 0, parts: int = 1) -> None:
+        """Redo the "Active" cells whose text changed (rows part, part+parts, ... of the window)."""
+        now = self.clock()
+        for r in self.window[part::parts]:
+            text = age(r.last_activity, now)
+            if self._ages.get(r.task_id) != text:
+                self._ages[r.task_id] = text
+                self.update_cell(r.task_id, "activity", Text(text, justify="right"))
 
     @property
     def selected_task(self) -> str | None:
