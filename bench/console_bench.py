@@ -119,6 +119,7 @@ async def scenario(db: str, with_writer: bool, seconds: float) -> dict:
         while app.first_paint_at is None:  # set by the app one refresh after the board was drawn
             await asyncio.sleep(0.005)
         out["first_paint_s"] = app.first_paint_at - t0
+        t_paint = time.monotonic()
         out["rows_in_table"] = app.table.row_count
         if not with_writer:
             return out
@@ -134,6 +135,16 @@ async def scenario(db: str, with_writer: bool, seconds: float) -> dict:
                 commits.append((th, float(t)))
 
         reader = loop.run_in_executor(None, read)
+        opened: list[float] = []
+
+        async def watch_open() -> None:
+            # When the console finished opening (its waves computed after the first paint): commits
+            # before that are the start-up transient, reported apart from the steady state.
+            while not (app.data.board is not None and app.data.board.waves_ready):
+                await asyncio.sleep(0.005)
+            opened.append(time.monotonic())
+
+        opener = asyncio.ensure_future(watch_open())
         await asyncio.sleep(1.0)
         app.table.focus()
         app.table.move_cursor(row=5)
@@ -162,16 +173,21 @@ async def scenario(db: str, with_writer: bool, seconds: float) -> dict:
         proc.wait()
         await asyncio.sleep(0.3)
         task_of = {f"thr_b{i:010d}": f"t{i:05d}" for i in range(WRITER_TASKS)}
-        fresh = []
+        await opener
+        settled = opened[0] + 0.5
+        fresh, steady = [], []
         for th, tc in commits:
             task = task_of[th]
             hit = next((ta for ta, ids in applied if ta >= tc and task in ids), None)
             if hit is not None:
                 fresh.append(hit - tc)
+                if tc >= settled:
+                    steady.append(hit - tc)
         out.update(commits=len(commits), events_per_s=len(commits) / seconds, key_presses=len(lat),
                    key_p50_ms=pct(lat, 50) * 1000, key_p95_ms=pct(lat, 95) * 1000,
                    fresh_n=len(fresh), fresh_p50_ms=pct(fresh, 50) * 1000, fresh_p95_ms=pct(fresh, 95) * 1000,
-                   refreshes=len(applied))
+                   steady_n=len(steady), steady_p50_ms=pct(steady, 50) * 1000, steady_p95_ms=pct(steady, 95) * 1000,
+                   opened_after_paint_s=opened[0] - t_paint, refreshes=len(applied))
     return out
 
 
@@ -211,21 +227,27 @@ def main() -> None:
         r = json.loads(p.stdout.strip().splitlines()[-1])
         results.append((label, r))
         print(label, json.dumps(r, indent=1))
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     lines = ["", "## Console", "",
              f"`{Path(sys.executable).name} bench/console_bench.py` on {os.cpu_count()} cores "
-             f"({time.strftime('%Y-%m-%d')}); headless `App.run_test(size=(160, 50))`; each scenario in a fresh process.",
-             "", "| scenario | first paint | target | key p50 / p95 | freshness p50 / p95 | RSS |", "|---|---|---|---|---|---|"]
+             f"({time.strftime('%Y-%m-%d')}, load average {load} at the end); headless `App.run_test(size=(160, 50))`; "
+             "each scenario in a fresh process.",
+             "", "| scenario | first paint | target | key p50 / p95 | freshness p50 / p95 (all) | freshness p50 / p95 "
+             "(steady) | RSS |", "|---|---|---|---|---|---|---|"]
     for label, r in results:
         target = "≤ 0.5 s" if r["tasks"] <= 10_000 else "≤ 1.5 s"
         keys = f"{r['key_p50_ms']:.0f} / {r['key_p95_ms']:.0f} ms" if "key_p50_ms" in r else "–"
         fresh = f"{r['fresh_p50_ms']:.0f} / {r['fresh_p95_ms']:.0f} ms ({r['fresh_n']} commits)" if "fresh_p50_ms" in r else "–"
-        lines.append(f"| {label} | {r['first_paint_s']:.2f} s | {target} | {keys} | {fresh} | {r['rss_mb']:.0f} MB |")
+        steady = f"{r['steady_p50_ms']:.0f} / {r['steady_p95_ms']:.0f} ms ({r['steady_n']})" if "steady_p50_ms" in r else "–"
+        lines.append(f"| {label} | {r['first_paint_s']:.2f} s | {target} | {keys} | {fresh} | {steady} | {r['rss_mb']:.0f} MB |")
     w = results[0][1]
     lines += ["", f"Writer: {w.get('commits', 0)} `inbox update` commits in the window ({w.get('events_per_s', 0):.0f}/s, "
               "each a message + event + fold); key latency is a real `down`/`up` key event posted to the app "
               "until the cursor moved and the screen refreshed. First paint counts from constructing the App, "
               "so it includes Textual's own start-up. Freshness is the writer's commit (CLOCK_MONOTONIC, "
-              "shared across processes) to the refresh after the console applied that task's change. "
+              "shared across processes) to the refresh after the console applied that task's change; \"all\" counts "
+              "every commit from the first paint on, \"steady\" those made 0.5 s after the console finished opening "
+              f"(the console had its waves {w.get('opened_after_paint_s', 0):.2f} s after its first paint). "
               "Targets: key ≤ 100 ms, freshness p95 ≤ 50 ms, RSS ≤ 200 MB.", ""]
     text = "\n".join(lines)
     print(text)

@@ -17,6 +17,7 @@ from typing import Any
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.lazy import Lazy
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 import themes
@@ -144,12 +145,14 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
             with TabPane("Run board", id="board"):
                 yield TaskTable(id="tasks", clock=self.clock)
                 yield Static(id="board-status", markup=False)
+            # Panes that start hidden and hold no data until shown are mounted after the first
+            # paint (Lazy): their widgets (selects, logs, the canvas) cost start-up time otherwise.
             with TabPane("Task DAG", id="dag"):
-                yield DagView(id="dag-view")
+                yield Lazy(DagView(id="dag-view"))
             with TabPane("Blocked questions", id="blocked"):
                 yield BlockedPane(id="blocked-pane", clock=self.clock)
             with TabPane("Attempt log", id="log"):
-                yield AttemptLogPane(id="log-pane")
+                yield Lazy(AttemptLogPane(id="log-pane"))
         yield Footer()
 
     def on_mount(self) -> None:
