@@ -31,7 +31,8 @@ async def _open(pilot, pane: str, select: str | None = None) -> None:  # type: i
 
 @pytest.mark.parametrize("theme", THEMES)
 def test_board_pane(snap_compare, sample_db: str, theme: str) -> None:  # type: ignore[no-untyped-def]
-    """You should see the run header (web-auth, blocked, counts, wave bars W0..W4 numbered as `orch plan` does, autopilot off)
+    """You should see the run header (web-auth, blocked, an "autopilot off" badge before the goal, counts with
+    "⚠ attention 3", wave bars W0..W4 numbered as `orch plan` does)
     and 17 tasks in wave order with coloured statuses: done, failed, dispatched, ready, blocked,
     running and planned; the first row selected."""
     assert snap_compare(_app(sample_db, theme), terminal_size=SIZE, run_before=lambda p: _open(p, "board"))
