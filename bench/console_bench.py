@@ -1,6 +1,6 @@
 """Console at scale (DESIGN.md section 10, issue 3 "Measured").
 
-    .venv/bin/python bench/console_bench.py [--quick] [--no-append]
+    .venv/bin/python bench/console_bench.py [--append]
 
 Scenarios, each in its own process so RSS is the console's own:
   10k   a run of 10,000 tasks and 200,000 messages
@@ -210,7 +210,8 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=200_000)
     ap.add_argument("--writer", action="store_true")
     ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--no-append", action="store_true")
+    ap.add_argument("--append", action="store_true", help="append the section to docs/PERFORMANCE.md")
+    ap.add_argument("--no-append", action="store_true", help="(the default; kept for old command lines)")
     args = ap.parse_args()
     if args.child:
         child(args)
@@ -251,7 +252,7 @@ def main() -> None:
               "Targets: key ≤ 100 ms, freshness p95 ≤ 50 ms, RSS ≤ 200 MB.", ""]
     text = "\n".join(lines)
     print(text)
-    if not args.no_append:
+    if args.append and not args.no_append:
         perf = ROOT / "docs" / "PERFORMANCE.md"
         with perf.open("a", encoding="utf-8") as fh:
             fh.write(text)
