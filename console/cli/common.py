@@ -140,7 +140,8 @@ def emit_error(as_json: bool, err: OrchError) -> int:
 
 
 def _write_json(doc: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(doc, ensure_ascii=False, default=str, separators=(",", ":")) + "\n")
+    # ASCII only: raw C1 controls or U+2028 in worker text would break line readers and terminals
+    sys.stdout.write(json.dumps(doc, ensure_ascii=True, default=str, separators=(",", ":")) + "\n")
     sys.stdout.flush()
 
 

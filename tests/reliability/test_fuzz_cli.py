@@ -140,3 +140,13 @@ def test_fuzzed_commands_keep_the_contract(base: dict) -> None:
         os.chdir(cwd)
     assert seen["ok"] > 0 and seen["failed"] > 0
     print(f"fuzz: {seen['ok']} succeeded, {seen['failed']} failed cleanly")
+
+
+def test_json_envelope_is_one_ascii_line_whatever_the_worker_wrote(tmp_path: Path) -> None:
+    """C1 controls (\\x85 is a line break to str.splitlines, \\x9b is CSI to some terminals) and
+    U+2028 in stored text are escaped in the envelope."""
+    db = str(tmp_path / "c.db")
+    code, out = run_cli("orch", ["--db", db, "--json", "run", "init", "--run", "r", "--goal", "a\x85b\x9b[2Jc\u2028d"])
+    assert code == 0
+    assert out.isascii() and len(out.splitlines()) == 1
+    assert json.loads(out)["data"]["run"]["goal"] == "a\x85b\x9b[2Jc\u2028d"
