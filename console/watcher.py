@@ -180,17 +180,20 @@ class Watcher(HealingMixin):
         panes = launcher.tmux_panes(self.db_path) if any(a["runtime"] == "tmux" for a in live) \
             or not self._swept else {}
         changes: list[tuple[str, str]] = []
+        verdicts = []
         for a in live:
-            s = runs[a["run_id"]]
-            facts = self._facts(a, panes)
-            v = judge(facts, s)
+            v = judge(self._facts(a, panes), runs[a["run_id"]])
             if v.liveness and v.liveness != a["liveness"] and v.action not in ("stalled", "crashed", "timed_out"):
                 changes.append((a["thread_id"], v.liveness))
+            verdicts.append((a, v))
+        # The liveness is written before any action it justifies (an attention flag, a nudge), so a
+        # reader woken by the action's event already sees the liveness that explains it.
+        rt.set_liveness(self.store, changes)
+        for a, v in verdicts:
             try:
                 self._apply_verdict(a, v, res)
             except OrchError as exc:
                 self._act(res, f"could not act on {a['task_id']}: {exc.message}")
-        rt.set_liveness(self.store, changes)
         self._sweep(panes, res)
         live_ids = {a["thread_id"] for a in live}
         for tid in [t for t in self._memo if t not in live_ids]:

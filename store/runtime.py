@@ -190,9 +190,16 @@ def set_liveness(store: Store, changes: list[tuple[str, str]]) -> int:
         now = now_ts()
         n = 0
         for thread_id, liveness in changes:
-            n += conn.execute("UPDATE attempts SET liveness=?, liveness_at=? WHERE thread_id=? AND liveness<>?"
-                              " AND status IN ('pending','claimed','in_progress','blocked')",
-                              (liveness, now, thread_id, liveness)).rowcount
+            old = conn.execute("SELECT liveness FROM attempts WHERE thread_id=?", (thread_id,)).fetchone()
+            r = conn.execute("UPDATE attempts SET liveness=?, liveness_at=? WHERE thread_id=? AND liveness<>?"
+                             " AND status IN ('pending','claimed','in_progress','blocked')"
+                             " RETURNING run_id, task_id, attempt_no", (liveness, now, thread_id, liveness)).fetchone()
+            if r is not None:
+                n += 1
+                # an event, so the console and the report see liveness move from the event cursor
+                add_event(conn, "attempt_liveness", run_id=r["run_id"], task_id=r["task_id"], thread_id=thread_id,
+                          attempt_no=r["attempt_no"], summary=f"{old[0] or 'unknown'} -> {liveness}",
+                          payload={"from": old[0], "to": liveness}, now=now)
         return n
 
     return store.write(tx)
