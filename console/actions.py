@@ -166,13 +166,8 @@ def export_report(db_path: str, run_id: str, report_dir: str | None) -> str:
 
 
 def toggle_autopilot(db_path: str, run_id: str) -> str:
-    def flip(s: Store) -> bool:
-        cfg = runs.run_show(s, run_id=run_id)["run"]["config"] or {}
-        on = not bool(cfg.get("autopilot"))
-        runs.run_config(s, run_id=run_id, updates={"autopilot": on})
-        return on
-
-    return f"autopilot {'ON' if _with_store(db_path, flip) else 'off'} for {run_id}"
+    on = _with_store(db_path, lambda s: runs.toggle_setting(s, run_id=run_id, key="autopilot"))
+    return f"autopilot {'ON' if on else 'off'} for {run_id}"
 
 
 def send_keys(db_path: str, run_id: str, task_id: str, text: str) -> str:

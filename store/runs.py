@@ -101,6 +101,24 @@ def run_config(store: Store, *, run_id: str, updates: dict[str, Any]) -> dict[st
     return store.write(tx)
 
 
+def toggle_setting(store: Store, *, run_id: str, key: str) -> bool:
+    """Flip a boolean run setting (autopilot) in one transaction, so two leaders toggling at once
+    each see the other's flip instead of both writing the same stale value."""
+    check_id(run_id, "--run")
+
+    def tx(conn: sqlite3.Connection) -> bool:
+        r = get_run(conn, run_id)
+        cfg = loads(r["config_json"], {})
+        value = not bool(cfg.get(key))
+        cfg[key] = value
+        now = now_ts()
+        conn.execute("UPDATE runs SET config_json=?, updated_at=? WHERE run_id=?", (json.dumps(cfg), now, run_id))
+        add_event(conn, "run_configured", run_id=run_id, summary=f"{key}={value}", payload={key: value}, now=now)
+        return value
+
+    return store.write(tx)
+
+
 # -- tasks -----------------------------------------------------------------------------------
 class TaskSpec(NamedTuple):
     """A validated task, ready to insert (task add and the importers share it)."""

@@ -274,3 +274,27 @@ def test_run_status_probe_agrees_with_counts(store: Store) -> None:
             counts = {st: 1 for st in combo}
             assert run_status_probe(conn, "r", "active") == run_status_from_counts(counts, "active"), combo
         store.write(tx)
+
+
+def test_toggling_a_run_setting_from_two_processes_loses_no_flip(db_path: str) -> None:
+    import multiprocessing as mp
+
+    with Store(db_path) as s:
+        runs.run_init(s, run_id="r", goal="g")
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_toggle_many, args=(db_path, 25)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    with Store(db_path) as s:
+        # 100 flips from False: back to False, and every flip left its event
+        assert runs.run_show(s, run_id="r")["run"]["config"]["autopilot"] is False
+        assert s.scalar("SELECT count(*) FROM events WHERE event_type='run_configured'") == 100
+
+
+def _toggle_many(db_path: str, n: int) -> None:
+    with Store(db_path) as s:
+        for _ in range(n):
+            runs.toggle_setting(s, run_id="r", key="autopilot")
