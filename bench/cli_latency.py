@@ -81,6 +81,10 @@ def build(db: str, n_tasks: int, width: int, n_dispatch: int, history: int) -> d
                 " required_checks_json, check_cmds_json, acceptance_json, spec, priority, created_at,"
                 " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", task_rows)
             conn.executemany("INSERT INTO deps (run_id, task_id, depends_on) VALUES (?,?,?)", deps)
+            # bulk rows bypass dep add, which keeps tasks.wave: store the waves as it would
+            from store.plan import recompute_waves
+
+            recompute_waves(conn, RUN_ID)
             conn.executemany(
                 "INSERT INTO events (event_type, run_id, task_id, summary, payload_json, created_at)"
                 " VALUES (?,?,?,?,?,?)", events)

@@ -12,7 +12,6 @@ from typing import Any
 from .db import Store
 from .plan import paths_overlap
 from .records import loads, rows
-from .views import compute_waves
 
 IN_FLIGHT = ("dispatched", "running", "blocked", "verifying")
 # A failed task that is waiting for its retry still owns its files.
@@ -31,10 +30,8 @@ def select(store: Store, run_id: str, cap: int) -> dict[str, Any]:
     neither (in_flight == cap says why).
     """
     with store.snapshot() as conn:
-        tasks = rows(conn.execute("SELECT task_id, status, paths_json, priority, created_at, updated_at FROM tasks"
-                                  " WHERE run_id=?", (run_id,)).fetchall())
-        deps = [(r[0], r[1]) for r in conn.execute("SELECT task_id, depends_on FROM deps WHERE run_id=?",
-                                                   (run_id,)).fetchall()]
+        tasks = rows(conn.execute("SELECT task_id, status, paths_json, priority, created_at, updated_at, wave"
+                                  " FROM tasks WHERE run_id=?", (run_id,)).fetchall())
     cap = max(0, int(cap))
     in_flight = sum(1 for t in tasks if t["status"] in IN_FLIGHT)
     out: dict[str, Any] = {"cap": cap, "in_flight": in_flight, "picks": [], "held": []}
@@ -43,7 +40,7 @@ def select(store: Store, run_id: str, cap: int) -> dict[str, Any]:
         return out
     holders = [(t["task_id"], t["status"], loads(t["paths_json"], [])) for t in tasks if t["status"] in HOLDS_PATHS]
     holders = [h for h in holders if h[2]]
-    waves = compute_waves([t["task_id"] for t in tasks], deps)
+    waves = {t["task_id"]: t["wave"] for t in tasks}
     ready.sort(key=lambda t: (-t["priority"], waves.get(t["task_id"], 0), t["created_at"], t["task_id"]))
     slots = max(0, cap - in_flight)
     picks: list[dict[str, Any]] = []
@@ -61,17 +58,19 @@ def select(store: Store, run_id: str, cap: int) -> dict[str, Any]:
         if paths:
             holders.append((t["task_id"], "picked", paths))
     if picks:
-        _explain(store, run_id, picks, deps)
+        _explain(store, run_id, picks)
     out["picks"] = picks
     return out
 
 
-def _explain(store: Store, run_id: str, picks: list[dict[str, Any]], deps: list[tuple[str, str]]) -> None:
+def _explain(store: Store, run_id: str, picks: list[dict[str, Any]]) -> None:
     """Add to each pick the blocker that finished last and the overlaps it was held back for."""
     ids = [p["task_id"] for p in picks]
-    wanted = {d for t, d in deps if t in ids}
     q = ",".join("?" * len(ids))
     with store.snapshot() as conn:
+        deps = [(r[0], r[1]) for r in conn.execute(
+            f"SELECT task_id, depends_on FROM deps WHERE run_id=? AND task_id IN ({q})", (run_id, *ids))]
+        wanted = {d for _t, d in deps}
         done_at = {r[0]: r[1] for r in conn.execute(
             f"SELECT task_id, updated_at FROM tasks WHERE run_id=? AND task_id IN ({','.join('?' * len(wanted))})",
             (run_id, *wanted))} if wanted else {}

@@ -1,10 +1,9 @@
 """Read models for the console: a keyset-paged task window, the run header, and incremental change
 detection from the event log. Headless (no textual, no rich): the console renders what these return.
 
-A run can hold 50,000 tasks, so nothing here loads every task row for display. Waves are derived
-(Kahn levels over `deps`), so they are computed once per plan change and kept in a TEMP table on the
-reader's own connection; the task window then pages in (wave, rowid) order with a row-value keyset
-condition walking an index, never an OFFSET.
+A run can hold 50,000 tasks, so nothing here loads every task row for display. Each task keeps its
+wave (maintained when a dependency is added), so the task window pages in (wave, rowid) order with
+a row-value keyset condition walking the tasks_wave index, never an OFFSET.
 
 The DAG and the attempt log live in `board_dag.py` and `board_log.py`.
 """
@@ -17,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .db import Store
-from .views import compute_waves
 
 # Task views offered by the console.
 VIEWS = ("all", "attention", "failed")
@@ -122,18 +120,13 @@ LEFT JOIN attempts a ON a.run_id = t.run_id AND a.task_id = t.task_id AND a.atte
     (SELECT max(b.attempt_no) FROM attempts b WHERE b.run_id = t.run_id AND b.task_id = t.task_id)
 WHERE w.run_id = ?
 """
-ROW_SQL = ROW_TEMPLATE.format(source="temp.board_wave")
-# Rows for a few named tasks, driven from the tasks index (CROSS JOIN fixes the order): the plain
-# ROW_SQL would walk every board_wave row of the run to find them (7.7 ms vs 0.2 ms at 10k tasks).
+# Tasks keep their wave (store/plan.py raise_wave), so the window pages over the tasks_wave index
+# (run_id, wave, rowid) directly: no plan computation before the first paint.
+ROW_SQL = ROW_TEMPLATE.format(source="(SELECT rowid AS tid, wave, run_id FROM tasks)")
+# Rows for a few named tasks, driven from the tasks primary key.
 ROWS_FOR_TEMPLATE = ROW_TEMPLATE.format(
-    source="(SELECT x.rowid AS tid, bw.wave AS wave, bw.run_id AS run_id FROM tasks x CROSS JOIN temp.board_wave bw"
-           " ON bw.tid = x.rowid WHERE x.run_id = ? AND x.task_id IN ({marks}))")
-# The same before the waves are known (the quick first page shows wave-0 tasks only).
-QUICK_ROWS_FOR_TEMPLATE = ROW_TEMPLATE.format(
-    source="(SELECT x.rowid AS tid, 0 AS wave, x.run_id AS run_id FROM tasks x WHERE x.run_id = ?"
+    source="(SELECT x.rowid AS tid, x.wave AS wave, x.run_id AS run_id FROM tasks x WHERE x.run_id = ?"
            " AND x.task_id IN ({marks}))")
-# Before waves are known: every task as wave 0, for the wave-0 first page only.
-QUICK_SQL = ROW_TEMPLATE.format(source="(SELECT rowid AS tid, 0 AS wave, run_id FROM tasks)")
 
 
 def _row(r: sqlite3.Row, attention: dict[str, str] | None = None) -> TaskRow:
@@ -185,63 +178,32 @@ class Board:
         self._wave_cache: tuple[Any, list[tuple[int, int, int]]] | None = None
         self._attention_gen = 0
         self._attention_cache: tuple[Any, int] | None = None
-        self._ensure_temp()
         if not defer_waves:
             self.rebuild_waves()
 
     # -- waves -----------------------------------------------------------------------------
-    def _ensure_temp(self) -> None:
-        # TEMP objects live in the connection's private temp database: no write lock on the shared
-        # file is taken, and other processes never see them.
-        c = self.store.conn
-        c.execute("CREATE TEMP TABLE IF NOT EXISTS board_wave (tid INTEGER PRIMARY KEY, run_id TEXT NOT NULL,"
-                  " task_id TEXT NOT NULL, wave INTEGER NOT NULL)")
-        c.execute("CREATE INDEX IF NOT EXISTS temp.board_wave_order ON board_wave(run_id, wave, tid)")
-
     def rebuild_waves(self, source: Store | None = None) -> None:
-        """Recompute the Kahn levels of the whole plan (only after the plan itself changed).
-        `source`: another connection to read the plan from, so the reading and the level
-        computation (most of the cost) can happen without holding this board's connection."""
+        """Re-read every task's stored wave (for the DAG and the header's wave progress), only after
+        the plan itself changed. `source`: another connection to read with, so this board's
+        connection stays free for the live refresh meanwhile."""
         self.apply_waves(*self.read_waves(source or self.store, self.run_id))
 
     @staticmethod
     def read_waves(store: Store, run_id: str) -> tuple[dict[str, int], str]:
         with store.snapshot() as conn:
             cur = conn.cursor()
-            cur.row_factory = None  # plain tuples: 125k rows at 50k tasks, Row objects cost double
-            tasks = cur.execute("SELECT rowid, task_id FROM tasks WHERE run_id=?", (run_id,)).fetchall()
-            deps = cur.execute("SELECT task_id, depends_on FROM deps WHERE run_id=?", (run_id,)).fetchall()
-        waves = compute_waves([t[1] for t in tasks], deps)
-        # One statement through json_each instead of 50k executemany round trips.
-        blob = json.dumps([[t[0], t[1], waves.get(t[1], 0)] for t in tasks], separators=(",", ":"))
-        return waves, blob
+            cur.row_factory = None  # plain tuples: 50k rows, Row objects cost double
+            waves = dict(cur.execute("SELECT task_id, wave FROM tasks WHERE run_id=?", (run_id,)).fetchall())
+        return waves, ""
 
-    def apply_waves(self, waves: dict[str, int], blob: str) -> None:
-        c = self.store.conn
-        c.execute("BEGIN")
-        try:
-            c.execute("DELETE FROM temp.board_wave")
-            c.execute("INSERT INTO temp.board_wave (tid, run_id, task_id, wave) SELECT value->>0, ?, value->>1,"
-                      " value->>2 FROM json_each(?)", (self.run_id, blob))
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
+    def apply_waves(self, waves: dict[str, int], blob: str = "") -> None:
         self.waves = waves
         self._waves_gen += 1
         self.waves_ready = True
 
     def quick_first_page(self, limit: int = 200) -> Page | None:
-        """The first window without computing waves: when the run has more than `limit` tasks with
-        no dependencies, they are exactly wave 0's first rows. Lets a huge run paint at once while
-        its waves are computed right after."""
-        got = self.store.all(QUICK_SQL + " AND NOT EXISTS (SELECT 1 FROM deps d WHERE d.run_id=t.run_id AND d.task_id=t.task_id)"
-                             " ORDER BY t.rowid LIMIT ?", (self.run_id, limit + 1))
-        if len(got) < limit:
-            return None
-        total = int(self.store.scalar("SELECT count(*) FROM tasks WHERE run_id=?", (self.run_id,)) or 0)
-        return Page(rows=[_row(r, self.attention) for r in got[:limit]], has_prev=False, has_next=total > limit, total=total,
-                    offset=0)
+        """The first window before the waves dict is read: waves are stored, so it is the real one."""
+        return self.page(TaskFilter(), limit=limit)
 
     # -- the task window -------------------------------------------------------------------
     def page(self, f: TaskFilter = TaskFilter(), *, after: Key | None = None, before: Key | None = None,
@@ -279,13 +241,12 @@ class Board:
 
     def _count(self, conn: Any, f: TaskFilter, fsql: str, fparams: list[Any]) -> int:
         if f == TaskFilter():
-            return int(conn.execute("SELECT count(*) FROM temp.board_wave WHERE run_id=?",
-                                    (self.run_id,)).fetchone()[0])
+            return int(conn.execute("SELECT count(*) FROM tasks WHERE run_id=?", (self.run_id,)).fetchone()[0])
         return int(conn.execute(f"SELECT count(*) FROM ({ROW_SQL}{fsql})", [self.run_id, *fparams]).fetchone()[0])
 
     def _count_before(self, conn: Any, fsql: str, fparams: list[Any], key: Key) -> int:
         if not fsql:
-            return int(conn.execute("SELECT count(*) FROM temp.board_wave WHERE run_id=? AND (wave, tid) < (?, ?)",
+            return int(conn.execute("SELECT count(*) FROM tasks WHERE run_id=? AND (wave, rowid) < (?, ?)",
                                     (self.run_id, *key)).fetchone()[0])
         return int(conn.execute(f"SELECT count(*) FROM ({ROW_SQL}{fsql} AND (w.wave, w.tid) < (?, ?))",
                                 [self.run_id, *fparams, *key]).fetchone()[0])
@@ -298,15 +259,13 @@ class Board:
             for i in range(0, len(ids), 500):
                 chunk = ids[i:i + 500]
                 marks = ",".join("?" * len(chunk))
-                sql = ROWS_FOR_TEMPLATE if self.waves_ready else QUICK_ROWS_FOR_TEMPLATE
-                out += [_row(r, self.attention) for r in conn.execute(sql.replace("{marks}", marks),
+                out += [_row(r, self.attention) for r in conn.execute(ROWS_FOR_TEMPLATE.replace("{marks}", marks),
                                                                       [self.run_id, *chunk, self.run_id]).fetchall()]
         return out
 
     def locate(self, task_id: str, f: TaskFilter = TaskFilter(), *, limit: int = 200) -> Page | None:
         """A page that contains task_id, starting a little above it, or None if it is filtered out."""
-        w = self.store.one("SELECT w.wave, w.tid FROM tasks t JOIN temp.board_wave w ON w.tid=t.rowid"
-                           " WHERE t.run_id=? AND t.task_id=?", (self.run_id, task_id))
+        w = self.store.one("SELECT wave, rowid FROM tasks WHERE run_id=? AND task_id=?", (self.run_id, task_id))
         if w is None:
             return None
         fsql, fparams = _filter_sql(f, self.attention)
@@ -359,8 +318,8 @@ class Board:
         if self._wave_cache is not None and self._wave_cache[0] == sig:
             return self._wave_cache[1]
         waves = [(r[0], r[1] or 0, r[2]) for r in conn.execute(
-            "SELECT w.wave, sum(t.status IN ('done','cancelled')), count(*) FROM temp.board_wave w"
-            " JOIN tasks t ON t.rowid=w.tid WHERE w.run_id=? GROUP BY w.wave ORDER BY w.wave", (self.run_id,))]
+            "SELECT wave, sum(status IN ('done','cancelled')), count(*) FROM tasks WHERE run_id=?"
+            " GROUP BY wave ORDER BY wave", (self.run_id,))]
         self._wave_cache = (sig, waves)
         return waves
 

@@ -44,6 +44,31 @@ def topo_order(task_ids: list[str], deps: Iterable[tuple[str, str]]) -> tuple[li
     return order, wave
 
 
+def recompute_waves(conn: Any, run_id: str) -> int:
+    """Store every task's wave from scratch (migrations, and bulk loaders that bypass dep add)."""
+    ids = [r[0] for r in conn.execute("SELECT task_id FROM tasks WHERE run_id=?", (run_id,)).fetchall()]
+    deps = [(r[0], r[1]) for r in conn.execute("SELECT task_id, depends_on FROM deps WHERE run_id=?", (run_id,))]
+    _, wave = topo_order(ids, deps)
+    conn.executemany("UPDATE tasks SET wave=? WHERE run_id=? AND task_id=? AND wave<>?",
+                     [(w, run_id, t, w) for t, w in wave.items()])
+    return len(ids)
+
+
+def raise_wave(conn: Any, run_id: str, task_id: str, at_least: int) -> int:
+    """After task_id gained a dependency: its wave and its dependants' waves grow as needed.
+    Walks only the part of the graph whose wave actually changes."""
+    changed = 0
+    stack = [(task_id, at_least)]
+    while stack:
+        t, w = stack.pop()
+        if conn.execute("UPDATE tasks SET wave=? WHERE run_id=? AND task_id=? AND wave<?",
+                        (w, run_id, t, w)).rowcount:
+            changed += 1
+            stack += [(r[0], w + 1) for r in conn.execute(
+                "SELECT task_id FROM deps WHERE run_id=? AND depends_on=?", (run_id, t)).fetchall()]
+    return changed
+
+
 def critical_path(task_ids: list[str], deps: list[tuple[str, str]],
                   weight: dict[str, float] | None = None) -> list[str]:
     """The longest chain of dependent tasks (by count, or by weight when given), first to last."""

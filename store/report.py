@@ -14,7 +14,7 @@ from typing import Any
 
 from .db import Store
 from .fold import task_counts
-from .plan import critical_path, topo_order
+from .plan import critical_path
 from .records import loads, rows
 from .runs import get_run
 from .sanitize import clean, one_line
@@ -57,7 +57,7 @@ def report_data(store: Store, *, run_id: str) -> dict[str, Any]:
             (run_id,)).fetchall())
         last_event = conn.execute("SELECT max(created_at) FROM events WHERE run_id=?", (run_id,)).fetchone()[0]
     ids = [t["task_id"] for t in tasks]
-    _, wave = topo_order(ids, deps)
+    wave = {t["task_id"]: t["wave"] for t in tasks}
     crit = critical_path(ids, deps)
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for a in attempts:

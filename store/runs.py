@@ -227,6 +227,9 @@ def dep_add_tx(conn: sqlite3.Connection, run_id: str, task_id: str, depends_on: 
         raise InvalidState(f"task {task_id} is {t['status']}; dependencies can only be added "
                            f"before it is dispatched")
     conn.execute("INSERT INTO deps (run_id, task_id, depends_on) VALUES (?,?,?)", (run_id, task_id, depends_on))
+    from .plan import raise_wave
+
+    raise_wave(conn, run_id, task_id, d["wave"] + 1)
     if d["status"] != "done" and t["status"] == "ready":
         conn.execute("UPDATE tasks SET status='planned', updated_at=? WHERE run_id=? AND task_id=?",
                      (now, run_id, task_id))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import fcntl
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .db import Store
@@ -212,10 +213,22 @@ DROP INDEX threads_lease;
 CREATE INDEX threads_live ON threads(status) WHERE status IN ('claimed', 'in_progress', 'blocked');
 """
 
-MIGRATIONS: list[tuple[str, str]] = [
+def _m005_stored_waves(conn: Any) -> None:
+    """Each task keeps its wave (longest dependency chain below it), maintained by dep add, so
+    readers (status, the console's window, the autopilot) never recompute the whole plan."""
+    conn.execute("ALTER TABLE tasks ADD COLUMN wave INTEGER NOT NULL DEFAULT 0")
+    conn.execute("CREATE INDEX tasks_wave ON tasks(run_id, wave)")
+    from .plan import recompute_waves
+
+    for (run_id,) in conn.execute("SELECT run_id FROM runs").fetchall():
+        recompute_waves(conn, run_id)
+
+
+MIGRATIONS: list[tuple[str, str | Callable[[Any], None]]] = [
     ("m001_initial", V1),
     ("m002_runtime", V2_RUNTIME),
     ("m004_lean_write_indexes", V4_LEAN_INDEXES),
+    ("m005_stored_waves", _m005_stored_waves),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -251,7 +264,10 @@ def _apply(store: Store) -> None:
     store.conn.execute("PRAGMA journal_mode=WAL")
     migrations = Migrations("orch")
     for name, ddl in MIGRATIONS:
-        def step(db: sqlite_utils.Database, ddl: str = ddl) -> None:
+        def step(db: sqlite_utils.Database, ddl: str | Callable[[Any], None] = ddl) -> None:
+            if callable(ddl):
+                ddl(db.conn)
+                return
             for statement in ddl.split(";"):
                 if statement.strip():
                     db.execute(statement)

@@ -96,7 +96,7 @@ def status(store: Store, *, run_id: str, reconcile_first: bool = True,
         try:
             tasks = conn.execute(
                 "SELECT task_id, title, summary, status, default_to, priority, paths_json, required_checks_json,"
-                " updated_at FROM tasks WHERE run_id=? ORDER BY rowid", (run_id,)).fetchall()  # rowid = creation order
+                " updated_at, wave FROM tasks WHERE run_id=? ORDER BY rowid", (run_id,)).fetchall()  # rowid = creation order
             deps = conn.execute("SELECT task_id, depends_on FROM deps WHERE run_id=?", (run_id,)).fetchall()
             att_cols = ", ".join(f"a.{k}" for k in STATUS_ATTEMPT_KEYS)
             attempts = {r[0]: r[1:] for r in conn.execute(
@@ -114,7 +114,7 @@ def status(store: Store, *, run_id: str, reconcile_first: bool = True,
         finally:
             conn.row_factory = sqlite3.Row
         questions = blocked_questions(conn, run_id) if counts.get("blocked") else {}
-    waves = compute_waves([t[0] for t in tasks], deps)
+    max_wave = max((t[9] for t in tasks), default=-1)
     dep_map: dict[str, list[str]] = defaultdict(list)
     for t, d in deps:
         dep_map[t].append(d)
@@ -122,7 +122,7 @@ def status(store: Store, *, run_id: str, reconcile_first: bool = True,
         rank = {s: i for i, s in enumerate(NEEDS_LOOK_ORDER)}
         tasks = sorted((t for t in tasks if t[3] in rank), key=lambda t: rank[t[3]])[:needs_look_limit]
     out_tasks = []
-    for task_id, title, summary, st, default_to, priority, paths_json, checks_json, updated_at in tasks:
+    for task_id, title, summary, st, default_to, priority, paths_json, checks_json, updated_at, wave in tasks:
         a = attempts.get(task_id)
         latest = dict(zip(STATUS_ATTEMPT_KEYS, a)) if a else None
         required = loads(checks_json, [])
@@ -130,14 +130,14 @@ def status(store: Store, *, run_id: str, reconcile_first: bool = True,
         out_tasks.append({
             "task_id": task_id, "title": title, "summary": summary, "status": st, "default_to": default_to,
             "priority": priority, "paths": loads(paths_json, []), "required_checks": required,
-            "updated_at": updated_at, "wave": waves.get(task_id, 0), "depends_on": sorted(dep_map.get(task_id, ())),
+            "updated_at": updated_at, "wave": wave, "depends_on": sorted(dep_map.get(task_id, ())),
             "latest_attempt": latest,
             "latest_message": latest_msgs.get(latest["thread_id"]) if latest else None,
             "blocked_question": q["question"] if q else None,
             "gate": gate_of(required, checks.get((task_id, latest["attempt_no"]), []) if latest else []),
         })
     return {"run": public_run(run, counts), "tasks": out_tasks, "updated_tasks": updated,
-            "waves": max(waves.values()) + 1 if waves else 0}
+            "waves": max_wave + 1}
 
 
 def gate_of(required: list[str], checks: list[dict[str, Any]]) -> dict[str, Any]:

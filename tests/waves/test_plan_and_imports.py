@@ -168,3 +168,24 @@ def test_run_config_sets_the_cap_and_refuses_unknown_keys(cli) -> None:  # type:
     cli.err("orch", "run", "config", "--run", "r", "--set", "max_attempts=many", code="invalid_input", exit_code=30)
     cli.err("orch", "run", "config", "--run", "r", "--concurrency", "0", code="invalid_input", exit_code=30)
     assert cli.ok("orch", "plan", "--run", "r")["concurrency_cap"] == 2
+
+
+def test_stored_waves_follow_every_dependency_added(store: Store) -> None:
+    """tasks.wave, kept up by dep add, always equals the Kahn level computed from scratch."""
+    rnd = random.Random(3)
+    runs.run_init(store, run_id="r", goal="g")
+    ids = [f"T{i}" for i in range(60)]
+    for t in ids:
+        runs.task_add(store, run_id="r", task_id=t, title=t)
+    added = 0
+    for _ in range(150):
+        a, b = rnd.sample(ids, 2)
+        try:
+            runs.dep_add(store, run_id="r", task_id=a, depends_on=b)
+            added += 1
+        except InvalidInput:
+            continue  # a cycle, refused
+        stored = {r[0]: r[1] for r in store.all("SELECT task_id, wave FROM tasks WHERE run_id='r'")}
+        deps = [(r[0], r[1]) for r in store.all("SELECT task_id, depends_on FROM deps WHERE run_id='r'")]
+        assert stored == plan.topo_order(ids, deps)[1]
+    assert added > 50
