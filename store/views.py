@@ -94,33 +94,45 @@ def status(store: Store, *, run_id: str, reconcile_first: bool = True,
         counts = task_counts(conn, run_id)
         conn.row_factory = None
         try:
-            tasks = conn.execute(
-                "SELECT task_id, title, summary, status, default_to, priority, paths_json, required_checks_json,"
-                " updated_at, wave FROM tasks WHERE run_id=? ORDER BY rowid", (run_id,)).fetchall()  # rowid = creation order
-            deps = conn.execute("SELECT task_id, depends_on FROM deps WHERE run_id=?", (run_id,)).fetchall()
+            cols = ("task_id, title, summary, status, default_to, priority, paths_json, required_checks_json,"
+                    " updated_at, wave")
+            if needs_look_limit is None:
+                tasks = conn.execute(f"SELECT {cols} FROM tasks WHERE run_id=? ORDER BY rowid",  # creation order
+                                     (run_id,)).fetchall()
+                only = ""  # every task: run-wide queries below
+                only_params: tuple[Any, ...] = ()
+            else:  # a screenful, chosen in SQL: nothing is read for the other thousands of tasks
+                rank = " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(NEEDS_LOOK_ORDER))
+                tasks = conn.execute(
+                    f"SELECT {cols} FROM tasks WHERE run_id=? AND status IN ({','.join('?' * len(NEEDS_LOOK_ORDER))})"
+                    f" ORDER BY CASE status {rank} END, rowid LIMIT ?",
+                    (run_id, *NEEDS_LOOK_ORDER, needs_look_limit)).fetchall()
+                only_params = tuple(t[0] for t in tasks)
+                only = f" AND {{alias}}task_id IN ({','.join('?' * len(only_params))})" if only_params else " AND 0"
+            f = lambda alias: only.format(alias=alias)  # noqa: E731
+            deps = conn.execute(f"SELECT task_id, depends_on FROM deps WHERE run_id=?{f('')}",
+                                (run_id, *only_params)).fetchall()
             att_cols = ", ".join(f"a.{k}" for k in STATUS_ATTEMPT_KEYS)
             attempts = {r[0]: r[1:] for r in conn.execute(
-                f"SELECT a.task_id, {att_cols} FROM attempts a WHERE a.run_id=? AND a.attempt_no=(SELECT "
-                "max(attempt_no) FROM attempts b WHERE b.run_id=a.run_id AND b.task_id=a.task_id)", (run_id,))}
+                f"SELECT a.task_id, {att_cols} FROM attempts a WHERE a.run_id=?{f('a.')} AND a.attempt_no=(SELECT "
+                "max(attempt_no) FROM attempts b WHERE b.run_id=a.run_id AND b.task_id=a.task_id)",
+                (run_id, *only_params))}
             latest_msgs = {r[0]: {"message_id": r[1], "kind": r[2], "summary": r[3], "from_agent": r[4],
                                   "created_at": r[5]} for r in conn.execute(
                 "SELECT m.thread_id, m.message_id, m.kind, m.summary, m.from_agent, m.created_at FROM attempts a"
                 " JOIN messages m ON m.message_id=(SELECT max(message_id) FROM messages x WHERE"
-                " x.thread_id=a.thread_id AND x.kind<>'event') WHERE a.run_id=?", (run_id,))}
+                f" x.thread_id=a.thread_id AND x.kind<>'event') WHERE a.run_id=?{f('a.')}", (run_id, *only_params))}
             checks: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
-            for c in conn.execute("SELECT task_id, attempt_no, name, status, summary FROM checks WHERE run_id=?",
-                                  (run_id,)):
+            for c in conn.execute(f"SELECT task_id, attempt_no, name, status, summary FROM checks WHERE run_id=?{f('')}",
+                                  (run_id, *only_params)):
                 checks[(c[0], c[1])].append({"name": c[2], "status": c[3], "summary": c[4]})
+            max_wave = conn.execute("SELECT max(wave) FROM tasks WHERE run_id=?", (run_id,)).fetchone()[0]
         finally:
             conn.row_factory = sqlite3.Row
         questions = blocked_questions(conn, run_id) if counts.get("blocked") else {}
-    max_wave = max((t[9] for t in tasks), default=-1)
     dep_map: dict[str, list[str]] = defaultdict(list)
     for t, d in deps:
         dep_map[t].append(d)
-    if needs_look_limit is not None:
-        rank = {s: i for i, s in enumerate(NEEDS_LOOK_ORDER)}
-        tasks = sorted((t for t in tasks if t[3] in rank), key=lambda t: rank[t[3]])[:needs_look_limit]
     out_tasks = []
     for task_id, title, summary, st, default_to, priority, paths_json, checks_json, updated_at, wave in tasks:
         a = attempts.get(task_id)
@@ -137,7 +149,7 @@ def status(store: Store, *, run_id: str, reconcile_first: bool = True,
             "gate": gate_of(required, checks.get((task_id, latest["attempt_no"]), []) if latest else []),
         })
     return {"run": public_run(run, counts), "tasks": out_tasks, "updated_tasks": updated,
-            "waves": max_wave + 1}
+            "waves": (max_wave + 1) if max_wave is not None else 0}
 
 
 def gate_of(required: list[str], checks: list[dict[str, Any]]) -> dict[str, Any]:
