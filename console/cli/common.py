@@ -1,7 +1,7 @@
 """What both CLIs share: the parser that never exits with a traceback, the JSON envelope, exit
 codes, body and artifact flags, and the dispatcher that turns every failure into a clear line.
 
-Imports no textual; rich is imported only when a human-readable table is printed.
+Imports neither textual nor rich: both CLIs must start fast.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def wants_json(argv: Sequence[str]) -> bool:
 
 def main_for(prog: str, build: Callable[[], Parser], argv: Sequence[str] | None,
              renderers: Callable[[], dict[str, Callable[[dict[str, Any], argparse.Namespace], None]]]) -> int:
-    """renderers is a loader: the rich-based renderers are imported only for human output."""
+    """renderers is a loader: the text renderers are imported only for human output."""
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = wants_json(argv)
     Parser.json_mode = as_json

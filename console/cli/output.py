@@ -1,9 +1,15 @@
-"""Human-readable output for both CLIs: rich tables of plain Text (markup never interpreted)."""
+"""Human-readable output for both CLIs: aligned plain-text tables and lines.
+
+Worker text is cleaned of escape sequences and control characters (store.sanitize) and printed
+as text, never interpreted. Colour is plain SGR codes when stdout is a terminal (and NO_COLOR is
+unset): rich cost ~60 ms of start-up on every human-facing command, more than the query itself.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import Any
+from typing import Any, NamedTuple
 
 from store.sanitize import clean, one_line
 
@@ -12,70 +18,83 @@ STATUS_STYLE = {
     "in_progress": "yellow", "blocked": "magenta", "verifying": "cyan", "done": "green",
     "failed": "red", "cancelled": "dim", "pending": "blue", "active": "yellow", "passed": "green",
 }
+SGR = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "blue": "34", "magenta": "35",
+       "cyan": "36"}
 
 
-_CONSOLE: Any = None
+class Styled(NamedTuple):
+    """One line of already-cleaned text and the style to print it in."""
+
+    plain: str
+    style: str = ""
 
 
-def console() -> Any:
-    """One rich Console per process (making one probes the terminal each time)."""
-    global _CONSOLE
-    if _CONSOLE is None:
-        from rich.console import Console
-
-        _CONSOLE = Console(highlight=False, soft_wrap=False)
-    return _CONSOLE
+def _colour() -> bool:
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
-def text(value: Any, style: str = "") -> Any:
-    from rich.text import Text
+def _width() -> int:
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.stdout.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 100
 
-    return Text(one_line("" if value is None else str(value), 200), style=style)
+
+def _fmt(s: Styled, colour: bool) -> str:
+    codes = ";".join(SGR[p] for p in s.style.split() if p in SGR)
+    return f"\x1b[{codes}m{s.plain}\x1b[0m" if colour and codes and s.plain else s.plain
 
 
-def status_text(value: str) -> Any:
+def _styled(value: Any) -> Styled:
+    return value if isinstance(value, Styled) else Styled(clean("" if value is None else str(value),
+                                                                keep_newlines=False))
+
+
+def text(value: Any, style: str = "") -> Styled:
+    return Styled(one_line("" if value is None else str(value), 200), style)
+
+
+def status_text(value: str) -> Styled:
     return text(value, STATUS_STYLE.get(value, ""))
 
 
-def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
-    """Aligned columns of one-line cells. Laid out here rather than with rich's Table, which
-    measured ~4 ms per row (a 50-row status took longer to print than to query)."""
-    from rich.text import Text
+def _clip(s: Styled, width: int) -> Styled:
+    return s if len(s.plain) <= width else Styled(s.plain[: max(0, width - 1)] + "…", s.style)
 
-    cells = [[x if isinstance(x, Text) else text(x) for x in r] for r in rows]
-    width = console().width
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    """Aligned columns of one-line cells; when too wide for the terminal the widest columns give
+    way first, down to 8 characters."""
+    cells = [[x if isinstance(x, Styled) else text(x) for x in r] for r in rows]
     widths = [max([len(c)] + [len(r[i].plain) for r in cells]) for i, c in enumerate(columns)]
-    # Too wide for the terminal: the widest columns give way first, down to 8 characters.
-    excess = sum(widths) + 2 * (len(widths) - 1) - width
+    excess = sum(widths) + 2 * (len(widths) - 1) - _width()
     while excess > 0:
         i = max(range(len(widths)), key=lambda k: widths[k])
         if widths[i] <= 8:
             break
         widths[i] -= 1
         excess -= 1
-    out = Text()
-    if title:
-        out.append(title + "\n", style="bold")
-    for i, c in enumerate(columns):
-        out.append(c.ljust(widths[i]) + ("  " if i < len(columns) - 1 else ""), style="bold")
+    colour = _colour()
+    out = [_fmt(Styled(title, "bold"), colour)] if title else []
+    out.append("  ".join(_fmt(_clip(Styled(c.ljust(widths[i]), "bold"), widths[i]), colour)
+                         for i, c in enumerate(columns)).rstrip())
     for r in cells:
-        out.append("\n")
+        parts = []
         for i, cell in enumerate(r):
-            cell = cell.copy()
-            cell.truncate(widths[i], overflow="ellipsis")
-            out.append_text(cell)
-            if i < len(r) - 1:
-                out.append(" " * (widths[i] - len(cell.plain) + 2))
-    console().print(out, no_wrap=True, overflow="ellipsis", crop=True)
+            cell = _clip(cell, widths[i])
+            pad = " " * (widths[i] - len(cell.plain)) if i < len(r) - 1 else ""
+            parts.append(_fmt(cell, colour) + pad)
+        out.append("  ".join(parts).rstrip())
+    sys.stdout.write("\n".join(out) + "\n")
 
 
 def line(*parts: Any) -> None:
-    from rich.text import Text
-
-    out = Text()
-    for p in parts:
-        out.append(p if isinstance(p, Text) else Text(clean(str(p), keep_newlines=False)))
-    console().print(out)
+    colour = _colour()
+    sys.stdout.write("".join(_fmt(_styled(p), colour) for p in parts) + "\n")
 
 
 def block(body: str) -> None:
@@ -84,9 +103,8 @@ def block(body: str) -> None:
 
 
 def kv(pairs: list[tuple[str, Any]]) -> None:
-    from rich.text import Text
-
-    c = console()
+    colour = _colour()
     width = max((len(k) for k, _ in pairs), default=0)
     for k, v in pairs:
-        c.print(Text(f"{k.rjust(width)}  ", style="bold") + (v if isinstance(v, Text) else text(v)))
+        sys.stdout.write(_fmt(Styled(f"{k.rjust(width)}  ", "bold"), colour) + _fmt(_styled(v) if isinstance(v, Styled)
+                                                                                      else text(v), colour) + "\n")

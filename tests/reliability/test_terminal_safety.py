@@ -66,7 +66,7 @@ class Term:
     def title(self, name: str) -> str:
         return self("display-message", "-p", "-t", name, "#{pane_title}").stdout.strip()
 
-    def wait(self, name: str, needle: str, timeout: float = 30) -> str:
+    def wait(self, name: str, needle: str, timeout: float = 60) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = self.plain(name)
