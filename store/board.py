@@ -111,6 +111,8 @@ class Changes:
         return not self.types
 
 
+LIVE_TASK = ("dispatched", "running", "blocked", "verifying")
+
 ROW_TEMPLATE = """
 SELECT w.tid, w.wave, t.task_id, t.title, t.status, t.default_to, t.updated_at,
        a.attempt_no, a.assigned_to, a.last_activity_at, a.liveness, a.end_reason
@@ -134,7 +136,9 @@ def _row(r: sqlite3.Row, attention: dict[str, str] | None = None) -> TaskRow:
                    owner=r["assigned_to"] or r["default_to"] or "", status=r["status"],
                    attempt_no=r["attempt_no"] or 0,
                    last_activity=r["last_activity_at"] or r["updated_at"] or "",
-                   liveness=r["liveness"] or "", end_reason=r["end_reason"] or "",
+                   # a finished task has no liveness, whatever its last attempt was judged while it ran
+                   liveness=(r["liveness"] or "") if r["status"] in LIVE_TASK else "",
+                   end_reason=r["end_reason"] or "",
                    attention=(attention or {}).get(r["task_id"], ""))
 
 

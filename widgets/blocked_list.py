@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
@@ -18,6 +19,9 @@ from .text import age, cell, plain
 
 
 class BlockedPane(Vertical):
+    # Escape leaves the answer box, so the console's one-letter keys act again.
+    BINDINGS = [Binding("escape", "leave_answer", "Back to the questions", show=False, id="blocked.leave_answer")]
+
     @dataclass
     class AnswerSubmitted(Message):
         task_id: str
@@ -117,4 +121,9 @@ class BlockedPane(Vertical):
         self.post_message(self.AnswerSubmitted(self.current, text))
 
     def clear_answer(self) -> None:
+        """After an answer went out: an empty box, and focus back on the list of questions."""
         self.query_one("#answer-input", Input).value = ""
+        self.action_leave_answer()
+
+    def action_leave_answer(self) -> None:
+        self.query_one(DataTable).focus()

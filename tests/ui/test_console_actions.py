@@ -78,7 +78,31 @@ async def test_answer_key_reaches_the_workers_wait_reply(cli) -> None:  # type: 
         assert doc["data"]["message"]["body"] == "use 9090"
         assert doc["data"]["message"]["kind"] == "answer"
         await wait_until(pilot, lambda: not app.blocked_items, what="blocked list to empty")
+        # the answer box let go of the keyboard: `1` switches pane instead of typing a digit
+        assert app.focused is None or app.focused.id != "answer-input"
+        await pilot.press("1")
+        await pilot.pause()
+        assert app.pane == "board"
     assert task_status(cli.db, "t1") == "running"
+
+
+async def test_escape_leaves_the_answer_box(cli) -> None:  # type: ignore[no-untyped-def]
+    """Opening the answer box and pressing Escape gives the keys back to the console."""
+    plan(cli, ("t1", []))
+    thread = dispatched_and_claimed(cli, "t1")
+    cli.ok("inbox", "update", "--agent", "w1", "--thread", thread, "--status", "blocked", "--summary", "Which port?")
+    app = OrchConsole(cli.db, "r1", engine=False)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_until(pilot, lambda: bool(app.blocked_items), what="the question")
+        await pilot.press("a")
+        await pilot.pause()
+        assert app.focused is not None and app.focused.id == "answer-input"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.focused is None or app.focused.id != "answer-input"
+        await pilot.press("1")
+        await pilot.pause()
+        assert app.pane == "board"
 
 
 async def test_answer_with_json_sends_a_structured_payload(cli) -> None:  # type: ignore[no-untyped-def]
