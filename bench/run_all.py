@@ -148,7 +148,9 @@ def render(m: dict[str, str], r: dict[str, Any], quick: bool, started: str, load
          "## Machine", "", "| | |", "|---|---|",
          f"| CPU | {m['cores']} cores, {m['cpu']} |", f"| RAM | {m['ram']} |", f"| OS | {m['os']} |",
          f"| Python | {m['python']} |", f"| SQLite | {m['sqlite']} |",
-         f"| load average | {m['load']} at the start, {load_end} at the end |", "",
+         f"| load average | {m['load']} at the start, {load_end.split(' | ')[0]} at the end |",
+         *([f"| CPU steal | {load_end.split(': ')[1]} of the machine's time during the run |"]
+           if " | " in load_end else []), "",
          "The machine is shared with other developers' test suites and benchmarks; the same command has given "
          "up to 2x different results minutes apart. Treat the figures as lower bounds of what the code does on "
          "an idle machine of this size.", "",
@@ -216,6 +218,15 @@ def render(m: dict[str, str], r: dict[str, Any], quick: bool, started: str, load
     return "\n".join(L)
 
 
+def _cpu_times() -> list[int]:
+    """The aggregate `cpu` line of /proc/stat: user nice system idle iowait irq softirq steal."""
+    try:
+        with open("/proc/stat") as f:
+            return [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return [0] * 8
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller runs of every benchmark")
@@ -226,9 +237,14 @@ def main(argv: list[str] | None = None) -> int:
 
     m = machine()
     started = time.strftime("%Y-%m-%d %H:%M")
+    cpu0 = _cpu_times()
     r = {"store": store_bench(a.quick), "cli": cli_latency(a.quick), "console": console_bench(a.quick),
          "watch": watch_bench(a.quick)}
     load_end = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    cpu1 = _cpu_times()
+    total = sum(cpu1) - sum(cpu0)
+    # steal: time the hypervisor gave our virtual CPUs to other guests, a direct measure of noise
+    load_end += f" | CPU steal during the run: {100 * (cpu1[7] - cpu0[7]) / total:.1f} %" if total > 0 else ""
     text = render(m, r, a.quick, started, load_end)
     if a.no_write:
         print(text)
