@@ -96,7 +96,7 @@ def run_config(store: Store, *, run_id: str, updates: dict[str, Any]) -> dict[st
         conn.execute("UPDATE runs SET config_json=?, updated_at=? WHERE run_id=?",
                      (json.dumps(cfg), now, run_id))
         add_event(conn, "run_configured", run_id=run_id, summary=json.dumps(updates), payload=updates, now=now)
-        return {"run": public_run(get_run(conn, run_id))}
+        return {"run": public_run(get_run(conn, run_id), task_counts(conn, run_id))}
 
     return store.write(tx)
 

@@ -92,6 +92,8 @@ def status(store: Store, *, run_id: str, reconcile_first: bool = True,
     with store.snapshot() as conn:
         run = get_run(conn, run_id)
         counts = task_counts(conn, run_id)
+        if needs_look_limit is not None and sum(counts.values()) <= needs_look_limit:
+            needs_look_limit = None  # a small run is shown whole
         conn.row_factory = None
         try:
             cols = ("task_id, title, summary, status, default_to, priority, paths_json, required_checks_json,"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from .output import block, kv, line, status_text, table, text
@@ -33,7 +34,7 @@ def _show(d: dict[str, Any], args: Any = None) -> None:
         if m["body"]:
             block(m["body"])
         if m.get("payload") is not None:
-            block("payload: " + str(m["payload"]))
+            block("payload: " + json.dumps(m["payload"], ensure_ascii=False))
         for a in m.get("artifacts", []):
             line(f"  artifact: {a['path']} {a['kind']}")
 
@@ -45,7 +46,7 @@ def _message(d: dict[str, Any], args: Any = None) -> None:
     if m.get("body"):
         block(m["body"])
     if m.get("payload") is not None:
-        block("payload: " + str(m["payload"]))
+        block("payload: " + json.dumps(m["payload"], ensure_ascii=False))
     if "next_event_id" in d:
         line(f"next event: {d['next_event_id']}")
 

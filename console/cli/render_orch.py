@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from store.sanitize import one_line
@@ -84,7 +85,7 @@ def _blocked(d: dict[str, Any], args: Any = None) -> None:
         if q["body"]:
             block(q["body"])
         if q.get("payload") is not None:
-            block("payload: " + str(q["payload"]))
+            block("payload: " + json.dumps(q["payload"], ensure_ascii=False))
 
 
 def _answer(d: dict[str, Any], args: Any = None) -> None:

@@ -298,3 +298,11 @@ def _toggle_many(db_path: str, n: int) -> None:
     with Store(db_path) as s:
         for _ in range(n):
             runs.toggle_setting(s, run_id="r", key="autopilot")
+
+
+def test_status_for_a_person_shows_a_small_run_whole(plan: Store) -> None:
+    """The screenful limit only trims big runs: a two-task run shows its planned task too."""
+    start(plan)
+    shown = views.status(plan, run_id="r", needs_look_limit=50)["tasks"]
+    assert [t["task_id"] for t in shown] == ["A", "B"]
+    assert [t["task_id"] for t in views.status(plan, run_id="r", needs_look_limit=1)["tasks"]] == ["A"]
