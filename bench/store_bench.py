@@ -34,7 +34,6 @@ import platform
 import random
 import shutil
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time

@@ -28,7 +28,6 @@ from widgets.dag_view import DagView
 from widgets.run_header import RunHeader
 from widgets.task_table import TaskTable
 
-from . import actions
 from .commands import ConsoleCommands
 from .config import ConsoleConfig, load_config
 from .data import ConsoleData, error_text

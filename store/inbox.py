@@ -14,7 +14,7 @@ from .db import Store
 from .errors import InvalidInput, InvalidState, LeaseConflict, NoMatchingWork, NotFound
 from .fold import fold_thread
 from .records import (LIVE_THREAD, TERMINAL_THREAD, Artifact, add_event, add_message,
-                      attach_artifacts, public_message, row, rows)
+                      attach_artifacts, public_message, rows)
 from .validate import check_id, check_json, check_text, check_thread_id, now_ts, positive_int
 
 DEFAULT_LEASE_SECONDS = 900

@@ -10,10 +10,9 @@ from collections import defaultdict
 from typing import Any
 
 from .db import Store
-from .dispatch import public_attempt
 from .fold import fold_thread, refresh_run, task_counts
 from .records import loads, public_message, rows
-from .runs import get_run, public_run, public_task
+from .runs import get_run, public_run
 from .validate import check_id, now_ts, parse_ts
 
 

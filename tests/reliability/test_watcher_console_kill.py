@@ -17,32 +17,18 @@ import subprocess
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from console import launcher
-from store import Store
 from tests.conftest import ORCH, git_env
 from tests.reliability import invariants as inv
-from tests.runtime.conftest import Rig
+from tests.runtime.conftest import Rig, rig  # noqa: F401  (the runtime tests' fixture)
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 LIMIT = float(os.environ.get("RUNTIME_KILL_SECONDS", "120"))
 ACTIONS = ("task_auto_dispatched", "task_auto_retried", "attempt_launched", "attempt_nudged", "attempt_stalled",
            "attempt_crashed", "task_escalated", "task_retry_scheduled", "attempt_timed_out")
-
-
-@pytest.fixture
-def rig(store: Store, repo: Path) -> Iterator[Rig]:
-    r = Rig(store, repo)
-    try:
-        yield r
-    finally:
-        for a in store.all("SELECT * FROM attempts WHERE runtime<>''"):
-            launcher.stop(store.path, dict(a), grace=0.5)
-        launcher.kill_server(store.path)
 
 
 class Supervisor:
