@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -166,6 +167,10 @@ def _stop_workers(db: str, run_id: str) -> None:
     launcher.kill_server(db)
 
 
+def _exit_on_signal(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(*, directory: str | None = None, headless: bool = False, as_json: bool = False,
          timeout: float = 110.0, tmux: bool = False) -> dict[str, Any]:
     out = sys.stderr if as_json else sys.stdout
@@ -190,6 +195,11 @@ def main(*, directory: str | None = None, headless: bool = False, as_json: bool 
     out.flush()
     from console.watcher import Watcher
 
+    if threading.current_thread() is threading.main_thread():
+        # A closed terminal (SIGHUP) or a kill (SIGTERM) still runs the cleanup below, so no
+        # simulated worker or tmux server outlives the demo.
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            signal.signal(sig, _exit_on_signal)
     stop = threading.Event()
     watcher = Watcher(db, run_id, autopilot=True)
     thread = threading.Thread(target=watcher.run_forever, args=(stop,), name="orch-demo-watcher", daemon=True)
