@@ -204,3 +204,33 @@ def test_demo_refuses_a_non_empty_directory(tmp_path: Path) -> None:
                        timeout=30, env=git_env())
     assert p.returncode == 30 and json.loads(p.stdout)["error"]["code"] == "invalid_input"
     assert (tmp_path / "x").read_text() == "keep me"
+
+
+def _processes_with_env(needle: bytes) -> list[int]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if needle in Path(f"/proc/{pid}/environ").read_bytes():
+                    found.append(int(pid))
+            except OSError:
+                continue
+    return found
+
+
+def test_demo_stopped_by_sigterm_leaves_no_worker_behind(tmp_path: Path) -> None:
+    """Killing the demo mid-run (SIGTERM, as when its terminal goes away) still stops every
+    simulated worker it launched."""
+    root = tmp_path / "demo"
+    db = root / ".agents" / "coord.db"
+    p = subprocess.Popen([ORCH, "demo", "--headless", "--dir", str(root)], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, env=git_env())
+    needle = f"ORCH_DB={db}".encode()
+    try:
+        until(lambda: db.exists() and _processes_with_env(needle), timeout=60, interval=0.2)
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=30) == 128 + signal.SIGTERM
+    finally:
+        if p.poll() is None:
+            p.kill()
+    until(lambda: not _processes_with_env(needle), timeout=15, interval=0.2)
