@@ -71,6 +71,12 @@ def dag_svg(data: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    """One table; cells arrive already escaped."""
+    return (["<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in headers) + "</tr></thead><tbody>"]
+            + ["<tr>" + "".join(f"<td>{v}</td>" for v in r) + "</tr>" for r in rows] + ["</tbody></table>"])
+
+
 def to_html(data: dict[str, Any]) -> str:
     r = data["run"]
     c = r["counts"]
@@ -85,37 +91,23 @@ def to_html(data: dict[str, Any]) -> str:
     if data["critical_path"]:
         out.append(f"<p><strong>Critical path:</strong> {' → '.join(_e(t) for t in data['critical_path'])}</p>")
     for w in data["waves"]:
-        out += [f"<h2>Wave {w['wave']}</h2>", "<table><thead><tr>" + "".join(
-            f"<th>{h}</th>" for h in ("task", "title", "owner", "status", "attempts", "duration", "branch",
-                                       "checks", "PR", "CI")) + "</tr></thead><tbody>"]
-        for t in w["tasks"]:
-            checks = ", ".join(f"{ch['name']} {ch['status']}" for ch in t["checks"])
-            out.append("<tr>" + "".join(f"<td>{v}</td>" for v in (
-                _e(t["task_id"]) + (' <span class="crit">★</span>' if t["critical"] else ""), _e(t["title"]),
-                _e(t["owner"]), _status(t["status"]), _e(attempts_text(t["attempts"])),
-                fmt_duration(t["duration_seconds"]), _e(t["branch"]), _e(checks), _e(t["links"].get("pr", "")),
-                _e(t["links"].get("ci", "")))) + "</tr>")
-        out.append("</tbody></table>")
+        out.append(f"<h2>Wave {w['wave']}</h2>")
+        out += _table(("task", "title", "owner", "status", "attempts", "duration", "branch", "checks", "PR", "CI"),
+                      [(_e(t["task_id"]) + (' <span class="crit">★</span>' if t["critical"] else ""), _e(t["title"]),
+                        _e(t["owner"]), _status(t["status"]), _e(attempts_text(t["attempts"])),
+                        fmt_duration(t["duration_seconds"]), _e(t["branch"]),
+                        _e(", ".join(f"{ch['name']} {ch['status']}" for ch in t["checks"])),
+                        _e(t["links"].get("pr", "")), _e(t["links"].get("ci", ""))) for t in w["tasks"]])
     out.append("<h2>Blocked questions</h2>")
-    if data["questions"]:
-        out.append("<table><thead><tr><th>task</th><th>asked by</th><th>asked at</th><th>question</th>"
-                   "<th>answer</th><th>answered by</th></tr></thead><tbody>")
-        for q in data["questions"]:
-            out.append("<tr>" + "".join(f"<td>{_e(v, 1000)}</td>" for v in (
-                q["task_id"], q["asked_by"], q["asked_at"], q["question"],
-                q["answer"] if q["answer"] is not None else "(unanswered)", q["answered_by"] or "")) + "</tr>")
-        out.append("</tbody></table>")
-    else:
-        out.append("<p>None.</p>")
+    out += _table(("task", "asked by", "asked at", "question", "answer", "answered by"),
+                  [tuple(_e(v, 1000) for v in (q["task_id"], q["asked_by"], q["asked_at"], q["question"],
+                                              q["answer"] if q["answer"] is not None else "(unanswered)",
+                                              q["answered_by"] or "")) for q in data["questions"]]) \
+        if data["questions"] else ["<p>None.</p>"]
     out.append("<h2>Follow-ups</h2>")
-    if data["follow_ups"]:
-        out.append("<table><thead><tr><th>task</th><th>title</th><th>status</th><th>reason</th>"
-                   "<th>last report</th></tr></thead><tbody>")
-        for f in data["follow_ups"]:
-            out.append("<tr>" + "".join(f"<td>{_e(v, 1000)}</td>" for v in (
-                f["task_id"], f["title"], f["status"], f["reason"], f["last_report"])) + "</tr>")
-        out.append("</tbody></table>")
-    else:
-        out.append("<p>None.</p>")
+    out += _table(("task", "title", "status", "reason", "last report"),
+                  [tuple(_e(v, 1000) for v in (f["task_id"], f["title"], f["status"], f["reason"],
+                                              f["last_report"])) for f in data["follow_ups"]]) \
+        if data["follow_ups"] else ["<p>None.</p>"]
     out.append("</body></html>")
     return "\n".join(out) + "\n"

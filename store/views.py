@@ -64,13 +64,6 @@ def reconcile(store: Store, *, run_id: str) -> dict[str, Any]:
     return store.write(tx)
 
 
-def compute_waves(task_ids: list[str], deps: list[tuple[str, str]]) -> dict[str, int]:
-    """Kahn levels: a task's wave is the length of the longest dependency chain below it."""
-    from .plan import topo_order
-
-    return topo_order(task_ids, deps)[1]
-
-
 STATUS_ATTEMPT_KEYS = ("attempt_no", "thread_id", "assigned_to", "execution_mode", "status", "end_reason",
                        "base_commit", "branch_name", "worktree_path", "workspace_status", "runtime", "liveness",
                        "started_at", "ended_at", "last_activity_at")
