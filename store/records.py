@@ -22,6 +22,23 @@ class Artifact(NamedTuple):
     metadata_json: str = ""
 
 
+class RawJSON:
+    """A value already encoded as JSON text: a big read model built by SQLite itself
+    (json_object), which the CLI splices into its envelope without decoding it. The text may hold
+    non-ASCII characters; the envelope writer escapes them."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def value(self) -> Any:
+        return json.loads(self.text)
+
+    def __repr__(self) -> str:
+        return f"RawJSON({len(self.text)} chars)"
+
+
 def row(r: sqlite3.Row | None) -> dict[str, Any] | None:
     return None if r is None else dict(r)
 

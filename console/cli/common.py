@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -30,6 +31,8 @@ class Parser(argparse.ArgumentParser):
 
     # set by main_for: with --json even --help answers with one envelope
     json_mode = False
+    # set by main_for: the one top-level command to build (None: all of them)
+    only: str | None = None
 
     def print_help(self, file: Any = None) -> None:
         if Parser.json_mode:
@@ -37,10 +40,63 @@ class Parser(argparse.ArgumentParser):
         else:
             super().print_help(file)
 
+    def _orch_choices(self) -> set[str]:
+        return {name for a in self._actions if isinstance(a, argparse._SubParsersAction) for name in a.choices}
+
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         if message:
             sys.stderr.write(message)
         raise SystemExit(status)
+
+
+class _Skipped:
+    """Stands in for the parser of a command this invocation does not name: every call is a
+    no-op that returns it again. Building all ~40 subparsers costs ~15 ms of a CLI call whose
+    budget is 150 ms, and `orch status` needs only its own."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *a, **kw: self
+
+
+SKIPPED: Any = _Skipped()
+GLOBAL_OPTIONS_WITH_VALUE = ("--db", "--agent")
+GLOBAL_FLAGS = ("--json",)
+
+
+def named_command(argv: Sequence[str]) -> str | None:
+    """The command an argv names, when only global options come before it; else None (build all)."""
+    i = 0
+    while i < len(argv):
+        tok = argv[i]
+        if tok in GLOBAL_OPTIONS_WITH_VALUE:
+            i += 2
+        elif tok in GLOBAL_FLAGS or tok.split("=", 1)[0] in GLOBAL_OPTIONS_WITH_VALUE and "=" in tok:
+            i += 1
+        elif tok.startswith("-"):
+            return None  # --help, --version or a mistake: the full parser says what is wrong
+        else:
+            return tok
+    return None
+
+
+def top_commands(parser: Parser, title: str = "commands") -> argparse._SubParsersAction:
+    """The parser's command list; with Parser.only set, only that command is built under it."""
+    sub = parser.add_subparsers(title=title, metavar="COMMAND", parser_class=Parser)
+    sub._orch_top = True  # type: ignore[attr-defined]
+    return sub
+
+
+def skipped(sub: Any, name: str) -> bool:
+    return sub is SKIPPED or (Parser.only is not None and getattr(sub, "_orch_top", False) and name != Parser.only)
+
+
+def group(sub: argparse._SubParsersAction, name: str, help_text: str) -> Any:
+    """A command with subcommands (`orch run init`, `orch verify status`)."""
+    if skipped(sub, name):
+        return SKIPPED
+    g = sub.add_parser(name, help=help_text, description=help_text)
+    add_globals(g, top=False)
+    return g.add_subparsers(title=f"{name} commands", metavar="COMMAND", parser_class=Parser)
 
 
 class Context:
@@ -141,8 +197,37 @@ def emit_error(as_json: bool, err: OrchError) -> int:
 
 def _write_json(doc: dict[str, Any]) -> None:
     # ASCII only: raw C1 controls or U+2028 in worker text would break line readers and terminals
-    sys.stdout.write(json.dumps(doc, ensure_ascii=True, default=str, separators=(",", ":")) + "\n")
+    sys.stdout.write(encode_envelope(doc) + "\n")
     sys.stdout.flush()
+
+
+def encode_envelope(doc: dict[str, Any]) -> str:
+    """The envelope as one line of ASCII JSON. A RawJSON value in doc["data"] (a read model SQLite
+    already encoded) is spliced in as is, then everything non-ASCII is \\u-escaped."""
+    from store.records import RawJSON
+
+    data = doc.get("data")
+    raw = {k: v for k, v in data.items() if isinstance(v, RawJSON)} if isinstance(data, dict) else {}
+    if not raw:
+        return json.dumps(doc, ensure_ascii=True, default=str, separators=(",", ":"))
+    tag = os.urandom(8).hex()  # a marker no stored text can forge
+    marks = {k: f"@raw-{tag}-{i}@" for i, k in enumerate(raw)}
+    out = json.dumps({**doc, "data": {k: marks.get(k, v) for k, v in data.items()}}, ensure_ascii=True,
+                     default=str, separators=(",", ":"))
+    for k, mark in marks.items():
+        out = out.replace(f'"{mark}"', raw[k].text, 1)
+    return out if out.isascii() else _NON_ASCII.sub(_escape_char, out)
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _escape_char(m: re.Match[str]) -> str:
+    c = ord(m.group())
+    if c < 0x10000:
+        return f"\\u{c:04x}"
+    c -= 0x10000
+    return f"\\u{0xd800 | (c >> 10):04x}\\u{0xdc00 | (c & 0x3ff):04x}"
 
 
 def wants_json(argv: Sequence[str]) -> bool:
@@ -157,7 +242,11 @@ def main_for(prog: str, build: Callable[[], Parser], argv: Sequence[str] | None,
     Parser.json_mode = as_json
     ctx: Context | None = None
     try:
+        Parser.only = named_command(argv)
         parser = build()
+        if Parser.only is not None and Parser.only not in parser._orch_choices():
+            Parser.only = None  # not a command: the full parser lists the real ones
+            parser = build()
         if not argv:
             parser.print_help()
             return 0
@@ -195,6 +284,8 @@ def main_for(prog: str, build: Callable[[], Parser], argv: Sequence[str] | None,
 
 def command(sub: argparse._SubParsersAction, name: str, handler: Handler, help_text: str, *,
             render_key: str | None = None, agent: bool = False, epilog: str | None = None) -> Parser:
+    if skipped(sub, name):
+        return SKIPPED
     p = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_globals(p, top=False, agent=agent)
@@ -203,4 +294,4 @@ def command(sub: argparse._SubParsersAction, name: str, handler: Handler, help_t
 
 
 __all__ = ["Parser", "Context", "UsageError", "add_globals", "add_body", "add_artifacts", "artifacts_of",
-           "body_of", "csv_list", "main_for", "command", "EXIT_CODES"]
+           "body_of", "csv_list", "main_for", "command", "group", "top_commands", "EXIT_CODES"]

@@ -8,7 +8,7 @@ from typing import Any
 from store.errors import InvalidInput
 
 from .common import (Context, Parser, add_artifacts, add_body, add_globals, artifacts_of, body_of, command,
-                     csv_list, main_for)
+                     csv_list, main_for, top_commands)
 
 EXIT_HELP = """\
 exit codes: 0 ok; 10 no_matching_work (also a wait that timed out); 20 lease_conflict;
@@ -130,7 +130,7 @@ def build() -> Parser:
                "progress, ask blocked questions, wait for answers, and finish, all through one SQLite file.",
                epilog=EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_globals(p, top=True, agent=True)
-    sub = p.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser)
+    sub = top_commands(p)
 
     command(sub, "init", h_init, "create or migrate the database", agent=True)
 

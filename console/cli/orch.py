@@ -8,7 +8,7 @@ from typing import Any
 
 from store.errors import InvalidInput
 
-from .common import Context, Parser, add_body, add_globals, body_of, command, csv_list, main_for
+from .common import Context, Parser, add_body, add_globals, body_of, command, csv_list, group, main_for, top_commands
 from .inbox import EXIT_HELP
 from .runtime_cmds import add_launch_flags, add_runtime_commands
 
@@ -183,7 +183,7 @@ def h_status(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 
     # A person reads at most a screenful: without --json (and --all), build only the tasks shown.
     limit = None if ctx.json or args.all else 50
-    return views.status(ctx.store, run_id=args.run, needs_look_limit=limit)
+    return views.status(ctx.store, run_id=args.run, needs_look_limit=limit, encoded=ctx.json)
 
 
 def h_verify_status(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
@@ -253,21 +253,15 @@ def h_console(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     raise SystemExit(run(args.db or default_db_path(), args.run, theme=args.theme))
 
 
-def _group(sub: argparse._SubParsersAction, name: str, help_text: str) -> argparse._SubParsersAction:
-    g = sub.add_parser(name, help=help_text, description=help_text)
-    add_globals(g, top=False)
-    return g.add_subparsers(title=f"{name} commands", metavar="COMMAND", parser_class=Parser)
-
-
 def build() -> Parser:
     p = Parser(prog="orch", description="orch: the leader side of Orch Console. Plan a run as a graph of tasks, "
                "dispatch ready tasks to workers, answer their blocked questions, retry or reassign what "
                "fails, and clean up their git worktrees.", epilog=EXIT_HELP,
                formatter_class=argparse.RawDescriptionHelpFormatter)
     add_globals(p, top=True)
-    sub = p.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser)
+    sub = top_commands(p)
 
-    runs = _group(sub, "run", "create and inspect runs")
+    runs = group(sub, "run", "create and inspect runs")
     c = command(runs, "init", h_run_init, "create a run", render_key="run")
     c.add_argument("--run", required=True, help="run id")
     c.add_argument("--goal", required=True, help="what the run is for")
@@ -282,7 +276,7 @@ def build() -> Parser:
     c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a setting, e.g. stall_seconds=300, max_attempts=3, autopilot=true (repeatable)")
 
-    tasks = _group(sub, "task", "add tasks to a run")
+    tasks = group(sub, "task", "add tasks to a run")
     c = command(tasks, "add", h_task_add, "add a task (ready at once if it has no dependencies)",
                 render_key="task")
     c.add_argument("--run", required=True)
@@ -300,7 +294,7 @@ def build() -> Parser:
                    help="the command that runs a check (repeatable; implies --required-check NAME)")
     c.add_argument("--priority", type=int, default=0, help="higher dispatches first (default 0)")
 
-    deps = _group(sub, "dep", "task dependencies")
+    deps = group(sub, "dep", "task dependencies")
     c = command(deps, "add", h_dep_add, "TASK waits for DEPENDS_ON (cycles are refused)", render_key="dep")
     c.add_argument("--run", required=True)
     c.add_argument("--task", required=True)
@@ -382,7 +376,7 @@ def build() -> Parser:
     c.add_argument("--run", help="run to open (default: the most recently active)")
     c.add_argument("--theme", help="orch-dark or orch-light (default: config file, $ORCH_THEME, orch-dark)")
 
-    verify = _group(sub, "verify", "verification gates")
+    verify = group(sub, "verify", "verification gates")
     c = command(verify, "status", h_verify_status, "a task's gate: required checks and their results",
                 render_key="verify")
     c.add_argument("--run", required=True)
@@ -405,7 +399,7 @@ def build() -> Parser:
     c = command(sub, "plan", h_plan, "waves, critical path, concurrency cap and overlapping paths (a dry run)")
     c.add_argument("--run", required=True)
 
-    imports = _group(sub, "import", "import a plan from a file (re-importing the same file changes nothing)")
+    imports = group(sub, "import", "import a plan from a file (re-importing the same file changes nothing)")
     c = command(imports, "manifest", h_import_manifest, "a task-orchestrator manifest (phases, dependsOn, files)",
                 render_key="import")
     c.add_argument("file", metavar="FILE")

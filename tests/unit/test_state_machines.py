@@ -306,3 +306,43 @@ def test_status_for_a_person_shows_a_small_run_whole(plan: Store) -> None:
     shown = views.status(plan, run_id="r", needs_look_limit=50)["tasks"]
     assert [t["task_id"] for t in shown] == ["A", "B"]
     assert [t["task_id"] for t in views.status(plan, run_id="r", needs_look_limit=1)["tasks"]] == ["A"]
+
+
+def test_status_encoded_by_sqlite_equals_the_python_view(store: Store) -> None:
+    """`orch --json status` takes the tasks as JSON text built by SQLite; it must be the very list
+    the Python view builds: attempts (latest only), messages, deps, a blocked question, gates
+    (pending, failed), paths, worker text with quotes, controls and non-ASCII."""
+    import json
+
+    from console.cli.common import encode_envelope
+
+    weird = 'quote " back \\ nl \n tab \t nul-ish \x01 esc \x1b[5m é ☃ 😀 \u2028 \x85'
+    runs.run_init(store, run_id="r", goal=weird)
+    runs.task_add(store, run_id="r", task_id="A", title=weird, default_to="w1", paths=["src/a.py", "é/b"])
+    runs.task_add(store, run_id="r", task_id="B", title="second", default_to="w2", required_checks=["lint", "tests"])
+    runs.task_add(store, run_id="r", task_id="C", title="third", default_to="w1")
+    runs.task_add(store, run_id="r", task_id="D", title="fourth", default_to="w1")
+    for task, dep in (("C", "B"), ("C", "A"), ("D", "C")):
+        runs.dep_add(store, run_id="r", task_id=task, depends_on=dep)
+    th = start(store, "A", "w1")
+    inbox.finish(store, agent="w1", thread_id=th, outcome="failed", summary=weird)
+    th = dispatch.retry(store, run_id="r", task_id="A", body="again")["attempt"]["thread_id"]
+    inbox.claim(store, agent="w1", thread_id=th)
+    inbox.update(store, agent="w1", thread_id=th, status="blocked", summary=weird, body=weird,
+                 payload_json='{"options": ["é", 1, null, true]}')
+    th_b = start(store, "B", "w2")
+    inbox.finish(store, agent="w2", thread_id=th_b, outcome="done", summary="ok")
+    verify.verify_record(store, run_id="r", task_id="B", name="lint", status="passed")
+    views_py = views.status(store, run_id="r")
+    enc = views.status(store, run_id="r", encoded=True)
+    assert enc["tasks"].value() == views_py["tasks"]
+    assert {k: v for k, v in enc.items() if k != "tasks"} == {k: v for k, v in views_py.items() if k != "tasks"}
+    # the envelope the CLI prints is the same document, ASCII only, on one line
+    line = encode_envelope({"ok": True, "command": "status", "data": enc})
+    assert line.isascii() and "\n" not in line
+    assert json.loads(line)["data"] == json.loads(json.dumps(views_py))
+    a = next(t for t in views_py["tasks"] if t["task_id"] == "A")
+    assert a["blocked_question"]["body"] == weird and a["latest_attempt"]["attempt_no"] == 2
+    b = next(t for t in views_py["tasks"] if t["task_id"] == "B")
+    assert b["gate"]["status"] == "pending" and [c["status"] for c in b["gate"]["checks"]] == ["passed", "pending"]
+    assert next(t for t in views_py["tasks"] if t["task_id"] == "C")["depends_on"] == ["A", "B"]
