@@ -37,11 +37,20 @@ FOLDABLE_TASK = ("dispatched", "running", "blocked")
 END_REASON = {"done": "succeeded", "failed": "failed", "cancelled": "cancelled"}
 
 
+# What a run's status depends on (run_status_from_counts): whether every task is done or
+# cancelled, any is blocked, any failed, any is live. A task moving inside one class (dispatched ->
+# running) cannot change its run's status, so that transition skips the run's probes.
+RUN_CLASS = {"done": "D", "cancelled": "D", "blocked": "B", "failed": "F", "planned": "P",
+             "ready": "L", "dispatched": "L", "running": "L", "verifying": "L"}
+
+
 def set_task_status(conn: sqlite3.Connection, run_id: str, task_id: str, new: str,
                     allowed_from: tuple[str, ...], *, now: str, summary: str = "",
                     thread_id: str = "", attempt_no: int | None = None,
-                    payload: dict | None = None, event: str | None = None) -> bool:
-    """The one guarded task transition; appends its event when it wins."""
+                    payload: dict | None = None, event: str | None = None,
+                    old: str | None = None) -> bool:
+    """The one guarded task transition; appends its event when it wins. old: the status the
+    caller read in this transaction, if it did (lets a same-class move skip the run refresh)."""
     q = ",".join("?" * len(allowed_from))
     cur = conn.execute(
         f"UPDATE tasks SET status=?, updated_at=? WHERE run_id=? AND task_id=? AND status IN ({q})",
@@ -52,7 +61,8 @@ def set_task_status(conn: sqlite3.Connection, run_id: str, task_id: str, new: st
               attempt_no=attempt_no, summary=summary, payload=payload, now=now)
     if new == "done":
         promote_dependents(conn, run_id, task_id, now=now)
-    refresh_run(conn, run_id, now=now)
+    if old is None or RUN_CLASS.get(old) != RUN_CLASS.get(new):
+        refresh_run(conn, run_id, now=now)
     return True
 
 
@@ -155,7 +165,7 @@ def fold_thread(conn: sqlite3.Connection, thread: dict[str, Any], *, now: str,
     changed = set_task_status(
         conn, att["run_id"], att["task_id"], target, FOLDABLE_TASK, now=now,
         summary=summary or f"thread {thread['thread_id']} {status}", thread_id=thread["thread_id"],
-        attempt_no=att["attempt_no"])
+        attempt_no=att["attempt_no"], old=att["task_status"])
     if changed and target == "verifying":
         for name in required:
             conn.execute(

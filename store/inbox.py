@@ -129,6 +129,7 @@ def claim(store: Store, *, agent: str, thread_id: str, lease_seconds: int | None
     check_id(agent, "--agent")
     check_thread_id(thread_id)
     seconds = positive_int(lease_seconds, "--lease-seconds", DEFAULT_LEASE_SECONDS)
+    _lost_claim_early(store, agent, thread_id)
 
     def tx(conn: sqlite3.Connection) -> dict[str, Any]:
         now_f = time.time()
@@ -158,6 +159,22 @@ def claim(store: Store, *, agent: str, thread_id: str, lease_seconds: int | None
         return {"thread": t, "lease_expires_at": until, "already_claimed": False}
 
     return store.write(tx)
+
+
+def _lost_claim_early(store: Store, agent: str, thread_id: str) -> None:
+    """Fail a claim that has already lost from a plain read, without queueing for the write lock.
+
+    Only refusals are decided here, and each is true at the moment of the read (a thread never
+    leaves a terminal state, and another agent's lease ends only with the thread (done, failed,
+    cancelled) or by expiring, which the read checks). A claim that may win always goes to the guarded UPDATE.
+    Under a race for the same threads most claims lose; they no longer take the writers' turn."""
+    t = store.one("SELECT status, lease_owner, lease_expires_at FROM threads WHERE thread_id=?", (thread_id,))
+    if t is None:
+        raise NotFound(f"thread {thread_id} not found")
+    if t["status"] in TERMINAL_THREAD:
+        raise InvalidState(f"thread {thread_id} is {t['status']}; it cannot be claimed")
+    if t["status"] != "pending" and t["lease_owner"] not in ("", agent) and t["lease_expires_at"] >= now_ts():
+        raise LeaseConflict(f"thread {thread_id} is leased by {t['lease_owner']} until {t['lease_expires_at']}")
 
 
 def renew(store: Store, *, agent: str, thread_id: str, lease_seconds: int | None = None,

@@ -346,3 +346,25 @@ def test_status_encoded_by_sqlite_equals_the_python_view(store: Store) -> None:
     b = next(t for t in views_py["tasks"] if t["task_id"] == "B")
     assert b["gate"]["status"] == "pending" and [c["status"] for c in b["gate"]["checks"]] == ["passed", "pending"]
     assert next(t for t in views_py["tasks"] if t["task_id"] == "C")["depends_on"] == ["A", "B"]
+
+
+def test_a_task_move_inside_one_run_class_cannot_change_the_run_status() -> None:
+    """set_task_status skips the run's probes when old and new share a RUN_CLASS: check that for
+    every such pair and many task mixes the run's status is indeed the same before and after."""
+    import itertools
+    import random
+
+    from store.fold import RUN_CLASS, run_status_from_counts
+
+    rnd = random.Random(7)
+    statuses = list(RUN_CLASS)
+    for old, new in itertools.product(statuses, statuses):
+        if RUN_CLASS[old] != RUN_CLASS[new] or old == new:
+            continue
+        for _ in range(300):
+            others = {s: rnd.choice((0, 0, 1, 3)) for s in statuses}
+            before = dict(others, **{old: others[old] + 1})
+            after = dict(others, **{new: others[new] + 1})
+            for current in ("active", "blocked", "failed", "done", "cancelled"):
+                assert run_status_from_counts(before, current) == run_status_from_counts(after, current), \
+                    (old, new, others, current)
