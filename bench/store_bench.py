@@ -5,9 +5,12 @@ real store functions, the worker cycle on every thread they win:
 
     claim  ->  update in_progress  ->  renew  ->  done
 
-Each worker repeatedly fetches the pending threads (`store.inbox.fetch`), shuffles the first few
-and tries to claim them; a loser gets `lease_conflict` / `invalid_state` and moves on (counted as
-"lost races", not errors). Processes start together on a multiprocessing Event.
+Each worker fetches the newest pending threads (`store.inbox.fetch`, 32 of them, the same ones
+every other worker sees), shuffles them and tries to claim them one after the other; after each
+won cycle it goes on down the same list, and fetches again only when the list is used up (fetch is
+discovery, not part of the measured cycle). A loser gets `lease_conflict` / `invalid_state` and
+moves on (counted as "lost races", not errors). Processes start together on a multiprocessing
+Event.
 
 Printed per configuration: committed write transactions per second, latency of every store write
 call (p50/p99/max), errors surfaced (anything but a lost claim race), and duplicate claims,
@@ -51,7 +54,7 @@ from store.errors import InvalidState, LeaseConflict, NoMatchingWork  # noqa: E4
 
 POOL_AGENT = "pool"
 RUN_ID = "bench"
-FETCH_LIMIT = 8
+FETCH_LIMIT = 32
 
 
 # -- machine ---------------------------------------------------------------------------------
@@ -144,21 +147,25 @@ def worker(idx: int, db: str, sync: str, ready: mp.Queue, start: mp.Event, resul
     start.wait()
     t0 = time.monotonic()
     idle_rounds = 0
+    ids: list[str] = []
     while True:
-        try:
-            pending = st_inbox.fetch(store, agent=POOL_AGENT, statuses=["pending"], limit=FETCH_LIMIT)["threads"]
-        except NoMatchingWork:
-            break
-        except Exception as exc:  # noqa: BLE001
-            error("fetch", exc)
-            idle_rounds += 1
-            if idle_rounds > 50:
+        if not ids:  # discovery: the newest pending threads, which every other worker sees too
+            try:
+                pending = st_inbox.fetch(store, agent=POOL_AGENT, statuses=["pending"],
+                                         limit=FETCH_LIMIT)["threads"]
+            except NoMatchingWork:
                 break
-            continue
-        ids = [t["thread_id"] for t in pending]
-        rnd.shuffle(ids)
+            except Exception as exc:  # noqa: BLE001
+                error("fetch", exc)
+                idle_rounds += 1
+                if idle_rounds > 50:
+                    break
+                continue
+            ids = [t["thread_id"] for t in pending]
+            rnd.shuffle(ids)
         got = None
-        for tid in ids:
+        while ids:
+            tid = ids.pop()
             t1 = time.perf_counter()
             try:
                 out = st_inbox.claim(store, agent=agent, thread_id=tid)
