@@ -18,7 +18,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.lazy import Lazy
-from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 import themes
 from store.board import Page, TaskFilter
@@ -39,9 +39,9 @@ from .leader import ActionsMixin
 HERE = Path(__file__).resolve().parent
 PANES = ("board", "dag", "blocked", "log")
 WINDOW = 200      # rows held by the task table at once
-# Ages are redone every 5 s in one pass: any DataTable cell update re-renders every visible row
-# (its render cache is keyed on an update counter), so spreading the pass only multiplies frames.
-AGE_SECONDS, AGE_PARTS = 5.0, 1
+# Ages ("42s") are redone every second: only the rows whose "Active" text changed are redrawn, each
+# its own line of the task table.
+AGE_SECONDS, AGE_PARTS = 1.0, 1
 OUTPUT_SECONDS = 0.75   # a live worker's screen is re-captured this often while the log pane shows it
 LIVE_ATTEMPT = ("pending", "claimed", "in_progress", "blocked")
 OVERLAP = 40      # rows kept when the window turns, so the cursor keeps its context
@@ -355,17 +355,17 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         self.base("#banner", Static).remove_class("shown")
 
     # -- selection and the DAG / log panes -------------------------------------------------
-    @on(DataTable.RowHighlighted, "#tasks")
+    @on(TaskTable.RowHighlighted, "#tasks")
     @_while_shown
-    def task_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key is not None and event.row_key.value != self.selected:
-            self.selected = str(event.row_key.value)
+    def task_highlighted(self, event: TaskTable.RowHighlighted) -> None:
+        if event.task_id != self.selected:
+            self.selected = event.task_id
             self._dag_stale = True
             self._log_stale = True
 
-    @on(DataTable.RowSelected, "#tasks")
+    @on(TaskTable.RowSelected, "#tasks")
     @_while_shown
-    def task_entered(self, event: DataTable.RowSelected) -> None:
+    def task_entered(self, event: TaskTable.RowSelected) -> None:
         self.action_pane("log")
 
     @on(DagView.Selected)
