@@ -8,23 +8,25 @@ calling the same store function as the CLI (console/actions.py); results come ba
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.lazy import Lazy
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane
 
 import themes
 from store.board import Page, TaskFilter
 from widgets.attempt_log import AttemptLogPane
 from widgets.blocked_list import BlockedPane
 from widgets.dag_view import DagView
+from widgets.key_bar import KeyBar
 from widgets.run_header import RunHeader
 from widgets.task_table import TaskTable
 
@@ -45,6 +47,16 @@ AGE_SECONDS, AGE_PARTS = 1.0, 1
 OUTPUT_SECONDS = 0.75   # a live worker's screen is re-captured this often while the log pane shows it
 LIVE_ATTEMPT = ("pending", "claimed", "in_progress", "blocked")
 OVERLAP = 40      # rows kept when the window turns, so the cursor keeps its context
+# The first read of the board starts when the App is constructed, in a thread, while Textual starts
+# up; on_mount waits for it up to this long so that the first frame already shows the board
+# (a slower database, locked or huge, arrives by message as any later read does).
+FIRST_OPEN_WAIT = 0.4
+
+# Panes whose widget is mounted when the pane is first shown.
+ON_DEMAND_PANES: dict[str, Callable[[], Any]] = {
+    "dag": lambda: DagView(id="dag-view"),
+    "log": lambda: AttemptLogPane(id="log-pane"),
+}
 
 VIEW_LABEL = {"all": "all tasks", "attention": "needs attention", "failed": "failed only"}
 
@@ -124,6 +136,11 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         self._dag_stale = True
         self._log_stale = True
         self.first_paint_at: float | None = None
+        self._mounted_panes: set[str] = set()   # on-demand panes mounted (or being mounted)
+        self._ready_panes: set[str] = set()     # ... and finished mounting
+        self._focus_after: str | None = None
+        self._first_open: Future[Any] = Future()
+        threading.Thread(target=self._read_first_open, name="console-open", daemon=True).start()
         self.on_applied: Callable[[set[str]], None] | None = None  # bench hook: a change is on screen
         for t in themes.load_themes().values():
             self.register_theme(t)
@@ -138,26 +155,51 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        # Modules, classes and the stylesheet made so far live as long as the process: kept out of
+        # the collector's full passes, one of which otherwise lands in the first layout (~60 ms).
+        gc.freeze()
         yield RunHeader(id="run-header")
         yield Static(id="banner", markup=False)
         with TabbedContent(id="panes", initial="board"):
             with TabPane("Run board", id="board"):
                 yield TaskTable(id="tasks", clock=self.clock)
                 yield Static(id="board-status", markup=False)
-            # Panes that start hidden and hold no data until shown are mounted after the first
-            # paint (Lazy): their widgets (selects, logs, the canvas) cost start-up time otherwise.
-            with TabPane("Task DAG", id="dag"):
-                yield Lazy(DagView(id="dag-view"))
+            # The DAG and the attempt log are mounted when first shown (_ensure_pane): their widgets
+            # (selects, logs, the canvas) cost ~150 ms of the UI thread, before the first paint or,
+            # mounted right after it, as a stall of the live board.
+            yield TabPane("Task DAG", id="dag")
             with TabPane("Blocked questions", id="blocked"):
                 yield BlockedPane(id="blocked-pane", clock=self.clock)
-            with TabPane("Attempt log", id="log"):
-                yield Lazy(AttemptLogPane(id="log-pane"))
-        yield Footer()
+            yield TabPane("Attempt log", id="log")
+        yield KeyBar(id="keys")   # Textual's Footer recomposes on every focus change (~250 ms)
+
+    def _read_first_open(self) -> None:
+        """Thread body, started by __init__: the first board read, concurrent with Textual's start-up."""
+        try:
+            self._first_open.set_result(self._read_open(self.requested_run, None))
+        except BaseException as exc:  # pragma: no cover - _read_open returns its errors
+            self._first_open.set_exception(exc)
+
+    def _read_open(self, run_id: str | None, select: str | None) -> BoardOpened | StoreFailed:
+        try:
+            rid = self.data.pick_run(run_id)
+            header, page, blocked, cursor = self.data.open(rid, self.filter, limit=WINDOW, select=select)
+        except Exception as exc:
+            return StoreFailed(error_text(exc))
+        return BoardOpened(rid, header, page, blocked, cursor, select)
 
     def on_mount(self) -> None:
         for problem in self.config.problems + ([self._theme_problem] if self._theme_problem else []):
             self.notify(problem, severity="warning")
-        self.open_run(self.requested_run)
+        try:
+            first = self._first_open.result(timeout=FIRST_OPEN_WAIT)
+        except TimeoutError:
+            self._first_open.add_done_callback(lambda f: self._first_opened_late(f.result()))
+        else:
+            if isinstance(first, BoardOpened):
+                self.board_opened(first)   # before the first frame: the first paint is the board itself
+            else:
+                self.store_failed(first)
         if self.live:
             self.watch_database_files()
             self.poll_data_version()
@@ -192,15 +234,22 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         return str(self.base("#panes", TabbedContent).active)
 
     # -- opening a run ---------------------------------------------------------------------
+    def _first_opened_late(self, m: BoardOpened | StoreFailed) -> None:
+        """The first read came after on_mount stopped waiting: applied as a message, as later reads are."""
+        self.post_message(m)
+
     @work(thread=True, exclusive=True, group="open", exit_on_error=False)
     def open_run(self, run_id: str | None, select: str | None = None) -> None:
-        try:
-            rid = self.data.pick_run(run_id)
-            header, page, blocked, cursor = self.data.open(rid, self.filter, limit=WINDOW, select=select)
-        except Exception as exc:
-            self.post_message(StoreFailed(error_text(exc)))
-            return
-        self.post_message(BoardOpened(rid, header, page, blocked, cursor, select))
+        m = self._read_open(run_id, select)
+        self.post_message(m)
+        if isinstance(m, BoardOpened):
+            self._finish_waves_now()
+
+    @work(thread=True, exclusive=True, group="open", exit_on_error=False)
+    def _finish_waves(self) -> None:
+        self._finish_waves_now()
+
+    def _finish_waves_now(self) -> None:
         try:
             later = self.data.finish_waves()
         except Exception as exc:
@@ -239,6 +288,10 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
 
     def _first_painted(self) -> None:
         self.first_paint_at = time.perf_counter()
+        # What start-up made (widgets, styles) lives as long as the app: kept out of the
+        # collector's full passes, which otherwise stall the UI thread ~60 ms now and then.
+        gc.freeze()
+        self._finish_waves()   # the DAG's wave map, read after the first frame so it does not delay it
 
     def _board_status(self, page: Page) -> None:
         first = page.offset + 1 if page.rows else 0
@@ -385,13 +438,31 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
             self._log_stale = True
 
     @on(TabbedContent.TabActivated)
-    @_while_shown
-    def tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        self._load_visible()
+    async def tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        from textual.css.query import NoMatches
+
+        try:
+            await self._ensure_pane(self.pane)
+            self._load_visible()
+            self._focus_pending()
+        except NoMatches:
+            return  # tearing down
+
+    async def _ensure_pane(self, pane: str) -> None:
+        """Mount a pane's widget the first time the pane is shown."""
+        make = ON_DEMAND_PANES.get(pane)
+        if make is None or pane in self._mounted_panes:
+            return
+        self._mounted_panes.add(pane)
+        await self.base(f"#{pane}", TabPane).mount(make())
+        self._ready_panes.add(pane)
 
     def _load_visible(self) -> None:
         if self.run_id is None:
             return
+        pane = self.pane
+        if pane in ON_DEMAND_PANES and pane not in self._ready_panes:
+            return  # tab_activated loads it once mounted
         if self.pane == "dag" and self._dag_stale:
             self._dag_stale = False
             self._load_dag(self.selected)
@@ -521,8 +592,23 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
 
     def action_pane(self, pane: str) -> None:
         self.base("#panes", TabbedContent).active = pane
-        target = {"board": "#tasks", "dag": "#dag-view", "blocked": "#blocked-table", "log": "#log-lines"}[pane]
-        self.call_after_refresh(lambda: self.base(target).focus())
+        self._focus_after = {"board": "#tasks", "dag": "#dag-view", "blocked": "#blocked-table", "log": "#log-lines"}[pane]
+        self.call_after_refresh(self._focus_pending)
+
+    @_while_shown
+    def _focus_pending(self) -> None:
+        """Focus what action_pane asked for, once it exists (a pane shown the first time is mounted
+        first; tab_activated calls this again then)."""
+        from textual.css.query import NoMatches
+
+        if self._focus_after is None:
+            return
+        try:
+            target = self.base(self._focus_after)
+        except NoMatches:
+            return
+        self._focus_after = None
+        target.focus()
 
     def action_next_pane(self) -> None:
         self.action_pane(PANES[(PANES.index(self.pane) + 1) % len(PANES)])
