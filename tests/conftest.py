@@ -58,6 +58,14 @@ def git_env() -> dict[str, str]:
     return env
 
 
+def terminal_env(**extra: str) -> dict[str, str]:
+    """The environment for a program run inside a tmux pane: the pane gives the size, so drop the
+    COLUMNS/LINES that pytest-xdist workers export (80x24), which Textual would obey instead."""
+    env = {k: v for k, v in git_env().items() if k not in ("COLUMNS", "LINES", "TMUX")}
+    env.update({"TERM": "xterm-256color", **extra})
+    return env
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     return make_repo(tmp_path / "repo")

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import INBOX, ORCH, git_env
+from tests.conftest import INBOX, ORCH, git_env, terminal_env
 
 pytestmark = [pytest.mark.tmux, pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")]
 
@@ -42,7 +42,7 @@ def test_console_under_tmux_answers_a_blocked_worker(cli, tmp_path) -> None:  # 
     thread = cli.ok("orch", "dispatch", "--run", "r1", "--task", "t1", "--execution-mode", "analysis")["attempt"]["thread_id"]
     cli.ok("inbox", "claim", "--agent", "w1", "--thread", thread)
     session = f"orch-e2e-{uuid.uuid4().hex[:8]}"
-    env = git_env() | {"ORCH_CONSOLE_CONFIG": str(tmp_path / "none.toml"), "TERM": "xterm-256color"}
+    env = terminal_env(ORCH_CONSOLE_CONFIG=str(tmp_path / "none.toml"))
     env.pop("ORCH_THEME", None)
     cmd = f"{ORCH} --db {cli.db} console --run r1; sleep 2"
     subprocess.run(["tmux", "-L", SOCKET, "new-session", "-d", "-s", session, "-x", "140", "-y", "40", cmd], check=True, env=env)
@@ -98,7 +98,7 @@ def test_attach_key_hands_the_terminal_to_the_tmux_worker_and_back(cli, tmp_path
         s.close()
     session = f"orch-e2e-{uuid.uuid4().hex[:8]}"
     sock = f"orch-e2e-{uuid.uuid4().hex[:8]}"   # the console's own terminal, on a private server
-    env = git_env() | {"ORCH_CONSOLE_CONFIG": str(tmp_path / "none.toml"), "TERM": "xterm-256color"}
+    env = terminal_env(ORCH_CONSOLE_CONFIG=str(tmp_path / "none.toml"))
     env.pop("ORCH_THEME", None)
     env.pop("TMUX", None)
 

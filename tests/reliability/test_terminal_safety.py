@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from console import launcher
-from tests.conftest import INBOX, ORCH, git_env
+from tests.conftest import INBOX, ORCH, git_env, terminal_env
 
 pytestmark = [pytest.mark.tmux, pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")]
 
@@ -156,7 +156,7 @@ def hostile_run(cli, tmp_path: Path) -> dict[str, str]:  # type: ignore[no-untyp
 
 def test_console_in_tmux_shows_hostile_worker_text_safely(term: Term, hostile_run: dict[str, str],
                                                           tmp_path: Path) -> None:
-    env = git_env() | {"ORCH_CONSOLE_CONFIG": str(tmp_path / "none.toml"), "TERM": "xterm-256color"}
+    env = terminal_env(ORCH_CONSOLE_CONFIG=str(tmp_path / "none.toml"))
     env.pop("ORCH_THEME", None)
     term.new("c", f"{ORCH} --db {hostile_run['db']} console --run r1", env)
     term.wait("c", "Run board")
@@ -186,7 +186,7 @@ def test_console_in_tmux_shows_hostile_worker_text_safely(term: Term, hostile_ru
 
 def test_clis_without_json_in_tmux_print_hostile_text_safely(term: Term, hostile_run: dict[str, str]) -> None:
     db = hostile_run["db"]
-    env = git_env() | {"TERM": "xterm-256color"}
+    env = terminal_env()
     for name, cmd in [("status", f"{ORCH} --db {db} status --run r1"),
                       ("blocked", f"{ORCH} --db {db} blocked --run r1"),
                       ("show", f"{INBOX} --db {db} show --thread {hostile_run['t1']}"),
