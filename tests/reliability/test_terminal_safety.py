@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from console import launcher
-from tests.conftest import INBOX, ORCH, git_env, terminal_env
+from tests.conftest import INBOX, ORCH, terminal_env
 
 pytestmark = [pytest.mark.tmux, pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")]
 

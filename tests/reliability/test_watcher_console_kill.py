@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ORCH, git_env
+from tests.conftest import ORCH, git_env, terminal_env
 from tests.reliability import invariants as inv
 from tests.runtime.conftest import Rig, rig  # noqa: F401  (the runtime tests' fixture)
 
@@ -51,7 +51,7 @@ class Supervisor:
                                           "--autopilot"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                          env=git_env(), start_new_session=True)
         else:
-            env = git_env() | {"ORCH_CONSOLE_CONFIG": str(self.tmp / "none.toml"), "TERM": "xterm-256color"}
+            env = terminal_env(ORCH_CONSOLE_CONFIG=str(self.tmp / "none.toml"))
             self.tmux("kill-session", "-t", "console")
             p = subprocess.run(["tmux", "-L", self.socket, "new-session", "-d", "-s", "console", "-x", "140", "-y",
                                 "40", f"exec {ORCH} --db {self.rig.store.path} console --run {self.rig.run_id}"],
