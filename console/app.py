@@ -46,6 +46,7 @@ WINDOW = 200      # rows held by the task table at once
 AGE_SECONDS, AGE_PARTS = 1.0, 1
 OUTPUT_SECONDS = 0.75   # a live worker's screen is re-captured this often while the log pane shows it
 LIVE_ATTEMPT = ("pending", "claimed", "in_progress", "blocked")
+ACTIVE_POLL_SECONDS = 0.008   # while commits keep coming, the refresh thread looks again this often
 OVERLAP = 40      # rows kept when the window turns, so the cursor keeps its context
 # The first read of the board starts when the App is constructed, in a thread, while Textual starts
 # up; on_mount waits for it up to this long so that the first frame already shows the board
@@ -129,8 +130,10 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         self.last_event_id = 0
         self.selected: str | None = None
         self.blocked_items: list[dict[str, Any]] = []
-        self._refreshing = False
-        self._refresh_again = False
+        self._refresh_wake = threading.Event()
+        self._refresh_stop = threading.Event()
+        self._refresher: threading.Thread | None = None
+        self._table_ref: TaskTable | None = None   # for the refresh thread: the window it reads
         self._watch_stop = asyncio.Event()
         self.engine_wake = threading.Event()   # wakes the watcher engine before its next second
         self._dag_stale = True
@@ -189,6 +192,7 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         return BoardOpened(rid, header, page, blocked, cursor, select)
 
     def on_mount(self) -> None:
+        self._table_ref = self.table
         for problem in self.config.problems + ([self._theme_problem] if self._theme_problem else []):
             self.notify(problem, severity="warning")
         try:
@@ -211,6 +215,8 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
             self.run_engine()
 
     def on_unmount(self) -> None:
+        self._refresh_stop.set()
+        self._refresh_wake.set()
         self._watch_stop.set()
         self.engine_wake.set()
         self.workers.cancel_all()
@@ -335,31 +341,57 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         self._board_status(m.page)
 
     # -- live refresh ----------------------------------------------------------------------
-    @_while_shown
+    # One long-lived reader thread does every live refresh: woken by request_refresh (watchfiles,
+    # the data_version poll, timers, actions), it reads the events after its cursor and what they
+    # touched, posts one BoardChanged, and while commits keep coming it looks again every
+    # ACTIVE_POLL_SECONDS by itself (PRAGMA data_version, a few µs) instead of waiting for the file
+    # watcher, whose debounce under a steady stream is the latency. No thread or Worker per refresh.
     def request_refresh(self) -> None:
-        """Coalesce: at most one refresh runs; requests during it cause exactly one more."""
-        if self.run_id is None:
+        """Ask for a refresh (any thread). Requests while one runs cause exactly one more."""
+        if self.run_id is None or self._refresh_stop.is_set():
             return
-        if self._refreshing:
-            self._refresh_again = True
-            return
-        self._refreshing = True
-        self._refresh_worker(self.last_event_id, list(self.table.window), self.filter)
+        self._refresh_wake.set()
+        if self._refresher is None:
+            self._refresher = threading.Thread(target=self._refresh_loop, name="console-refresh", daemon=True)
+            self._refresher.start()
 
-    @work(thread=True, group="refresh", exit_on_error=False)
-    def _refresh_worker(self, after: int, window: list[Any], f: TaskFilter) -> None:
-        try:
-            ch, header, rows, page, blocked = self.data.refresh(after, window=window, f=f, limit=WINDOW)
-        except Exception as exc:
-            self.post_message(StoreFailed(error_text(exc)))
-            self.post_message(BoardChanged(after, None, [], None, None, set()))
-            return
-        self.post_message(BoardChanged(ch.last_event_id, header, rows, page, blocked, ch.task_ids, ch.alerts))
+    def _refresh_loop(self) -> None:
+        cursor = 0
+        seen_version: int | None = None
+        active = False
+        table: TaskTable | None = None
+        while not self._refresh_stop.is_set():
+            woken = self._refresh_wake.wait(ACTIVE_POLL_SECONDS if active else None)
+            if self._refresh_stop.is_set():
+                return
+            try:
+                version = self.data.data_version()
+            except Exception:
+                version = None
+            if not woken and version is not None and version == seen_version:
+                active = False          # the stream stopped: sleep until woken
+                continue
+            self._refresh_wake.clear()
+            if table is None:
+                table = self._table_ref
+            after = max(cursor, self.last_event_id)
+            window = list(table.window) if table is not None else []
+            f = self.filter
+            try:
+                ch, header, rows, page, blocked = self.data.refresh(after, window=window, f=f, limit=WINDOW)
+            except Exception as exc:
+                self.post_message(StoreFailed(error_text(exc)))
+                active = False
+                continue
+            seen_version = version
+            cursor = max(cursor, ch.last_event_id)
+            active = not ch.empty
+            if not ch.empty or ch.task_ids:
+                self.post_message(BoardChanged(ch.last_event_id, header, rows, page, blocked, ch.task_ids, ch.alerts))
 
     @on(BoardChanged)
     @_while_shown
     def board_changed(self, m: BoardChanged) -> None:
-        self._refreshing = False
         self.last_event_id = max(self.last_event_id, m.last_event_id)
         if m.header is not None:
             self.base("#run-header", RunHeader).show(m.header)
@@ -386,9 +418,6 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
             if self.selected in m.task_ids:
                 self._log_stale = True
             self._load_visible()
-        if self._refresh_again:
-            self._refresh_again = False
-            self.request_refresh()
 
     def recover(self) -> None:
         self.open_run(self.run_id or self.requested_run, self.selected)
