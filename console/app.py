@@ -479,6 +479,9 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
 
     async def _ensure_pane(self, pane: str) -> None:
         """Mount a pane's widget the first time the pane is shown."""
+        if pane == "blocked":
+            self.base("#blocked-pane", BlockedPane).build()   # its widgets, on first use
+            return
         make = ON_DEMAND_PANES.get(pane)
         if make is None or pane in self._mounted_panes:
             return

@@ -1,5 +1,9 @@
 """Blocked questions: each blocked task's question, who asks and for how long, and an answer box
-in the pane. Enter posts `BlockedPane.AnswerSubmitted`; the app sends it through store.answer."""
+in the pane. Enter posts `BlockedPane.AnswerSubmitted`; the app sends it through store.answer.
+
+The pane starts hidden, so its widgets (a DataTable, an Input: ~50 ms of start-up with their
+stylesheets) are mounted the first time it is shown or used (`build`); until then `show` only
+keeps the list."""
 
 from __future__ import annotations
 
@@ -36,25 +40,39 @@ class BlockedPane(Vertical):
         self.clock = clock
         self.items: list[dict[str, Any]] = []
         self.current: str | None = None
+        self.built = False
 
     def compose(self) -> ComposeResult:
-        yield DataTable(id="blocked-table", cursor_type="row")
-        with VerticalScroll(id="blocked-detail"):
-            yield Static(id="blocked-question")
-        yield Static("Answer (plain text, or a JSON object as a structured payload). Enter sends.",
-                     id="answer-label", markup=False)
-        yield Input(placeholder="type the answer…", id="answer-input")
+        return iter(())  # see build()
 
-    def on_mount(self) -> None:
-        t = self.query_one("#blocked-table", DataTable)
+    def build(self) -> None:
+        """Mount the list, the question and the answer box, filled with what `show` kept."""
+        if self.built:
+            return
+        self.built = True
+        t = self._table = DataTable(id="blocked-table", cursor_type="row")
         for key, label, width in (("task", "Task", 16), ("by", "Asked by", 10), ("age", "Waiting", 8),
                                   ("question", "Question", 70)):
             t.add_column(label, key=key, width=width)
+        # Held by reference: a child passed to a container is only mounted with the container.
+        self._question = Static(id="blocked-question")
+        self._label = Static("Answer (plain text, or a JSON object as a structured payload). Enter sends.",
+                             id="answer-label", markup=False)
+        self._input = Input(placeholder="type the answer…", id="answer-input")
+        self.mount(t, VerticalScroll(self._question, id="blocked-detail"), self._label, self._input)
+        self.show(self.items)
+
+    def on_show(self) -> None:
+        self.build()
 
     def show(self, items: list[dict[str, Any]]) -> None:
         """Blocked lists are short; rebuilding them is cheaper than diffing."""
         self.items = items
-        t = self.query_one("#blocked-table", DataTable)
+        if not self.built:
+            ids = [b["task_id"] for b in items]
+            self.current = self.current if self.current in ids else (ids[0] if ids else None)
+            return
+        t = self._table
         keep = self.current
         t.clear()
         for b in items:
@@ -70,15 +88,16 @@ class BlockedPane(Vertical):
         ids = [b["task_id"] for b in self.items]
         if task_id not in ids:
             return False
+        self.build()
         self.current = task_id
-        self.query_one("#blocked-table", DataTable).move_cursor(row=ids.index(task_id), animate=False)
+        self._table.move_cursor(row=ids.index(task_id), animate=False)
         self._show_question()
         return True
 
     def _show_question(self) -> None:
-        q = self.query_one("#blocked-question", Static)
+        q = self._question
         b = next((x for x in self.items if x["task_id"] == self.current), None)
-        label = self.query_one("#answer-label", Static)
+        label = self._label
         if b is None:
             q.update(Text("No blocked questions." if not self.items else ""))
             label.update(Text("Nothing to answer."))
@@ -100,7 +119,8 @@ class BlockedPane(Vertical):
                           f"Enter sends."))
 
     def focus_answer(self) -> None:
-        self.query_one("#answer-input", Input).focus()
+        self.build()
+        self._input.focus()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
@@ -122,8 +142,11 @@ class BlockedPane(Vertical):
 
     def clear_answer(self) -> None:
         """After an answer went out: an empty box, and focus back on the list of questions."""
-        self.query_one("#answer-input", Input).value = ""
+        if not self.built:
+            return
+        self._input.value = ""
         self.action_leave_answer()
 
     def action_leave_answer(self) -> None:
-        self.query_one(DataTable).focus()
+        self.build()
+        self._table.focus()
