@@ -139,6 +139,7 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         self._dag_stale = True
         self._log_stale = True
         self.first_paint_at: float | None = None
+        self._painted = threading.Event()
         self._mounted_panes: set[str] = set()   # on-demand panes mounted (or being mounted)
         self._ready_panes: set[str] = set()     # ... and finished mounting
         self._focus_after: str | None = None
@@ -205,7 +206,9 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
             else:
                 self.store_failed(first)
         if self.live:
-            self.watch_database_files()
+            # watchfiles' import (multiprocessing, anyio: 70-200 ms) would run on the UI thread in
+            # the watcher's task; it is done in a thread after the first paint, then the task starts.
+            threading.Thread(target=self._import_watcher, name="console-watch-import", daemon=True).start()
             self.poll_data_version()
             self.set_interval(AGE_SECONDS / AGE_PARTS, self._tick_ages)
             # Liveness verdicts are written without an event; this refresh picks them up.
@@ -292,8 +295,20 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         if changed_run and self.live:
             self.request_refresh()  # events between the cursor read and now
 
+    def _import_watcher(self) -> None:
+        self._painted.wait(5.0)
+        try:
+            import watchfiles  # noqa: F401
+        except ImportError:
+            pass
+        try:
+            self.call_from_thread(self.watch_database_files)
+        except RuntimeError:
+            pass  # the app has ended meanwhile
+
     def _first_painted(self) -> None:
         self.first_paint_at = time.perf_counter()
+        self._painted.set()
         # What start-up made (widgets, styles) lives as long as the app: kept out of the
         # collector's full passes, which otherwise stall the UI thread ~60 ms now and then.
         gc.freeze()
