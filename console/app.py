@@ -46,7 +46,8 @@ WINDOW = 200      # rows held by the task table at once
 AGE_SECONDS, AGE_PARTS = 1.0, 1
 OUTPUT_SECONDS = 0.75   # a live worker's screen is re-captured this often while the log pane shows it
 LIVE_ATTEMPT = ("pending", "claimed", "in_progress", "blocked")
-ACTIVE_POLL_SECONDS = 0.008   # while commits keep coming, the refresh thread looks again this often
+IDLE_POLL_SECONDS = 0.02      # the refresh thread looks for commits this often (PRAGMA data_version)
+ACTIVE_POLL_SECONDS = 0.008   # ... and this often while commits keep coming
 OVERLAP = 40      # rows kept when the window turns, so the cursor keeps its context
 # The first read of the board starts when the App is constructed, in a thread, while Textual starts
 # up; on_mount waits for it up to this long so that the first frame already shows the board
@@ -139,7 +140,6 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         self._dag_stale = True
         self._log_stale = True
         self.first_paint_at: float | None = None
-        self._painted = threading.Event()
         self._mounted_panes: set[str] = set()   # on-demand panes mounted (or being mounted)
         self._ready_panes: set[str] = set()     # ... and finished mounting
         self._focus_after: str | None = None
@@ -206,9 +206,8 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
             else:
                 self.store_failed(first)
         if self.live:
-            # watchfiles' import (multiprocessing, anyio: 70-200 ms) would run on the UI thread in
-            # the watcher's task; it is done in a thread after the first paint, then the task starts.
-            threading.Thread(target=self._import_watcher, name="console-watch-import", daemon=True).start()
+            # Commits are noticed by the refresh thread's own data_version poll (_refresh_loop);
+            # this slower poll (live.py) owns the error banner and the recovery.
             self.poll_data_version()
             self.set_interval(AGE_SECONDS / AGE_PARTS, self._tick_ages)
             # Liveness verdicts are written without an event; this refresh picks them up.
@@ -236,6 +235,8 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
 
     @property
     def table(self) -> TaskTable:
+        if self._table_ref is not None and self.screen_stack:
+            return self._table_ref   # asked for on every refresh: no query
         return self.base("#tasks", TaskTable)
 
     @property
@@ -295,20 +296,9 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         if changed_run and self.live:
             self.request_refresh()  # events between the cursor read and now
 
-    def _import_watcher(self) -> None:
-        self._painted.wait(5.0)
-        try:
-            import watchfiles  # noqa: F401
-        except ImportError:
-            pass
-        try:
-            self.call_from_thread(self.watch_database_files)
-        except RuntimeError:
-            pass  # the app has ended meanwhile
-
     def _first_painted(self) -> None:
         self.first_paint_at = time.perf_counter()
-        self._painted.set()
+
         # What start-up made (widgets, styles) lives as long as the app: kept out of the
         # collector's full passes, which otherwise stall the UI thread ~60 ms now and then.
         gc.freeze()
@@ -356,11 +346,13 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         self._board_status(m.page)
 
     # -- live refresh ----------------------------------------------------------------------
-    # One long-lived reader thread does every live refresh: woken by request_refresh (watchfiles,
-    # the data_version poll, timers, actions), it reads the events after its cursor and what they
-    # touched, posts one BoardChanged, and while commits keep coming it looks again every
-    # ACTIVE_POLL_SECONDS by itself (PRAGMA data_version, a few µs) instead of waiting for the file
-    # watcher, whose debounce under a steady stream is the latency. No thread or Worker per refresh.
+    # One long-lived reader thread does every live refresh. It notices commits itself with
+    # PRAGMA data_version (a few µs, no I/O): every IDLE_POLL_SECONDS, and every ACTIVE_POLL_SECONDS
+    # while commits keep coming; request_refresh (timers, actions) wakes it at once. For each
+    # change it reads the events after its cursor and what they touched and posts one BoardChanged.
+    # Measured instead of watchfiles: under a steady stream its debounce was the latency (~14 ms
+    # cadence), and each batch cost the UI thread a thread-pool round trip; its import alone was
+    # 70-200 ms of the UI thread at start-up. No thread or Worker per refresh either.
     def request_refresh(self) -> None:
         """Ask for a refresh (any thread). Requests while one runs cause exactly one more."""
         if self.run_id is None or self._refresh_stop.is_set():
@@ -376,15 +368,15 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         active = False
         table: TaskTable | None = None
         while not self._refresh_stop.is_set():
-            woken = self._refresh_wake.wait(ACTIVE_POLL_SECONDS if active else None)
+            woken = self._refresh_wake.wait(ACTIVE_POLL_SECONDS if active else IDLE_POLL_SECONDS)
             if self._refresh_stop.is_set():
                 return
             try:
-                version = self.data.data_version()
+                version: int | None = self.data.data_version()
             except Exception:
-                version = None
-            if not woken and version is not None and version == seen_version:
-                active = False          # the stream stopped: sleep until woken
+                version = None        # live.py's poll shows the banner and recovers
+            if not woken and (version is None or version == seen_version):
+                active = False
                 continue
             self._refresh_wake.clear()
             if table is None:

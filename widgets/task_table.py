@@ -34,6 +34,7 @@ COLUMNS: list[tuple[str, str, int]] = [
     ("status", "Status", 12), ("attempt", "Att", 3), ("activity", "Active", 6), ("liveness", "Liveness", 12),
 ]
 COLUMN_INDEX = {key: i for i, (key, _, _) in enumerate(COLUMNS)}
+ACTIVITY = COLUMN_INDEX["activity"]
 RIGHT = frozenset({"wave", "attempt", "activity"})   # right-aligned columns
 PAD = 1                                              # blank cells each side of a column
 TABLE_WIDTH = sum(w + 2 * PAD for _, _, w in COLUMNS)
@@ -41,6 +42,11 @@ COLUMN_META = [Style.from_meta({"column": i}) for i in range(len(COLUMNS) + 1)] 
 
 # One cell: its text and the component class that colours it ("" = the row's own style).
 Cell = tuple[str, str]
+
+
+def _shown(r: TaskRow) -> tuple[object, ...]:
+    """The fields a row's cells are made of, but the activity stamp (shown as an age)."""
+    return (r.wave, r.task_id, r.title, r.owner, r.status, r.attempt_no, r.liveness, r.attention)
 
 
 def fit(text: str, width: int, right: bool = False) -> str:
@@ -246,12 +252,20 @@ class TaskTable(ScrollView, can_focus=True):
             if before is None:        # never drawn: it is rendered from the new row when shown
                 changed += 1
                 continue
-            cells = self._compute_cells(r, now)
-            if cells == before:       # a heartbeat moved the timestamp; the cell shows "3s" either way
-                continue
+            if _shown(old) == _shown(r):
+                # Only the activity stamp moved (a heartbeat): the cell shows "3s" either way.
+                activity = age(r.last_activity, now)
+                if activity == self._ages.get(r.task_id):
+                    continue
+                cells = list(before)
+                cells[ACTIVITY] = (activity, "")
+            else:
+                cells = self._compute_cells(r, now)
+                if cells == before:
+                    continue
             self._forget(r.task_id)
             self._cells[r.task_id] = cells
-            self._ages[r.task_id] = cells[COLUMN_INDEX["activity"]][0]
+            self._ages[r.task_id] = cells[ACTIVITY][0]
             changed += 1
             self._refresh_row(i)
         return changed
@@ -296,7 +310,7 @@ class TaskTable(ScrollView, can_focus=True):
         got = self._cells.get(r.task_id)
         if got is None:
             got = self._cells[r.task_id] = self._compute_cells(r, self.clock())
-            self._ages[r.task_id] = got[COLUMN_INDEX["activity"]][0]
+            self._ages[r.task_id] = got[ACTIVITY][0]
         return got
 
     def _compute_cells(self, r: TaskRow, now: float) -> list[Cell]:
