@@ -63,6 +63,17 @@ ON_DEMAND_PANES: dict[str, Callable[[], Any]] = {
 VIEW_LABEL = {"all": "all tasks", "attention": "needs attention", "failed": "failed only"}
 
 
+_FROZEN: set[str] = set()
+
+
+def _freeze_once(stage: str) -> None:
+    """gc.freeze() at each start-up stage of the first console in this process only (a process
+    that runs several apps, a test session, would otherwise pin the earlier apps' garbage)."""
+    if stage not in _FROZEN:
+        _FROZEN.add(stage)
+        gc.freeze()
+
+
 def _while_shown(fn: Callable[..., Any]) -> Callable[..., Any]:
     """A worker's result that arrives while the app tears down (its widgets gone) is dropped."""
     import functools
@@ -161,7 +172,7 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
     def compose(self) -> ComposeResult:
         # Modules, classes and the stylesheet made so far live as long as the process: kept out of
         # the collector's full passes, one of which otherwise lands in the first layout (~60 ms).
-        gc.freeze()
+        _freeze_once("compose")
         yield RunHeader(id="run-header")
         yield Static(id="banner", markup=False)
         with TabbedContent(id="panes", initial="board"):
@@ -301,7 +312,7 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
 
         # What start-up made (widgets, styles) lives as long as the app: kept out of the
         # collector's full passes, which otherwise stall the UI thread ~60 ms now and then.
-        gc.freeze()
+        _freeze_once("painted")
         self._finish_waves()   # the DAG's wave map, read after the first frame so it does not delay it
 
     def _board_status(self, page: Page) -> None:

@@ -39,12 +39,15 @@ class ConsoleData:
         self._liveness_seen = ""          # newest attempts.liveness_at already applied
         self._next_liveness = 0.0
         self._blocked_ids: set[str] = set()
+        self._closed = False
 
     # -- connection ------------------------------------------------------------------------
     def store(self) -> Store:
         """The reader connection, opened on first use. A missing file is an error, not a new
         empty database: the console must not create databases as a side effect."""
         if self._store is None:
+            if self._closed:
+                raise StoreUnavailable("the console has closed its reader")
             if not os.path.exists(self.db_path):
                 raise StoreUnavailable(f"no database at {self.db_path} (create one with `orch run init` "
                                        f"or pass --db)")
@@ -59,6 +62,8 @@ class ConsoleData:
             self.board = None
 
     def close(self) -> None:
+        """For good: a thread still running afterwards gets StoreUnavailable, not a new connection."""
+        self._closed = True
         self.reset()
 
     def data_version(self) -> int:
