@@ -379,7 +379,8 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         active = False
         table: TaskTable | None = None
         while not self._refresh_stop.is_set():
-            woken = self._refresh_wake.wait(ACTIVE_POLL_SECONDS if active else IDLE_POLL_SECONDS)
+            # Without `live` (tests, screenshots) only explicit requests refresh.
+            woken = self._refresh_wake.wait((ACTIVE_POLL_SECONDS if active else IDLE_POLL_SECONDS) if self.live else None)
             if self._refresh_stop.is_set():
                 return
             try:
