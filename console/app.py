@@ -309,7 +309,6 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
 
     def _first_painted(self) -> None:
         self.first_paint_at = time.perf_counter()
-
         # What start-up made (widgets, styles) lives as long as the app: kept out of the
         # collector's full passes, which otherwise stall the UI thread ~60 ms now and then.
         _freeze_once("painted")
