@@ -7,7 +7,6 @@ calling the same store function as the CLI (console/actions.py); results come ba
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import threading
 import time
@@ -46,8 +45,13 @@ WINDOW = 200      # rows held by the task table at once
 AGE_SECONDS, AGE_PARTS = 1.0, 1
 OUTPUT_SECONDS = 0.75   # a live worker's screen is re-captured this often while the log pane shows it
 LIVE_ATTEMPT = ("pending", "claimed", "in_progress", "blocked")
-IDLE_POLL_SECONDS = 0.02      # the refresh thread looks for commits this often (PRAGMA data_version)
-ACTIVE_POLL_SECONDS = 0.008   # ... and this often while commits keep coming
+# The refresh thread is woken by watchfiles (live.py) when the database or its WAL changes; it
+# also looks at PRAGMA data_version itself: as a fallback when idle (more often when no file
+# watch is running: no inotify, say), and often while commits keep coming, since watchfiles batches
+# a steady stream up to its debounce.
+IDLE_POLL_SECONDS = 0.1
+IDLE_POLL_UNWATCHED_SECONDS = 0.02
+ACTIVE_POLL_SECONDS = 0.008
 OVERLAP = 40      # rows kept when the window turns, so the cursor keeps its context
 # The first read of the board starts when the App is constructed, in a thread, while Textual starts
 # up; on_mount waits for it up to this long so that the first frame already shows the board
@@ -146,7 +150,8 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         self._refresh_stop = threading.Event()
         self._refresher: threading.Thread | None = None
         self._table_ref: TaskTable | None = None   # for the refresh thread: the window it reads
-        self._watch_stop = asyncio.Event()
+        self._watch_stop = threading.Event()
+        self.files_watched = False   # set by live.py's watchfiles thread once it delivers
         self.engine_wake = threading.Event()   # wakes the watcher engine before its next second
         self._dag_stale = True
         self._log_stale = True
@@ -217,8 +222,10 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
             else:
                 self.store_failed(first)
         if self.live:
-            # Commits are noticed by the refresh thread's own data_version poll (_refresh_loop);
-            # this slower poll (live.py) owns the error banner and the recovery.
+            # Commits wake the refresh thread through watchfiles, and its own data_version poll
+            # (_refresh_loop) backs that up; this slower poll (live.py) owns the error banner and
+            # the recovery.
+            self.start_file_watch()
             self.poll_data_version()
             self.set_interval(AGE_SECONDS / AGE_PARTS, self._tick_ages)
             # Liveness verdicts are written without an event; this refresh picks them up.
@@ -356,13 +363,20 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         self._board_status(m.page)
 
     # -- live refresh ----------------------------------------------------------------------
-    # One long-lived reader thread does every live refresh. It notices commits itself with
-    # PRAGMA data_version (a few µs, no I/O): every IDLE_POLL_SECONDS, and every ACTIVE_POLL_SECONDS
-    # while commits keep coming; request_refresh (timers, actions) wakes it at once. For each
-    # change it reads the events after its cursor and what they touched and posts one BoardChanged.
-    # Measured instead of watchfiles: under a steady stream its debounce was the latency (~14 ms
-    # cadence), and each batch cost the UI thread a thread-pool round trip; its import alone was
-    # 70-200 ms of the UI thread at start-up. No thread or Worker per refresh either.
+    # One long-lived reader thread does every live refresh. watchfiles (live.py, its own thread)
+    # wakes it when the database or its WAL changes; request_refresh (timers, actions) wakes it
+    # too. It also checks PRAGMA data_version itself (a few µs, no I/O): as the fallback when idle,
+    # and every ACTIVE_POLL_SECONDS while commits keep coming (watchfiles batches a steady stream
+    # up to its debounce, which would then be the latency). For each change it reads the events
+    # after its cursor and what they touched and posts one BoardChanged. No UI-thread hop, thread
+    # or Worker per refresh.
+    def wake_refresh(self) -> None:
+        """From another thread (the file watch): wake the refresh thread if it runs."""
+        if self._refresher is not None:
+            self._refresh_wake.set()
+        else:
+            self.call_from_thread(self.request_refresh)
+
     def request_refresh(self) -> None:
         """Ask for a refresh (any thread). Requests while one runs cause exactly one more."""
         if self.run_id is None or self._refresh_stop.is_set():
@@ -379,7 +393,8 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         table: TaskTable | None = None
         while not self._refresh_stop.is_set():
             # Without `live` (tests, screenshots) only explicit requests refresh.
-            woken = self._refresh_wake.wait((ACTIVE_POLL_SECONDS if active else IDLE_POLL_SECONDS) if self.live else None)
+            idle = IDLE_POLL_SECONDS if self.files_watched else IDLE_POLL_UNWATCHED_SECONDS
+            woken = self._refresh_wake.wait((ACTIVE_POLL_SECONDS if active else idle) if self.live else None)
             if self._refresh_stop.is_set():
                 return
             try:
