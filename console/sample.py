@@ -9,7 +9,7 @@ import sqlite3
 from typing import Any
 
 from store import dispatch as orch
-from store import inbox, runs
+from store import inbox, runs, runtime
 from store.db import Store
 
 RUN = "web-auth"
@@ -88,6 +88,12 @@ def build_sample_run(db_path: str, *, pin_time: bool = True) -> dict[str, Any]:
                                               ("answer", "Yes, 5 per minute, then exponential backoff", ""),
                                               ("done", "rate limiting merged", "")])
         orch.dispatch(store, run_id=RUN, task_id="lint", execution_mode="analysis", to="gemini")
+        # the watcher's verdicts on the live attempts, as a leader would see them mid-run
+        live = {r[0]: r[1] for r in store.all(
+            "SELECT task_id, thread_id FROM attempts WHERE run_id=? AND status IN"
+            " ('pending','claimed','in_progress','blocked')", (RUN,))}
+        runtime.set_liveness(store, [(live[t], v) for t, v in (
+            ("passwords", "alive"), ("lint", "starting"), ("tokens", "blocked"), ("sessions", "blocked"))])
     finally:
         store.close()
     if pin_time:
