@@ -18,6 +18,10 @@ verified afterwards from the database (each thread: exactly one `thread_claim` e
 `thread_result` event, and the agent that claimed it is the one that finished it; each worker's
 won set disjoint from every other's).
 
+FULL is the store's default durability: the write call returns only after the WAL holding its
+commit was flushed (fdatasync), which the store does right after COMMIT, outside the write lock
+(store/db.py); NORMAL skips that flush. Latency includes the flush.
+
 Threads are made beforehand either by dispatching tasks of a run (`--source dispatch`, the
 default: every claim/update/done is folded into its attempt, task and run in the same
 transaction, as in real use) or as bare inbox threads (`--source send`).

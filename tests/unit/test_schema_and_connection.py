@@ -25,13 +25,47 @@ def test_new_database_is_wal_with_schema_version(db_path: str) -> None:
     s.close()
 
 
-def test_synchronous_full_by_default_and_normal_on_request(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_full_durability_by_default_and_normal_on_request(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FULL (the default) flushes the WAL after every write that changed something, before the
+    call returns, outside the write lock; the WAL's directory once per WAL file. NORMAL does not."""
+    import os
+
+    from store import runs
+
+    flushed: list[str] = []
+    under_lock: list[bool] = []
+    real_fdatasync, real_fsync = os.fdatasync, os.fsync
+    opened: list[Store] = []
+
+    def fdatasync(fd: int) -> None:
+        flushed.append("data:" + os.readlink(f"/proc/self/fd/{fd}"))
+        under_lock.append(opened[-1]._thread_lock._is_owned())
+        real_fdatasync(fd)
+
+    def fsync(fd: int) -> None:
+        flushed.append("dir:" + os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.delenv("ORCH_SYNC", raising=False)
     with Store(db_path) as s:
-        assert s.scalar("PRAGMA synchronous") == 2  # FULL
+        opened.append(s)
+        assert s.sync == "full"
+        flushed.clear()
+        runs.run_init(s, run_id="r", goal="g")
+        assert flushed == [f"data:{db_path}-wal", f"dir:{os.path.dirname(db_path)}"]
+        runs.task_add(s, run_id="r", task_id="a", title="t")
+        assert flushed[2:] == [f"data:{db_path}-wal"]              # the directory only once
+        assert under_lock and not any(under_lock)                   # flushed after the lock
+        s.write(lambda conn: conn.execute("SELECT 1").fetchall())   # nothing changed: no flush
+        assert len(flushed) == 3
     monkeypatch.setenv("ORCH_SYNC", "normal")
     with Store(db_path) as s:
         assert s.scalar("PRAGMA synchronous") == 1  # NORMAL
+        flushed.clear()
+        runs.task_add(s, run_id="r", task_id="b", title="t")
+        assert flushed == []
 
 
 def test_reopening_does_not_migrate_again(db_path: str) -> None:
