@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import fcntl
 import os
-import random
 import sqlite3
-import threading
+import _thread  # its RLock, without importing threading (a few ms of every CLI call)
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -30,6 +29,12 @@ JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 AUTOCHECKPOINT_PAGES = JOURNAL_SIZE_LIMIT // 4096
 # A backstop under the 1 MiB per-field cap enforced in validate.py.
 SQLITE_LENGTH_LIMIT = 8 * 1024 * 1024
+
+
+def _jitter() -> float:
+    import random  # only when a write meets SQLITE_BUSY; not at start-up
+
+    return random.random()
 
 
 def default_db_path() -> str:
@@ -121,7 +126,7 @@ class Store:
         self._synced_wal_ino: int | None = None
         self._lock_fd: int | None = None
         # threads sharing one Store take turns (flock alone does not order threads of one fd)
-        self._thread_lock = threading.RLock()
+        self._thread_lock = _thread.RLock()
         try:
             self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
                                         check_same_thread=False)
@@ -246,7 +251,7 @@ class Store:
                 self.conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 if _is_busy(exc) and time.monotonic() < deadline:
-                    time.sleep(delay * (0.5 + random.random()))
+                    time.sleep(delay * (0.5 + _jitter()))
                     delay = min(delay * 2, 0.25)
                     continue
                 raise translate(exc, self.path) from exc
@@ -260,7 +265,7 @@ class Store:
                 self._rollback()
                 if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc) \
                         and time.monotonic() < deadline:
-                    time.sleep(delay * (0.5 + random.random()))
+                    time.sleep(delay * (0.5 + _jitter()))
                     delay = min(delay * 2, 0.25)
                     continue
                 if isinstance(exc, sqlite3.Error):

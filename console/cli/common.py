@@ -40,6 +40,11 @@ class Parser(argparse.ArgumentParser):
         else:
             super().print_help(file)
 
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse sizes help from shutil.get_terminal_size, and importing shutil (with bz2, lzma,
+        # fnmatch) is ~5 ms of every CLI call; add_argument builds a formatter even without --help.
+        return self.formatter_class(prog=self.prog, width=_help_width())
+
     def _orch_choices(self) -> set[str]:
         return {name for a in self._actions if isinstance(a, argparse._SubParsersAction) for name in a.choices}
 
@@ -47,6 +52,20 @@ class Parser(argparse.ArgumentParser):
         if message:
             sys.stderr.write(message)
         raise SystemExit(status)
+
+
+def _help_width() -> int:
+    """What argparse would use: $COLUMNS, else the terminal's width, else 80; minus 2."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 80
+    return max(columns - 2, 11)
 
 
 class _Skipped:
