@@ -162,8 +162,11 @@ def render(m: dict[str, str], r: dict[str, Any], quick: bool, started: str, load
           "write transactions per thread). Threads are made by dispatching the tasks of one run, so every "
           "claim/update/done is also folded into its attempt, task and run in the same transaction. A lost claim "
           "race (`lease_conflict`/`invalid_state`) is not an error. Duplicates are checked afterwards from the "
-          "database (one `thread_claim` and one `thread_result` per thread, claimer == finisher). Latency is the "
-          "wall time of each successful store write call.", "",
+          "database (one `thread_claim` and one `thread_result` per thread, claimer == finisher). Each worker "
+          "fetches the 32 newest pending threads (the same ones every worker sees) and goes down that list, "
+          "fetching again when it is used up. Latency is the wall time of each successful store write call; "
+          "with FULL (the store's default) that includes the flush of the WAL the store does after COMMIT, "
+          "outside the write lock, before the call returns.", "",
           "| command | sync | procs | threads | committed tx/s | latency p50 / p99 / max | errors | duplicates |"
           " not done | integrity |", "|---|---|---|---|---|---|---|---|---|---|"]
     for cmd, runs in ((st["cmd"], st["runs"]), (st["many_cmd"], st["many"])):
