@@ -147,6 +147,10 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         self.selected: str | None = None
         self.blocked_items: list[dict[str, Any]] = []
         self._refresh_wake = threading.Event()
+        # Bumped by the UI thread whenever the board's run, window or filter is replaced; a refresh
+        # read for an older one is dropped and read again, and the refresh thread's own event
+        # cursor restarts from the one the board applied (a re-opened database may count lower).
+        self._view_gen = 0
         self._refresh_stop = threading.Event()
         self._refresher: threading.Thread | None = None
         self._table_ref: TaskTable | None = None   # for the refresh thread: the window it reads
@@ -296,6 +300,7 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
     @on(BoardOpened)
     @_while_shown
     def board_opened(self, m: BoardOpened) -> None:
+        self._view_gen += 1
         self.hide_banner()
         changed_run = m.run_id != self.run_id
         self.run_id = m.run_id
@@ -359,6 +364,7 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
     @on(PageLoaded)
     @_while_shown
     def page_loaded(self, m: PageLoaded) -> None:
+        self._view_gen += 1
         self.table.show_page(m.page, m.cursor)
         self._board_status(m.page)
 
@@ -388,6 +394,7 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
 
     def _refresh_loop(self) -> None:
         cursor = 0
+        seen_gen = -1
         seen_version: int | None = None
         active = False
         table: TaskTable | None = None
@@ -407,6 +414,9 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
             self._refresh_wake.clear()
             if table is None:
                 table = self._table_ref
+            gen = self._view_gen
+            if gen != seen_gen:
+                cursor, seen_gen = 0, gen   # start from what the board has applied
             after = max(cursor, self.last_event_id)
             window = list(table.window) if table is not None else []
             f = self.filter
@@ -420,11 +430,15 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
             cursor = max(cursor, ch.last_event_id)
             active = not ch.empty
             if not ch.empty or ch.task_ids:
-                self.post_message(BoardChanged(ch.last_event_id, header, rows, page, blocked, ch.task_ids, ch.alerts))
+                self.post_message(BoardChanged(ch.last_event_id, header, rows, page, blocked, ch.task_ids, ch.alerts,
+                                               view_gen=gen))
 
     @on(BoardChanged)
     @_while_shown
     def board_changed(self, m: BoardChanged) -> None:
+        if m.view_gen != self._view_gen:
+            self.request_refresh()   # read for a run, window or filter no longer shown: read again
+            return
         self.last_event_id = max(self.last_event_id, m.last_event_id)
         if m.header is not None:
             self.base("#run-header", RunHeader).show(m.header)
@@ -644,6 +658,7 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
 
     # -- views and panes -------------------------------------------------------------------
     def set_filter(self, f: TaskFilter) -> None:
+        self._view_gen += 1
         self.filter = f
         self._load_page(cursor=0)
 

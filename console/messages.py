@@ -48,6 +48,7 @@ class BoardChanged(Message):
     blocked: list[dict[str, Any]] | None
     task_ids: set[str]
     alerts: list[tuple[str, str, str]] = field(default_factory=list)   # (event type, task, summary)
+    view_gen: int = -1             # the run/window/filter it was read for (OrchConsole._view_gen)
 
 
 @dataclass

@@ -101,8 +101,8 @@ class TaskTable(ScrollView, can_focus=True):
         Binding("down", "cursor_down", "Cursor down", show=False),
         Binding("pageup", "page_up", "Page up", show=False),
         Binding("pagedown", "page_down", "Page down", show=False),
-        Binding("home", "first_page", "First task", show=False, id="table.first"),
-        Binding("end", "last_page", "Last task", show=False, id="table.last"),
+        Binding("home,ctrl+home", "first_page", "First task", show=False, id="table.first"),
+        Binding("end,ctrl+end", "last_page", "Last task", show=False, id="table.last"),
     ]
 
     @dataclass

@@ -317,3 +317,62 @@ async def test_console_numbers_waves_as_orch_plan_does(cli) -> None:  # type: ig
         app.action_pane("dag")
         await settle(pilot)
         assert "wave 1  waits on: t1" in str(app.base("#dag-legend").render())
+
+
+async def test_a_refresh_read_for_a_replaced_view_is_dropped_and_read_again(sample_db: str) -> None:
+    """The refresh thread reads for the run/window/filter of the moment; if the board replaced it
+    before the result arrived (page turn, filter, run switch), the result is not applied."""
+    import dataclasses
+
+    from console.messages import BoardChanged
+
+    app = OrchConsole(sample_db, live=False, engine=False)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        row = next(r for r in app.table.window if r.task_id == "lint")
+        assert row.status == "dispatched"
+        fake = dataclasses.replace(row, status="done")
+        before = app.last_event_id
+        app.post_message(BoardChanged(before + 1, None, [fake], None, None, {"lint"}, view_gen=app._view_gen - 1))
+        await settle(pilot)
+        await wait_until(pilot, lambda: app._refresher is not None and not app._refresh_wake.is_set(),
+                         what="the re-read")
+        assert next(r for r in app.table.window if r.task_id == "lint").status == "dispatched"
+        assert app.last_event_id == before
+        app.post_message(BoardChanged(before + 1, None, [fake], None, None, {"lint"}, view_gen=app._view_gen))
+        await settle(pilot)
+        assert next(r for r in app.table.window if r.task_id == "lint").status == "done"
+
+
+async def test_live_refresh_goes_on_after_the_database_is_replaced_by_one_with_fewer_events(tmp_path: Path) -> None:
+    """A database restored or re-created in place counts its events from lower numbers; once the
+    board re-opens it, new events must show (the refresh thread's cursor restarts)."""
+    import os
+
+    from console.sample import RUN, build_sample_run
+    from store import Store, runs
+
+    db = str(tmp_path / "coord.db")
+    build_sample_run(db, pin_time=False)
+    app = OrchConsole(db, live=False, engine=False)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        app.request_refresh()
+        await wait_until(pilot, lambda: app._refresher is not None and not app._refresh_wake.is_set(),
+                         what="a refresh")
+        high = app.last_event_id
+        app.data.reset()   # as the live poll does when the file goes away
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(db + suffix):
+                os.remove(db + suffix)
+        with Store(db) as s:
+            runs.run_init(s, run_id=RUN, goal="restored")
+            runs.task_add(s, run_id=RUN, task_id="first", title="only task")
+        app.recover()
+        await wait_until(pilot, lambda: [r.task_id for r in app.table.window] == ["first"], what="the re-open")
+        assert app.last_event_id < high
+        with Store(db) as s:
+            runs.task_add(s, run_id=RUN, task_id="second", title="added after the re-open")
+        app.request_refresh()
+        await wait_until(pilot, lambda: [r.task_id for r in app.table.window] == ["first", "second"],
+                         what="the task added after the re-open")
