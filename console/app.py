@@ -267,7 +267,9 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
 
     # -- opening a run ---------------------------------------------------------------------
     def _first_opened_late(self, m: BoardOpened | StoreFailed) -> None:
-        """The first read came after on_mount stopped waiting: applied as a message, as later reads are."""
+        """The first read came after on_mount stopped waiting: applied as a message, as later reads
+        are, unless the leader has opened a run in the meantime (then it is stale)."""
+        m.late_first = True  # type: ignore[union-attr]
         self.post_message(m)
 
     @work(thread=True, exclusive=True, group="open", exit_on_error=False)
@@ -300,6 +302,8 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
     @on(BoardOpened)
     @_while_shown
     def board_opened(self, m: BoardOpened) -> None:
+        if getattr(m, "late_first", False) and self._view_gen:
+            return  # a run opened by the leader came first
         self._view_gen += 1
         self.hide_banner()
         changed_run = m.run_id != self.run_id
@@ -473,6 +477,8 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
     @on(StoreFailed)
     @_while_shown
     def store_failed(self, m: StoreFailed) -> None:
+        if getattr(m, "late_first", False) and self._view_gen:
+            return
         self.show_banner(m.message)
 
     def show_banner(self, text: str) -> None:

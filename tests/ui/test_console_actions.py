@@ -376,3 +376,33 @@ async def test_live_refresh_goes_on_after_the_database_is_replaced_by_one_with_f
         app.request_refresh()
         await wait_until(pilot, lambda: [r.task_id for r in app.table.window] == ["first", "second"],
                          what="the task added after the re-open")
+
+
+async def test_a_slow_first_read_does_not_replace_a_run_the_leader_opened_meanwhile(sample_db: str,
+                                                                                     monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    import console.app as app_module
+    from store import Store, runs
+
+    with Store(sample_db) as s:
+        runs.run_init(s, run_id="other", goal="another run")
+        runs.task_add(s, run_id="other", task_id="solo", title="the other run's task")
+    release = threading.Event()
+    original = OrchConsole._read_first_open
+
+    def slow_first_read(self) -> None:  # type: ignore[no-untyped-def]
+        release.wait(10)
+        original(self)
+
+    monkeypatch.setattr(OrchConsole, "_read_first_open", slow_first_read)
+    monkeypatch.setattr(app_module, "FIRST_OPEN_WAIT", 0.05)
+    app = OrchConsole(sample_db, "web-auth", live=False, engine=False)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        app.open_run("other")
+        await wait_until(pilot, lambda: app.run_id == "other", what="the run the leader opened")
+        release.set()
+        await wait_until(pilot, lambda: app._first_open.done(), what="the slow first read")
+        await settle(pilot)
+        assert app.run_id == "other" and [r.task_id for r in app.table.window] == ["solo"]
