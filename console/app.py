@@ -352,7 +352,7 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         elif m.direction == "first":
             self._load_page()
         elif m.direction == "last":
-            self._load_page(last=True, cursor="end")
+            self._load_page(last=True, cursor=-1)   # the last row (negative: counted from the end)
 
     @work(thread=True, exclusive=True, group="page", exit_on_error=False)
     def _load_page(self, after: Any = None, before: Any = None, last: bool = False, cursor: str | int = 0) -> None:

@@ -207,9 +207,7 @@ class TaskTable(ScrollView, can_focus=True):
         self._index = {r.task_id: i for i, r in enumerate(page.rows)}
         if not page.rows:
             idx = 0
-        elif cursor == "end":
-            idx = len(page.rows) - 1
-        elif isinstance(cursor, str):
+        elif isinstance(cursor, str):  # a task id
             idx = self._index.get(cursor, 0)
         else:
             idx = max(0, min(int(cursor), len(page.rows) - 1))
