@@ -368,3 +368,20 @@ def test_a_task_move_inside_one_run_class_cannot_change_the_run_status() -> None
             for current in ("active", "blocked", "failed", "done", "cancelled"):
                 assert run_status_from_counts(before, current) == run_status_from_counts(after, current), \
                     (old, new, others, current)
+
+
+def test_status_json_of_a_run_whose_rows_interleave_with_another_runs(store: Store) -> None:
+    """The SQL-built status scans the run's rowid range; other runs' rows inside it stay out."""
+    runs.run_init(store, run_id="r", goal="g")
+    runs.run_init(store, run_id="other", goal="interleaved rows of another run")
+    for i in range(6):
+        runs.task_add(store, run_id="other", task_id=f"o{i}", title="not this run", default_to="w")
+        runs.task_add(store, run_id="r", task_id=f"t{i}", title=f"task {i}", default_to="w")
+    runs.dep_add(store, run_id="r", task_id="t5", depends_on="t0")
+    th = start(store, "t1", "w")
+    inbox.update(store, agent="w", thread_id=th, status="blocked", summary="which way?")
+    enc = views.status(store, run_id="r", encoded=True)["tasks"].value()
+    assert enc == views.status(store, run_id="r")["tasks"]
+    assert [t["task_id"] for t in enc] == [f"t{i}" for i in range(6)]
+    runs.run_init(store, run_id="empty", goal="no tasks yet")
+    assert views.status(store, run_id="empty", encoded=True)["tasks"].value() == []
