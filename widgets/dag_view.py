@@ -20,7 +20,7 @@ from textual.widgets import Static
 from store.board import STATUS_ORDER
 from store.board_dag import DagLayout
 
-from .text import STATUS_GLYPH
+from .text import STATUS_GLYPH, component_style
 
 CW = 18   # node column width
 G = 7     # gutter width between columns
@@ -72,10 +72,7 @@ class DagView(ScrollableContainer, can_focus=True):
         self.redraw()
 
     def _st(self, name: str) -> Style:
-        try:
-            return self.get_component_rich_style(name, partial=True)
-        except KeyError:
-            return Style()
+        return component_style(self, name)
 
     def redraw(self) -> None:
         lay = self.layout_data

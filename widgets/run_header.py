@@ -8,7 +8,7 @@ from textual.widgets import Static
 
 from store.board import STATUS_ORDER, Header
 
-from .text import STATUS_GLYPH, cell
+from .text import STATUS_GLYPH, cell, component_style
 
 SHOWN = (("queued", "planned"), ("ready", "ready"), ("dispatched", "dispatched"), ("running", "running"),
          ("blocked", "blocked"), ("verifying", "verifying"), ("done", "done"), ("failed", "failed"),
@@ -20,10 +20,7 @@ class RunHeader(Static):
                                                                          "header--attention"}
 
     def _st(self, name: str) -> Style:
-        try:
-            return self.get_component_rich_style(name, partial=True)
-        except KeyError:
-            return Style()
+        return component_style(self, name)
 
     def show(self, h: Header) -> None:
         self.header = h

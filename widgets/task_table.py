@@ -27,7 +27,7 @@ from textual.strip import Strip
 from store.board import ATTENTION_LIVENESS, STATUS_ORDER, Page, TaskRow
 from store.sanitize import one_line
 
-from .text import STATUS_GLYPH, age
+from .text import STATUS_GLYPH, age, component_style
 
 COLUMNS: list[tuple[str, str, int]] = [
     ("wave", "Wave", 4), ("task", "Task", 16), ("title", "Title", 40), ("owner", "Owner", 10),
@@ -113,28 +113,20 @@ class TaskTable(ScrollView, can_focus=True):
         direction: str  # next | prev | first | last
 
     @dataclass
-    class RowHighlighted(Message):
+    class _RowMessage(Message):
+        table: TaskTable
+        cursor_row: int
+        task_id: str
+
+        @property
+        def control(self) -> TaskTable:
+            return self.table
+
+    class RowHighlighted(_RowMessage):
         """The cursor is on another task."""
 
-        table: TaskTable
-        cursor_row: int
-        task_id: str
-
-        @property
-        def control(self) -> TaskTable:
-            return self.table
-
-    @dataclass
-    class RowSelected(Message):
+    class RowSelected(_RowMessage):
         """Enter (or a click on the cursor row): the leader wants this task."""
-
-        table: TaskTable
-        cursor_row: int
-        task_id: str
-
-        @property
-        def control(self) -> TaskTable:
-            return self.table
 
     def __init__(self, *, clock: Callable[[], float] = time.time, name: str | None = None, id: str | None = None,
                  classes: str | None = None, disabled: bool = False) -> None:
@@ -293,10 +285,7 @@ class TaskTable(ScrollView, can_focus=True):
         self._header = None
 
     def _component(self, name: str) -> Style:
-        try:
-            return self.get_component_rich_style(name, partial=True)
-        except KeyError:
-            return Style()
+        return component_style(self, name)
 
     def _forget(self, task_id: str) -> None:
         self._cells.pop(task_id, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
+from typing import Any
 
 from rich.style import Style
 from rich.text import Text
@@ -13,6 +14,14 @@ from store.validate import parse_ts
 
 STATUS_GLYPH = {"planned": "·", "ready": "○", "dispatched": "◔", "running": "◑", "blocked": "◆",
                 "verifying": "◕", "done": "●", "failed": "✗", "cancelled": "⊘"}
+
+
+def component_style(widget: Any, name: str) -> Style:
+    """A component class's style on the widget; no style when the theme leaves it out."""
+    try:
+        return widget.get_component_rich_style(name, partial=True)
+    except KeyError:
+        return Style()
 
 
 def plain(text: str | None, style: Style | str = "") -> Text:
