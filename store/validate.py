@@ -68,7 +68,9 @@ def check_json(value: str | None, what: str = "--payload-json") -> str:
         parsed = json.loads(value)
     except (ValueError, RecursionError) as exc:
         raise InvalidInput(f"{what} is not valid JSON: {exc}") from None
-    return json.dumps(parsed, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(parsed, ensure_ascii=False, separators=(",", ":"))
+    # a lone surrogate given as an escape ("\ud800") stays an escape: it has no UTF-8 form to store
+    return json.dumps(parsed, separators=(",", ":")) if _has_surrogate(text) else text
 
 
 def read_body(body: str | None, body_file: str | None) -> str | None:

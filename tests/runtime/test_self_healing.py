@@ -65,7 +65,9 @@ def test_hung_worker_lease_expires_it_is_stalled_and_the_policy_retries(rig: Rig
     finally:
         w.close()
     assert len(rig.events("lease_expired", "t")) >= 1
-    assert len(rig.events("attempt_nudged", "t")) == 1
+    # the hung attempt is nudged once (a retry slow to start on a loaded machine may be nudged too:
+    # the policy's nudge is 1.5 s of quiet here)
+    assert [e["attempt_no"] for e in rig.events("attempt_nudged", "t")].count(1) == 1
     stalled = rig.events("attempt_stalled", "t")
     assert len(stalled) == 1 and "no heartbeat" in stalled[0]["summary"]
     a1, a2 = rig.attempts("t")

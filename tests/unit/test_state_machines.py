@@ -385,3 +385,16 @@ def test_status_json_of_a_run_whose_rows_interleave_with_another_runs(store: Sto
     assert [t["task_id"] for t in enc] == [f"t{i}" for i in range(6)]
     runs.run_init(store, run_id="empty", goal="no tasks yet")
     assert views.status(store, run_id="empty", encoded=True)["tasks"].value() == []
+
+
+def test_a_payload_with_an_escaped_lone_surrogate_is_stored_as_an_escape(plan: Store) -> None:
+    """'{"q": "\\ud800"}' is valid JSON whose string has no UTF-8 form; it is kept as the escape
+    (found by the CLI fuzz test: it used to end in internal_error)."""
+    import json
+
+    th = start(plan)
+    payload = '{"q": "\\ud800 and \\u00e9"}'
+    out = inbox.update(plan, agent="w1", thread_id=th, status="in_progress", summary="s", payload_json=payload)
+    stored = plan.scalar("SELECT payload_json FROM messages WHERE message_id=?", (out["message"]["message_id"],))
+    assert json.loads(stored) == json.loads(payload)
+    assert out["message"]["payload"] == {"q": "\ud800 and é"}
