@@ -31,10 +31,12 @@ AUTOCHECKPOINT_PAGES = JOURNAL_SIZE_LIMIT // 4096
 SQLITE_LENGTH_LIMIT = 8 * 1024 * 1024
 
 
-def _jitter() -> float:
+def _back_off(delay: float) -> float:
+    """Sleep about `delay` (jittered) after SQLITE_BUSY; returns the next, doubled, delay."""
     import random  # only when a write meets SQLITE_BUSY; not at start-up
 
-    return random.random()
+    time.sleep(delay * (0.5 + random.random()))
+    return min(delay * 2, 0.25)
 
 
 def default_db_path() -> str:
@@ -251,8 +253,7 @@ class Store:
                 self.conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 if _is_busy(exc) and time.monotonic() < deadline:
-                    time.sleep(delay * (0.5 + _jitter()))
-                    delay = min(delay * 2, 0.25)
+                    delay = _back_off(delay)
                     continue
                 raise translate(exc, self.path) from exc
             except sqlite3.Error as exc:
@@ -265,8 +266,7 @@ class Store:
                 self._rollback()
                 if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc) \
                         and time.monotonic() < deadline:
-                    time.sleep(delay * (0.5 + _jitter()))
-                    delay = min(delay * 2, 0.25)
+                    delay = _back_off(delay)
                     continue
                 if isinstance(exc, sqlite3.Error):
                     raise translate(exc, self.path) from exc

@@ -121,11 +121,8 @@ def status(store: Store, *, run_id: str, reconcile_first: bool = True,
                 "SELECT m.thread_id, m.message_id, m.kind, m.summary, m.from_agent, m.created_at FROM attempts a"
                 " JOIN messages m ON m.message_id=(SELECT max(message_id) FROM messages x WHERE"
                 f" x.thread_id=a.thread_id AND x.kind<>'event') WHERE a.run_id=?{f('a.')}", (run_id, *only_params))}
-            checks: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
-            for c in conn.execute(f"SELECT task_id, attempt_no, name, status, summary FROM checks WHERE run_id=?{f('')}",
-                                  (run_id, *only_params)):
-                checks[(c[0], c[1])].append({"name": c[2], "status": c[3], "summary": c[4]})
-            max_wave = conn.execute("SELECT max(wave) FROM tasks WHERE run_id=?", (run_id,)).fetchone()[0]
+            checks = _checks_by_attempt(conn, run_id, f(""), only_params)
+            waves = _wave_count(conn, run_id)
         finally:
             conn.row_factory = sqlite3.Row
         questions = blocked_questions(conn, run_id) if counts.get("blocked") else {}
@@ -147,8 +144,7 @@ def status(store: Store, *, run_id: str, reconcile_first: bool = True,
             "blocked_question": q["question"] if q else None,
             "gate": gate_of(required, checks.get((task_id, latest["attempt_no"]), []) if latest else []),
         })
-    return {"run": public_run(run, counts), "tasks": out_tasks, "updated_tasks": updated,
-            "waves": (max_wave + 1) if max_wave is not None else 0}
+    return {"run": public_run(run, counts), "tasks": out_tasks, "updated_tasks": updated, "waves": waves}
 
 
 def _task_json_sql() -> str:
@@ -196,11 +192,8 @@ def _status_encoded(store: Store, run_id: str, updated: list[dict[str, Any]]) ->
         conn.row_factory = None
         try:
             found = _tasks_json_rows(conn, run_id)
-            checks: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
-            for c in conn.execute("SELECT task_id, attempt_no, name, status, summary FROM checks WHERE run_id=?",
-                                  (run_id,)):
-                checks[(c[0], c[1])].append({"name": c[2], "status": c[3], "summary": c[4]})
-            max_wave = conn.execute("SELECT max(wave) FROM tasks WHERE run_id=?", (run_id,)).fetchone()[0]
+            checks = _checks_by_attempt(conn, run_id)
+            waves = _wave_count(conn, run_id)
         finally:
             conn.row_factory = sqlite3.Row
         questions = blocked_questions(conn, run_id) if counts.get("blocked") else {}
@@ -215,7 +208,22 @@ def _status_encoded(store: Store, run_id: str, updated: list[dict[str, Any]]) ->
             text = json.dumps(obj, separators=(",", ":"))
         parts.append(text)
     return {"run": public_run(run, counts), "tasks": RawJSON("[" + ",".join(parts) + "]"),
-            "updated_tasks": updated, "waves": (max_wave + 1) if max_wave is not None else 0}
+            "updated_tasks": updated, "waves": waves}
+
+
+def _checks_by_attempt(conn: Any, run_id: str, only: str = "",
+                       only_params: tuple[Any, ...] = ()) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """(task, attempt) -> its recorded checks; `only` narrows to some tasks (an SQL AND clause)."""
+    checks: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    for c in conn.execute(f"SELECT task_id, attempt_no, name, status, summary FROM checks WHERE run_id=?{only}",
+                          (run_id, *only_params)):
+        checks[(c[0], c[1])].append({"name": c[2], "status": c[3], "summary": c[4]})
+    return checks
+
+
+def _wave_count(conn: Any, run_id: str) -> int:
+    max_wave = conn.execute("SELECT max(wave) FROM tasks WHERE run_id=?", (run_id,)).fetchone()[0]
+    return (max_wave + 1) if max_wave is not None else 0
 
 
 def gate_of(required: list[str], checks: list[dict[str, Any]]) -> dict[str, Any]:

@@ -43,7 +43,7 @@ class Parser(argparse.ArgumentParser):
     def _get_formatter(self) -> argparse.HelpFormatter:
         # argparse sizes help from shutil.get_terminal_size, and importing shutil (with bz2, lzma,
         # fnmatch) is ~5 ms of every CLI call; add_argument builds a formatter even without --help.
-        return self.formatter_class(prog=self.prog, width=_help_width())
+        return self.formatter_class(prog=self.prog, width=max(terminal_columns(80) - 2, 11))  # as argparse
 
     def _orch_choices(self) -> set[str]:
         return {name for a in self._actions if isinstance(a, argparse._SubParsersAction) for name in a.choices}
@@ -54,18 +54,18 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(status)
 
 
-def _help_width() -> int:
-    """What argparse would use: $COLUMNS, else the terminal's width, else 80; minus 2."""
+def terminal_columns(default: int) -> int:
+    """$COLUMNS, else the width of the terminal on stdout, else default (help and text tables)."""
     try:
         columns = int(os.environ.get("COLUMNS", ""))
     except ValueError:
         columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
-        except (AttributeError, ValueError, OSError):
-            columns = 80
-    return max(columns - 2, 11)
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(sys.stdout.fileno()).columns
+    except (AttributeError, ValueError, OSError):
+        return default
 
 
 class _Skipped:

@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 
 from store.sanitize import clean, one_line
 
+from .common import terminal_columns
+
 STATUS_STYLE = {
     "ready": "cyan", "planned": "dim", "dispatched": "blue", "running": "yellow", "claimed": "yellow",
     "in_progress": "yellow", "blocked": "magenta", "verifying": "cyan", "done": "green",
@@ -31,17 +33,6 @@ class Styled(NamedTuple):
 
 def _colour() -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
-
-
-def _width() -> int:
-    try:
-        return int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        pass
-    try:
-        return os.get_terminal_size(sys.stdout.fileno()).columns
-    except (OSError, ValueError, AttributeError):
-        return 100
 
 
 def _fmt(s: Styled, colour: bool) -> str:
@@ -71,7 +62,7 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
     way first, down to 8 characters."""
     cells = [[x if isinstance(x, Styled) else text(x) for x in r] for r in rows]
     widths = [max([len(c)] + [len(r[i].plain) for r in cells]) for i, c in enumerate(columns)]
-    excess = sum(widths) + 2 * (len(widths) - 1) - _width()
+    excess = sum(widths) + 2 * (len(widths) - 1) - terminal_columns(100)
     while excess > 0:
         i = max(range(len(widths)), key=lambda k: widths[k])
         if widths[i] <= 8:
