@@ -182,16 +182,36 @@ class Store:
 
         fn must be safe to re-run: it only touches the database through the connection given.
         An OrchError raised by fn rolls the transaction back and propagates unchanged.
+
+        Writers of this file first queue on a blocking advisory lock (the write turn). SQLite's
+        busy handler makes waiting writers sleep-poll (up to 100 ms a try, no order), so under
+        contention the lock sits idle while a starved writer waits seconds; a kernel lock queue
+        hands the turn over at once. The OS drops it if the holder dies; a writer that does not
+        take it (the sqlite3 shell) still meets the busy timeout, so it only adds order. (Inline
+        rather than a context manager: this is every write's hot path.)
         """
         deadline = time.monotonic() + WRITE_RETRY_SECONDS
-        delay = 0.002
-        with self._thread_lock, self._write_turn():
-            before = self.conn.total_changes
-            result = self._write_locked(fn, deadline, delay)
-            changed = self.conn.total_changes != before
+        with self._thread_lock:  # threads sharing one Store take turns (flock does not order them)
+            fd = self._lock_fd if self._lock_fd is not None else self._open_write_lock()
+            if fd >= 0:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                before = self.conn.total_changes
+                result = self._write_locked(fn, deadline, 0.002)
+                changed = self.conn.total_changes != before
+            finally:
+                if fd >= 0:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
         if changed and self._sync_after_commit:
             self.sync_after_commit()
         return result
+
+    def _open_write_lock(self) -> int:
+        try:
+            self._lock_fd = os.open(self.path + ".write-lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            self._lock_fd = -1  # read-only directory: fall back to SQLite's own locking
+        return self._lock_fd
 
     def sync_after_commit(self) -> None:
         """Make every commit so far durable: fdatasync the WAL (and, the first time for a new WAL
@@ -223,29 +243,6 @@ class Store:
                                    f"(fsync: {exc.strerror})") from exc
         finally:
             os.close(fd)
-
-    @contextmanager
-    def _write_turn(self) -> Iterator[None]:
-        """Writers of this file queue on a blocking advisory lock before BEGIN IMMEDIATE.
-
-        SQLite's busy handler makes waiting writers sleep-poll (up to 100 ms a try, no order), so
-        under contention the lock sits idle while a starved writer waits seconds. A kernel lock
-        queue hands the turn over at once. The OS drops the lock if the holder dies; a writer that
-        does not take it (the sqlite3 shell) still meets the busy timeout, so this only adds order.
-        """
-        if self._lock_fd is None:
-            try:
-                self._lock_fd = os.open(self.path + ".write-lock", os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError:
-                self._lock_fd = -1  # read-only directory: fall back to SQLite's own locking
-        if self._lock_fd < 0:
-            yield
-            return
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _write_locked(self, fn: Callable[[sqlite3.Connection], T], deadline: float, delay: float) -> T:
         while True:

@@ -7,7 +7,6 @@ without its worktree, nor a worktree without its attempt.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from typing import Any
@@ -17,7 +16,7 @@ from .db import Store
 from .errors import InvalidInput, InvalidState, NoMatchingWork, NotFound
 from .fold import set_task_status
 from .inbox import cancel_thread_tx, new_thread_id, reply_tx
-from .records import TERMINAL_THREAD, add_event, add_message, loads, public_message, row, rows
+from .records import TERMINAL_THREAD, add_event, add_message, compact_json, loads, public_message, row, rows
 from .runs import get_run, get_task, public_task
 from .validate import check_id, check_json, check_text, now_ts
 
@@ -139,7 +138,7 @@ def _new_attempt(store: Store, *, run_id: str, task_id: str, mode: str | None, t
             (thread_id, run_id, task_id, f"{task_id}: {t['title']}"[:200], leader, agent, now, now)).fetchone())
         message = add_message(conn, thread_id, from_agent=leader, to_agent=agent, kind="task",
                               summary=t["title"], body=instruction,
-                              payload_json=json.dumps(payload, separators=(",", ":")), now=now)
+                              payload_json=compact_json(payload), now=now)
         att = dict(conn.execute(
             "INSERT INTO attempts (run_id, task_id, attempt_no, thread_id, assigned_to, execution_mode,"
             " status, base_ref, base_commit, branch_name, worktree_path, repo_path, workspace_status,"

@@ -101,35 +101,48 @@ def task_counts(conn: Any, run_id: str) -> dict[str, int]:
         "SELECT status, count(*) FROM tasks WHERE run_id=? GROUP BY status", (run_id,)).fetchall()}
 
 
-def run_status_probe(conn: Any, run_id: str, current: str) -> str:
-    """The run's status from a few indexed EXISTS probes (no count over every task: this runs in
-    every task transition, and a GROUP BY would cost O(tasks in the run) per write)."""
+# One query for a run's status: its row and five indexed EXISTS probes over (run_id, status). No
+# count over every task (this runs in task transitions: a GROUP BY would cost O(tasks) per write),
+# and one statement rather than one per probe (each costs a round trip on the write path).
+_RUN_PROBE_SQL = """SELECT status,
+  EXISTS (SELECT 1 FROM tasks WHERE run_id=r.run_id AND status IN
+          ('planned','ready','dispatched','running','blocked','verifying','failed')),
+  EXISTS (SELECT 1 FROM tasks WHERE run_id=r.run_id AND status IN ('done','cancelled')),
+  EXISTS (SELECT 1 FROM tasks WHERE run_id=r.run_id AND status='blocked'),
+  EXISTS (SELECT 1 FROM tasks WHERE run_id=r.run_id AND status='failed'),
+  EXISTS (SELECT 1 FROM tasks WHERE run_id=r.run_id AND status IN ('ready','dispatched','running','verifying'))
+FROM runs r WHERE run_id=?"""
+
+
+def _status_from_probe(current: str, unfinished: int, finished: int, blocked: int, failed: int,
+                       live: int) -> str:
     if current == "cancelled":
         return current
-
-    def has(*statuses: str) -> bool:
-        q = ",".join("?" * len(statuses))
-        return conn.execute(f"SELECT EXISTS (SELECT 1 FROM tasks WHERE run_id=? AND status IN ({q}))",
-                            (run_id, *statuses)).fetchone()[0] == 1
-
-    if not has("planned", "ready", "dispatched", "running", "blocked", "verifying", "failed"):
-        return "done" if has("done", "cancelled") else "active"
-    if has("blocked"):
+    if not unfinished:
+        return "done" if finished else "active"
+    if blocked:
         return "blocked"
-    if has("failed") and not has("ready", "dispatched", "running", "verifying"):
+    if failed and not live:
         return "failed"
     return "active"
 
 
+def run_status_probe(conn: Any, run_id: str, current: str) -> str:
+    """What the run's status should be, given its current one (run_status_from_counts, from probes)."""
+    r = conn.execute(_RUN_PROBE_SQL, (run_id,)).fetchone()
+    return current if r is None else _status_from_probe(current, *r[1:])
+
+
 def refresh_run(conn: sqlite3.Connection, run_id: str, *, now: str) -> str:
-    current = conn.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone()
-    if current is None:
+    r = conn.execute(_RUN_PROBE_SQL, (run_id,)).fetchone()
+    if r is None:
         return ""
-    new = run_status_probe(conn, run_id, current[0])
-    if new != current[0]:
+    current = r[0]
+    new = _status_from_probe(current, *r[1:])
+    if new != current:
         conn.execute("UPDATE runs SET status=?, updated_at=? WHERE run_id=?", (new, now, run_id))
         add_event(conn, "run_done" if new == "done" else f"run_{new}", run_id=run_id,
-                  summary=f"run {current[0]} -> {new}", payload={"from": current[0], "to": new},
+                  summary=f"run {current} -> {new}", payload={"from": current, "to": new},
                   now=now)
     return new
 

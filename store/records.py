@@ -61,6 +61,10 @@ def loads(text: str, default: Any = None) -> Any:
         return default
 
 
+# json.dumps with non-default arguments builds a new encoder on every call; events are hot.
+compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def add_event(conn: sqlite3.Connection, event_type: str, *, run_id: str = "", task_id: str = "",
               thread_id: str = "", attempt_no: int | None = None, agent: str = "",
               message_id: int | None = None, summary: str = "", payload: dict | None = None,
@@ -69,7 +73,7 @@ def add_event(conn: sqlite3.Connection, event_type: str, *, run_id: str = "", ta
         "INSERT INTO events (event_type, run_id, task_id, thread_id, attempt_no, agent, message_id,"
         " summary, payload_json, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
         (event_type, run_id or "", task_id or "", thread_id or "", attempt_no, agent or "",
-         message_id, summary or "", json.dumps(payload, separators=(",", ":")) if payload else "",
+         message_id, summary or "", compact_json(payload) if payload else "",
          now or now_ts()))
     return int(cur.lastrowid)
 

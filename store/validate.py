@@ -105,11 +105,18 @@ def positive_int(value: Any, what: str, default: int) -> int:
 
 
 # -- time ------------------------------------------------------------------------------------
+_second: tuple[int, str] = (-1, "")  # the last whole second and its text (one tuple: thread-safe)
+
+
 def now_ts(t: float | None = None) -> str:
     """UTC timestamp with microseconds, fixed width so text order is time order."""
+    global _second
     t = time.time() if t is None else t
     whole = int(t)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((t - whole) * 1e6):06d}Z"
+    second = _second
+    if whole != second[0]:
+        second = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{second[1]}.{int((t - whole) * 1e6):06d}Z"
 
 
 def parse_ts(value: str) -> float:
