@@ -26,6 +26,11 @@ Threads are made beforehand either by dispatching tasks of a run (`--source disp
 default: every claim/update/done is folded into its attempt, task and run in the same
 transaction, as in real use) or as bare inbox threads (`--source send`).
 
+`--ceiling` also runs the same row changes as bare SQL statements (no validation, no guards, no
+fold decisions, no reads, no claim race: each worker takes its own threads), through the same write
+turn and BEGIN IMMEDIATE at NORMAL. It is not a store mode: it measures how many of these
+transactions SQLite itself commits on this machine, the ceiling for any store logic on top.
+
     .venv/bin/python bench/store_bench.py                     # 16 procs, FULL and NORMAL
     .venv/bin/python bench/store_bench.py --procs 100 --sync normal
     .venv/bin/python bench/store_bench.py --quick
@@ -206,6 +211,92 @@ def worker(idx: int, db: str, sync: str, ready: mp.Queue, start: mp.Event, resul
                  "errors": errors, "samples": samples, "won": won, "t0": t0, "t1": t1})
 
 
+# -- ceiling: the same row changes as bare SQL -----------------------------------------------
+def bare_cycle(tid: str, task_id: str, agent: str, now: str) -> tuple:
+    """claim, update, renew, done: the rows each store call changes, as bare statements."""
+    ev = ("INSERT INTO events (event_type, run_id, task_id, thread_id, agent, summary, created_at)"
+          " VALUES (?,?,?,?,?,?,?)")
+    msg = ("INSERT INTO messages (thread_id, from_agent, to_agent, kind, summary, payload_json, created_at)"
+           " VALUES (?,?,?,?,?,?,?)")
+
+    def claim(c: sqlite3.Connection) -> None:
+        c.execute("UPDATE threads SET status='claimed', assigned_to=?, lease_owner=?, lease_expires_at=?,"
+                  " updated_at=? WHERE thread_id=?", (agent, agent, now, now, tid))
+        c.execute(msg, (tid, agent, "leader", "event", "thread claimed", '{"lease_seconds":900}', now))
+        c.execute(ev, ("thread_claim", RUN_ID, task_id, tid, agent, f"claimed by {agent}", now))
+        c.execute("UPDATE attempts SET status='claimed', last_activity_at=? WHERE thread_id=?", (now, tid))
+        c.execute("UPDATE tasks SET status='running', updated_at=? WHERE run_id=? AND task_id=?", (now, RUN_ID, task_id))
+        c.execute(ev, ("task_running", RUN_ID, task_id, tid, agent, f"claimed by {agent}", now))
+
+    def update(c: sqlite3.Connection) -> None:
+        c.execute("UPDATE threads SET status='in_progress', updated_at=? WHERE thread_id=?", (now, tid))
+        c.execute(msg, (tid, agent, "leader", "progress", "working on it", "", now))
+        c.execute(ev, ("thread_update", RUN_ID, task_id, tid, agent, "working on it", now))
+        c.execute("UPDATE attempts SET status='in_progress', last_activity_at=? WHERE thread_id=?", (now, tid))
+
+    def renew(c: sqlite3.Connection) -> None:
+        c.execute("UPDATE threads SET lease_expires_at=?, updated_at=? WHERE thread_id=?", (now, now, tid))
+        c.execute("UPDATE attempts SET last_activity_at=? WHERE thread_id=?", (now, tid))
+        c.execute(msg, (tid, agent, "leader", "event", "lease renewed", '{"lease_seconds":900}', now))
+        c.execute(ev, ("lease_renewed", RUN_ID, task_id, tid, agent, "lease renewed for 900s", now))
+
+    def done(c: sqlite3.Connection) -> None:
+        c.execute("UPDATE threads SET status='done', lease_owner='', lease_expires_at='', updated_at=?"
+                  " WHERE thread_id=?", (now, tid))
+        c.execute(msg, (tid, agent, "leader", "result", "finished", '{"ok":true}', now))
+        c.execute(ev, ("thread_result", RUN_ID, task_id, tid, agent, "finished", now))
+        c.execute("UPDATE attempts SET status='done', end_reason='succeeded', ended_at=?, last_activity_at=?"
+                  " WHERE thread_id=?", (now, now, tid))
+        c.execute("UPDATE tasks SET status='done', updated_at=? WHERE run_id=? AND task_id=?", (now, RUN_ID, task_id))
+        c.execute(ev, ("task_done", RUN_ID, task_id, tid, agent, "finished", now))
+
+    return claim, update, renew, done
+
+
+def bare_worker(idx: int, db: str, procs: int, ready: mp.Queue, start: mp.Event, results: mp.Queue) -> None:
+    from store.validate import now_ts
+
+    store = Store(db, sync="normal")
+    mine = [tuple(r) for r in store.all("SELECT thread_id, task_id FROM attempts WHERE run_id=? ORDER BY"
+                                        " thread_id", (RUN_ID,))][idx::procs]
+    ready.put(idx)
+    start.wait()
+    t0 = time.monotonic()
+    committed = 0
+    for tid, task_id in mine:
+        for fn in bare_cycle(tid, task_id, f"w{idx:03d}", now_ts()):
+            store.write(fn)
+            committed += 1
+    t1 = time.monotonic()
+    store.close()
+    results.put({"committed": committed, "t0": t0, "t1": t1})
+
+
+def run_ceiling(procs: int, cycles: int, workdir: str | None) -> dict:
+    tmp = tempfile.mkdtemp(prefix="orch-bench-", dir=workdir)
+    db = os.path.join(tmp, "bench.db")
+    try:
+        build(db, procs * cycles, "dispatch")
+        ctx = mp.get_context("fork")
+        ready, results, start = ctx.Queue(), ctx.Queue(), ctx.Event()
+        ps = [ctx.Process(target=bare_worker, args=(i, db, procs, ready, start, results), daemon=True)
+              for i in range(procs)]
+        for p in ps:
+            p.start()
+        for _ in range(procs):
+            ready.get(timeout=120)
+        start.set()
+        got = [results.get(timeout=900) for _ in range(procs)]
+        for p in ps:
+            p.join(timeout=30)
+        wall = max(g["t1"] for g in got) - min(g["t0"] for g in got)
+        committed = sum(g["committed"] for g in got)
+        return {"procs": procs, "cycles": cycles, "sync": "normal", "source": "bare-sql",
+                "committed": committed, "wall_s": wall, "tx_s": committed / wall}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 # -- verification ----------------------------------------------------------------------------
 def verify(db: str, ids: list[str], won: dict[str, list[str]], source: str) -> dict[str, int]:
     s = Store(db, sync="normal")
@@ -327,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=1, help="runs per configuration; the median is reported")
     ap.add_argument("--quick", action="store_true", help="small run (30 cycles per worker)")
     ap.add_argument("--dir", default=None, help="directory for the temp database (default: system temp)")
+    ap.add_argument("--ceiling", action="store_true",
+                    help="also run the same row changes as bare SQL at NORMAL (what SQLite alone commits here)")
     ap.add_argument("--json", action="store_true", help="also print the results as JSON")
     a = ap.parse_args(argv)
     if a.quick:
@@ -354,9 +447,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  median of {a.repeat} (errors and duplicates summed over all runs):")
         report(med)
         all_results.append(med)
+    if a.ceiling:
+        ceil = [run_ceiling(a.procs, a.cycles, a.dir) for _ in range(a.repeat)]
+        c = sorted(ceil, key=lambda r: r["tx_s"])[len(ceil) // 2]
+        print(f"  ceiling (bare SQL, NORMAL) procs={c['procs']:<3} committed={c['committed']}  ->  "
+              f"{c['tx_s']:,.0f} tx/s" + (f"  (runs: {', '.join(format(round(r['tx_s']), ',') for r in ceil)})"
+                                          if len(ceil) > 1 else ""))
+        all_results.append(c)
     target = {"full": 2000, "normal": 5000}
     ok = True
     for r in all_results:
+        if r["source"] == "bare-sql":
+            continue
         need = target[r["sync"]] if r["procs"] == 16 else None
         good = r["errors"] == 0 and r["duplicates"] == 0 and r["not_done"] == 0 and \
             (need is None or r["tx_s"] >= need)

@@ -78,17 +78,20 @@ def add_event(conn: sqlite3.Connection, event_type: str, *, run_id: str = "", ta
     return int(cur.lastrowid)
 
 
+MESSAGE_COLUMNS = ("message_id", "thread_id", "from_agent", "to_agent", "kind", "summary", "body",
+                   "payload_json", "created_at")
+
+
 def add_message(conn: sqlite3.Connection, thread_id: str, *, from_agent: str, to_agent: str,
                 kind: str, summary: str = "", body: str = "", payload_json: str = "",
                 artifacts: list[Artifact] | tuple[Artifact, ...] = (), now: str | None = None) -> dict:
     now = now or now_ts()
+    # No RETURNING: every column but the id is ours already (a RETURNING row costs a buffered result).
+    values = (thread_id, from_agent, to_agent or "", kind, summary or "", body or "", payload_json or "", now)
     cur = conn.execute(
         "INSERT INTO messages (thread_id, from_agent, to_agent, kind, summary, body, payload_json,"
-        " created_at) VALUES (?,?,?,?,?,?,?,?) RETURNING *",
-        (thread_id, from_agent, to_agent or "", kind, summary or "", body or "", payload_json or "",
-         now))
-    message = dict(cur.fetchone())
-    cur.close()
+        " created_at) VALUES (?,?,?,?,?,?,?,?)", values)
+    message = dict(zip(MESSAGE_COLUMNS, (cur.lastrowid, *values)))
     saved = []
     for a in artifacts:
         conn.execute("INSERT INTO artifacts (message_id, path, kind, metadata_json) VALUES (?,?,?,?)",
