@@ -453,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  ceiling (bare SQL, NORMAL) procs={c['procs']:<3} committed={c['committed']}  ->  "
               f"{c['tx_s']:,.0f} tx/s" + (f"  (runs: {', '.join(format(round(r['tx_s']), ',') for r in ceil)})"
                                           if len(ceil) > 1 else ""))
-        all_results.append(c)
+        all_results.append(dict(c, tx_s_all=[round(r["tx_s"]) for r in ceil]) if len(ceil) > 1 else c)
     target = {"full": 2000, "normal": 5000}
     ok = True
     for r in all_results:
