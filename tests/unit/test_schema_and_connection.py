@@ -173,3 +173,28 @@ def test_checkpoint_does_not_wait_out_the_busy_timeout(db_path: str) -> None:
     other.execute("ROLLBACK")
     other.close()
     store.close()
+
+
+def test_timestamps_are_right_across_seconds_and_going_back() -> None:
+    """now_ts reuses the formatted second; it must not reuse it for another second."""
+    import time
+
+    from store.validate import now_ts
+
+    for t in (1e9 + 0.25, 1e9 + 0.999999, 1e9 + 1.0, 1e9 + 1.5, 1e9 + 0.5, 1763700000.000001, 59.0, 60.0):
+        whole = int(t)
+        want = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((t - whole) * 1e6):06d}Z"
+        assert now_ts(t) == want
+
+
+def test_a_written_message_is_returned_as_stored(store: Store) -> None:
+    """add_message builds its result without reading the row back: it must equal the stored row."""
+    from store import inbox
+
+    out = inbox.send(store, from_agent="lead", to_agent="w1", subject="s", summary="ünïcode ✓",
+                     body="line 1\nline 2 \x00 end", payload_json='{"k": [1, "é"]}')
+    m = out["message"]
+    stored = dict(store.one("SELECT * FROM messages WHERE message_id=?", (m["message_id"],)))
+    assert {k: m[k] for k in stored} == stored
+    assert m["payload"] == {"k": [1, "é"]}
+    assert m["artifacts"] == []
