@@ -211,6 +211,24 @@ def worker(idx: int, db: str, sync: str, ready: mp.Queue, start: mp.Event, resul
                  "errors": errors, "samples": samples, "won": won, "t0": t0, "t1": t1})
 
 
+def run_workers(target, procs: int, args: tuple) -> list[dict]:
+    """Fork procs workers target(i, *args, ready, start, results), start them together once all
+    are ready, and collect one result dict from each."""
+    ctx = mp.get_context("fork")
+    ready, results, start = ctx.Queue(), ctx.Queue(), ctx.Event()
+    ps = [ctx.Process(target=target, args=(i, *args, ready, start, results), daemon=True)
+          for i in range(procs)]
+    for p in ps:
+        p.start()
+    for _ in range(procs):
+        ready.get(timeout=120)
+    start.set()
+    got = [results.get(timeout=900) for _ in range(procs)]
+    for p in ps:
+        p.join(timeout=30)
+    return got
+
+
 # -- ceiling: the same row changes as bare SQL -----------------------------------------------
 def bare_cycle(tid: str, task_id: str, agent: str, now: str) -> tuple:
     """claim, update, renew, done: the rows each store call changes, as bare statements."""
@@ -277,18 +295,7 @@ def run_ceiling(procs: int, cycles: int, workdir: str | None) -> dict:
     db = os.path.join(tmp, "bench.db")
     try:
         build(db, procs * cycles, "dispatch")
-        ctx = mp.get_context("fork")
-        ready, results, start = ctx.Queue(), ctx.Queue(), ctx.Event()
-        ps = [ctx.Process(target=bare_worker, args=(i, db, procs, ready, start, results), daemon=True)
-              for i in range(procs)]
-        for p in ps:
-            p.start()
-        for _ in range(procs):
-            ready.get(timeout=120)
-        start.set()
-        got = [results.get(timeout=900) for _ in range(procs)]
-        for p in ps:
-            p.join(timeout=30)
+        got = run_workers(bare_worker, procs, (db, procs))
         wall = max(g["t1"] for g in got) - min(g["t0"] for g in got)
         committed = sum(g["committed"] for g in got)
         return {"procs": procs, "cycles": cycles, "sync": "normal", "source": "bare-sql",
@@ -356,18 +363,7 @@ def run_one(procs: int, cycles: int, sync: str, source: str, workdir: str | None
         t = time.monotonic()
         ids = build(db, n_threads, source)
         setup_s = time.monotonic() - t
-        ctx = mp.get_context("fork")
-        ready, results, start = ctx.Queue(), ctx.Queue(), ctx.Event()
-        ps = [ctx.Process(target=worker, args=(i, db, sync, ready, start, results), daemon=True)
-              for i in range(procs)]
-        for p in ps:
-            p.start()
-        for _ in range(procs):
-            ready.get(timeout=120)
-        start.set()
-        got = [results.get(timeout=900) for _ in range(procs)]
-        for p in ps:
-            p.join(timeout=30)
+        got = run_workers(worker, procs, (db, sync))
         wall = max(g["t1"] for g in got) - min(g["t0"] for g in got if g["t0"])
         lat = [x for g in got for x in g["lat"]]
         lost_lat = [x for g in got for x in g["lost_lat"]]
