@@ -387,6 +387,12 @@ def run_one(procs: int, cycles: int, sync: str, source: str, workdir: str | None
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median tx/s; with several runs, every run's tx/s beside it (tx_s_all)."""
+    med = sorted(runs, key=lambda r: r["tx_s"])[len(runs) // 2]
+    return dict(med, tx_s_all=[round(r["tx_s"]) for r in runs]) if len(runs) > 1 else med
+
+
 def report(r: dict) -> None:
     print(f"  sync={r['sync'].upper():6} procs={r['procs']:<3} threads={r['threads']} ({r['source']}) "
           f"wall={r['wall_s']:.2f}s committed={r['committed']}  ->  {r['tx_s']:,.0f} tx/s")
@@ -435,21 +441,20 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  run {i + 1}/{a.repeat}: {r['tx_s']:,.0f} tx/s p99 {r['p99_ms']:.1f} ms "
                       f"max {r['max_ms']:.0f} ms errors {r['errors']} dup {r['duplicates']} "
                       f"(load avg {os.getloadavg()[0]:.2f})")
-        med = sorted(runs, key=lambda r: r["tx_s"])[len(runs) // 2]
+        med = median_run(runs)
         if a.repeat > 1:
             med = dict(med, errors=sum(r["errors"] for r in runs),
-                       duplicates=sum(r["duplicates"] for r in runs),
-                       tx_s_all=[round(r["tx_s"]) for r in runs])
+                       duplicates=sum(r["duplicates"] for r in runs))
             print(f"  median of {a.repeat} (errors and duplicates summed over all runs):")
         report(med)
         all_results.append(med)
     if a.ceiling:
         ceil = [run_ceiling(a.procs, a.cycles, a.dir) for _ in range(a.repeat)]
-        c = sorted(ceil, key=lambda r: r["tx_s"])[len(ceil) // 2]
+        c = median_run(ceil)
         print(f"  ceiling (bare SQL, NORMAL) procs={c['procs']:<3} committed={c['committed']}  ->  "
-              f"{c['tx_s']:,.0f} tx/s" + (f"  (runs: {', '.join(format(round(r['tx_s']), ',') for r in ceil)})"
-                                          if len(ceil) > 1 else ""))
-        all_results.append(dict(c, tx_s_all=[round(r["tx_s"]) for r in ceil]) if len(ceil) > 1 else c)
+              f"{c['tx_s']:,.0f} tx/s" + (f"  (runs: {', '.join(format(v, ',') for v in c['tx_s_all'])})"
+                                          if "tx_s_all" in c else ""))
+        all_results.append(c)
     target = {"full": 2000, "normal": 5000}
     ok = True
     for r in all_results:
