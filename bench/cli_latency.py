@@ -7,7 +7,7 @@ it, then times real subprocess invocations of the installed console scripts:
     orch  --db X --json status --run R
     orch  --db X status --run R            (readable Rich output)
 
-plus `python -c pass` (interpreter start-up) and `python -c "import console.cli.orch"` for
+plus `python -c pass` (interpreter start-up) and `python -c "import orch_console.console.cli.orch"` for
 reference. Prints min / median / p90 / max over --repeat runs of each.
 
 The database: the run is made with `store.runs.run_init`; the tasks, their dependencies and their
@@ -40,12 +40,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from store import dispatch as st_dispatch  # noqa: E402
-from store import inbox as st_inbox  # noqa: E402
-from store import runs as st_runs  # noqa: E402
-from store import views as st_views  # noqa: E402
-from store.db import Store  # noqa: E402
-from store.validate import now_ts  # noqa: E402
+from orch_console.store import dispatch as st_dispatch  # noqa: E402
+from orch_console.store import inbox as st_inbox  # noqa: E402
+from orch_console.store import runs as st_runs  # noqa: E402
+from orch_console.store import views as st_views  # noqa: E402
+from orch_console.store.db import Store  # noqa: E402
+from orch_console.store.validate import now_ts  # noqa: E402
 
 from store_bench import machine, print_machine  # noqa: E402
 
@@ -82,7 +82,7 @@ def build(db: str, n_tasks: int, width: int, n_dispatch: int, history: int) -> d
                 " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", task_rows)
             conn.executemany("INSERT INTO deps (run_id, task_id, depends_on) VALUES (?,?,?)", deps)
             # bulk rows bypass dep add, which keeps tasks.wave: store the waves as it would
-            from store.plan import recompute_waves
+            from orch_console.store.plan import recompute_waves
 
             recompute_waves(conn, RUN_ID)
             conn.executemany(
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         gen = update_cmds()
         cases = [
             ("python -c pass", lambda: [py, "-c", "pass"]),
-            ("python -c 'import console.cli.orch'", lambda: [py, "-c", "import console.cli.orch"]),
+            ("python -c 'import orch_console.console.cli.orch'", lambda: [py, "-c", "import orch_console.console.cli.orch"]),
             ("inbox --json update --status in_progress", lambda: next(gen)),
             ("orch --json status --run R", lambda: [orch_bin, "--db", db, "--json", "status", "--run", RUN_ID]),
             ("orch status --run R (text)", lambda: [orch_bin, "--db", db, "status", "--run", RUN_ID]),

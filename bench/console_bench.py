@@ -37,8 +37,8 @@ WRITER_TASKS = 40       # tasks the writer keeps updating (all inside the first 
 
 
 def build(db: str, n_tasks: int, n_messages: int) -> None:
-    from store.db import Store
-    from store.validate import now_ts
+    from orch_console.store.db import Store
+    from orch_console.store.validate import now_ts
 
     s = Store(db, sync="normal")
     now = now_ts()
@@ -61,7 +61,7 @@ def build(db: str, n_tasks: int, n_messages: int) -> None:
         for _ in range(rng.choice((1, 2))):
             deps.add((RUN, f"t{i:05d}", f"t{rng.randrange(max(0, i - 400), i - 100):05d}"))
     c.executemany("INSERT INTO deps (run_id, task_id, depends_on) VALUES (?,?,?)", sorted(deps))
-    from store.plan import recompute_waves  # bulk rows bypass dep add, which keeps tasks.wave
+    from orch_console.store.plan import recompute_waves  # bulk rows bypass dep add, which keeps tasks.wave
 
     recompute_waves(c, RUN)
     threads = [(f"thr_b{i:010d}", RUN, f"t{i:05d}", "s", "leader", "w", "in_progress", "w", "2099-01-01T00:00:00.000000Z",
@@ -87,8 +87,8 @@ WRITER = r"""
 import sys, time, os
 sys.path.insert(0, sys.argv[3])
 os.environ["ORCH_SYNC"] = "normal"
-from store.db import Store
-from store import inbox
+from orch_console.store.db import Store
+from orch_console.store import inbox
 s = Store(sys.argv[1])
 rate, duration = 1000.0, float(sys.argv[2])
 threads = [f"thr_b{i:010d}" for i in range(%d)]
@@ -110,7 +110,7 @@ def pct(xs: list[float], p: float) -> float:
 
 
 async def scenario(db: str, with_writer: bool, seconds: float) -> dict:
-    from console.app import OrchConsole
+    from orch_console.console.tui.app import OrchConsole
 
     t0 = time.perf_counter()
     app = OrchConsole(db, RUN, live=with_writer, engine=False)

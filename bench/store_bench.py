@@ -55,11 +55,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from store import dispatch as st_dispatch  # noqa: E402
-from store import inbox as st_inbox  # noqa: E402
-from store import runs as st_runs  # noqa: E402
-from store.db import Store  # noqa: E402
-from store.errors import InvalidState, LeaseConflict, NoMatchingWork  # noqa: E402
+from orch_console.store import dispatch as st_dispatch  # noqa: E402
+from orch_console.store import inbox as st_inbox  # noqa: E402
+from orch_console.store import runs as st_runs  # noqa: E402
+from orch_console.store.db import Store  # noqa: E402
+from orch_console.store.errors import InvalidState, LeaseConflict, NoMatchingWork  # noqa: E402
 
 POOL_AGENT = "pool"
 RUN_ID = "bench"
@@ -272,7 +272,7 @@ def bare_cycle(tid: str, task_id: str, agent: str, now: str) -> tuple:
 
 
 def bare_worker(idx: int, db: str, procs: int, ready: mp.Queue, start: mp.Event, results: mp.Queue) -> None:
-    from store.validate import now_ts
+    from orch_console.store.validate import now_ts
 
     store = Store(db, sync="normal")
     mine = [tuple(r) for r in store.all("SELECT thread_id, task_id FROM attempts WHERE run_id=? ORDER BY"

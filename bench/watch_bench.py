@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 WRITER = r"""
 import json, random, sys, time
-from store import Store, inbox
+from orch_console.store import Store, inbox
 db, n = sys.argv[1], int(sys.argv[2])
 threads = json.loads(sys.argv[3])
 s = Store(db)
@@ -47,7 +47,7 @@ for i in range(n):
 
 
 def setup(root: Path, tasks: int) -> tuple[str, list[str]]:
-    from store import Store, dispatch, runs
+    from orch_console.store import Store, dispatch, runs
 
     db = str(root / "coord.db")
     with Store(db) as s:
@@ -61,7 +61,7 @@ def setup(root: Path, tasks: int) -> tuple[str, list[str]]:
 
 
 def freshness(updates: int) -> dict[str, float]:
-    from console.watcher import Watcher
+    from orch_console.console.runtime.watcher import Watcher
 
     root = Path(tempfile.mkdtemp(prefix="orch-watch-bench-"))
     db, threads = setup(root, 8)
@@ -106,8 +106,8 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def idle_cpu(seconds: float, live_workers: int = 0) -> float:
-    from console import launcher
-    from store import Store, dispatch, runs
+    from orch_console.console.runtime import launcher
+    from orch_console.store import Store, dispatch, runs
 
     root = Path(tempfile.mkdtemp(prefix="orch-watch-idle-"))
     db, _threads = setup(root, 0) if live_workers == 0 else (str(root / "coord.db"), [])

@@ -20,7 +20,7 @@ FIXED_NOW = 1_767_226_500.0
 
 
 async def shoot(db: str, theme: str, out: Path) -> list[Path]:
-    from console.app import OrchConsole
+    from orch_console.console.tui.app import OrchConsole
 
     written = []
     for pane, select in PANES:
@@ -45,7 +45,7 @@ async def shoot(db: str, theme: str, out: Path) -> list[Path]:
 
 
 def main() -> None:
-    from console.sample import build_sample_run
+    from orch_console.console.tui.sample import build_sample_run
 
     out = ROOT / "screenshots"
     out.mkdir(exist_ok=True)

@@ -31,7 +31,7 @@ def db_path(tmp_path: Path) -> str:
 
 @pytest.fixture
 def store(db_path: str):
-    from store import Store
+    from orch_console.store import Store
 
     s = Store(db_path)
     yield s

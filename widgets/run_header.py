@@ -6,7 +6,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
-from store.board import STATUS_ORDER, Header
+from orch_console.store.board import STATUS_ORDER, Header
 
 from .text import STATUS_GLYPH, cell, component_style
 

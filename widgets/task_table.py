@@ -24,8 +24,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from store.board import ATTENTION_LIVENESS, STATUS_ORDER, Page, TaskRow
-from store.sanitize import one_line
+from orch_console.store.board import ATTENTION_LIVENESS, STATUS_ORDER, Page, TaskRow
+from orch_console.store.sanitize import one_line
 
 from .text import STATUS_GLYPH, age, component_style
 

@@ -9,8 +9,8 @@ from typing import Any
 from rich.style import Style
 from rich.text import Text
 
-from store.sanitize import clean, one_line
-from store.validate import parse_ts
+from orch_console.store.sanitize import clean, one_line
+from orch_console.store.validate import parse_ts
 
 STATUS_GLYPH = {"planned": "·", "ready": "○", "dispatched": "◔", "running": "◑", "blocked": "◆",
                 "verifying": "◕", "done": "●", "failed": "✗", "cancelled": "⊘"}

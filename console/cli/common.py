@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from store.errors import EXIT_CODES, InvalidInput, OrchError
+from orch_console.store.errors import EXIT_CODES, InvalidInput, OrchError
 
 Handler = Callable[[argparse.Namespace, "Context"], dict[str, Any]]
 
@@ -129,7 +129,7 @@ class Context:
     @property
     def store(self) -> Any:
         if self._store is None:
-            from store.db import Store
+            from orch_console.store.db import Store
 
             # `init` is the command that makes a new database, directories included
             self._store = Store(getattr(self.args, "db", None),
@@ -167,8 +167,8 @@ def add_artifacts(p: argparse.ArgumentParser) -> None:
 
 
 def artifacts_of(args: argparse.Namespace) -> tuple:
-    from store.records import Artifact
-    from store.validate import check_json, check_text
+    from orch_console.store.records import Artifact
+    from orch_console.store.validate import check_json, check_text
 
     paths = getattr(args, "artifact", None) or []
     if not paths:
@@ -182,7 +182,7 @@ def artifacts_of(args: argparse.Namespace) -> tuple:
 
 
 def body_of(args: argparse.Namespace) -> str | None:
-    from store.validate import read_body
+    from orch_console.store.validate import read_body
 
     return read_body(getattr(args, "body", None), getattr(args, "body_file", None))
 
@@ -223,7 +223,7 @@ def _write_json(doc: dict[str, Any]) -> None:
 def encode_envelope(doc: dict[str, Any]) -> str:
     """The envelope as one line of ASCII JSON. A RawJSON value in doc["data"] (a read model SQLite
     already encoded) is spliced in as is, then everything non-ASCII is \\u-escaped."""
-    from store.records import RawJSON
+    from orch_console.store.records import RawJSON
 
     data = doc.get("data")
     raw = {k: v for k, v in data.items() if isinstance(v, RawJSON)} if isinstance(data, dict) else {}

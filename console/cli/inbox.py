@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from store.errors import InvalidInput
+from orch_console.store.errors import InvalidInput
 
 from .common import (Context, Parser, add_artifacts, add_body, add_globals, artifacts_of, body_of, command,
                      csv_list, main_for, top_commands)
@@ -29,14 +29,14 @@ def _from(args: argparse.Namespace) -> str:
 
 
 def h_init(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store.schema import SCHEMA_VERSION
+    from orch_console.store.schema import SCHEMA_VERSION
 
     store = ctx.store
     return {"db": store.path, "schema_version": SCHEMA_VERSION, "journal_mode": store.scalar("PRAGMA journal_mode")}
 
 
 def h_send(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import inbox
+    from orch_console.store import inbox
 
     return inbox.send(ctx.store, from_agent=_from(args), to_agent=args.to, subject=args.subject,
                       summary=args.summary, body=body_of(args), run_id=args.run, task_id=args.task,
@@ -45,26 +45,26 @@ def h_send(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 
 
 def h_fetch(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import inbox
+    from orch_console.store import inbox
 
     return inbox.fetch(ctx.store, agent=_agent(args), statuses=csv_list(args.status), limit=args.limit,
                        unread=args.unread)
 
 
 def h_claim(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import inbox
+    from orch_console.store import inbox
 
     return inbox.claim(ctx.store, agent=_agent(args), thread_id=args.thread, lease_seconds=args.lease_seconds)
 
 
 def h_renew(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import inbox
+    from orch_console.store import inbox
 
     return inbox.renew(ctx.store, agent=_agent(args), thread_id=args.thread, lease_seconds=args.lease_seconds)
 
 
 def h_update(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import inbox
+    from orch_console.store import inbox
 
     return inbox.update(ctx.store, agent=_agent(args), thread_id=args.thread, status=args.status,
                         summary=args.summary, body=body_of(args), payload_json=args.payload_json,
@@ -72,7 +72,7 @@ def h_update(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 
 
 def h_reply(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import inbox
+    from orch_console.store import inbox
 
     return inbox.reply(ctx.store, from_agent=_from(args), to_agent=args.to, thread_id=args.thread,
                        summary=args.summary, body=body_of(args), payload_json=args.payload_json,
@@ -81,7 +81,7 @@ def h_reply(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 
 def _finish(outcome: str):
     def handler(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-        from store import inbox
+        from orch_console.store import inbox
 
         return inbox.finish(ctx.store, agent=_agent(args), thread_id=args.thread, outcome=outcome,
                             summary=args.summary, body=body_of(args), payload_json=args.payload_json,
@@ -90,35 +90,35 @@ def _finish(outcome: str):
 
 
 def h_cancel(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import inbox
+    from orch_console.store import inbox
 
     return inbox.cancel(ctx.store, agent=getattr(args, "agent", None), thread_id=args.thread,
                         reason=args.reason, artifacts=artifacts_of(args))
 
 
 def h_list(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import inbox
+    from orch_console.store import inbox
 
     return inbox.list_threads(ctx.store, run_id=args.run, statuses=csv_list(args.status),
                               agent=getattr(args, "agent", None), limit=args.limit)
 
 
 def h_show(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import inbox
+    from orch_console.store import inbox
 
     return inbox.show(ctx.store, thread_id=args.thread, agent=getattr(args, "agent", None),
                       mark_read=args.mark_read)
 
 
 def h_watch(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import waits
+    from orch_console.store import waits
 
     return waits.watch(ctx.store, agent=_agent(args), statuses=csv_list(args.status),
                        after_event=args.after_event, timeout_seconds=args.timeout_seconds)
 
 
 def h_wait_reply(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import waits
+    from orch_console.store import waits
 
     return waits.wait_reply(ctx.store, thread_id=args.thread, agent=getattr(args, "agent", None),
                             after_message=args.after_message, after_event=args.after_event,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from store.errors import InvalidInput
+from orch_console.store.errors import InvalidInput
 
 from .common import Context, Parser, add_body, add_globals, body_of, command, csv_list, group, main_for, top_commands
 from .inbox import EXIT_HELP
@@ -16,19 +16,19 @@ WAIT_TYPES = "task_blocked,task_verifying,task_done,task_failed"
 
 
 def h_run_init(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import runs
+    from orch_console.store import runs
 
     return runs.run_init(ctx.store, run_id=args.run, goal=args.goal, summary=args.summary)
 
 
 def h_run_show(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import runs
+    from orch_console.store import runs
 
     return runs.run_show(ctx.store, run_id=args.run)
 
 
 def h_run_list(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import runs
+    from orch_console.store import runs
 
     return runs.run_list(ctx.store)
 
@@ -37,8 +37,8 @@ def h_run_config(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     import json as _json
     from dataclasses import fields
 
-    from store import runs
-    from store.policy import Settings
+    from orch_console.store import runs
+    from orch_console.store.policy import Settings
 
     known = {f.name: f for f in fields(Settings)}
     updates: dict[str, Any] = {}
@@ -78,8 +78,8 @@ def _check_cmds(values: list[str]) -> dict[str, str]:
 
 
 def h_task_add(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import runs
-    from store.validate import read_body
+    from orch_console.store import runs
+    from orch_console.store.validate import read_body
 
     spec = read_body(None, args.spec_file) if args.spec_file else None
     return runs.task_add(ctx.store, run_id=args.run, task_id=args.task, title=args.title, summary=args.summary,
@@ -89,19 +89,19 @@ def h_task_add(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 
 
 def h_dep_add(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import runs
+    from orch_console.store import runs
 
     return runs.dep_add(ctx.store, run_id=args.run, task_id=args.task, depends_on=args.depends_on)
 
 
 def h_ready(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import runs
+    from orch_console.store import runs
 
     return runs.ready(ctx.store, run_id=args.run)
 
 
 def h_dispatch(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import dispatch
+    from orch_console.store import dispatch
 
     from .runtime_cmds import check_launch_flags, launch_after_dispatch
 
@@ -113,7 +113,7 @@ def h_dispatch(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 
 
 def h_brief(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import brief
+    from orch_console.store import brief
 
     if args.dispatch_json:
         if args.run or args.task:
@@ -127,13 +127,13 @@ def h_brief(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 
 
 def h_reconcile(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import views
+    from orch_console.store import views
 
     return views.reconcile(ctx.store, run_id=args.run)
 
 
 def h_wait(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import runs, waits
+    from orch_console.store import runs, waits
 
     runs.run_show(ctx.store, run_id=args.run)  # not_found before waiting on a run that does not exist
     return waits.wait_events(ctx.store, run_id=args.run, types=csv_list(args.for_types) or [],
@@ -141,45 +141,45 @@ def h_wait(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 
 
 def h_blocked(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import views
+    from orch_console.store import views
 
     return views.blocked(ctx.store, run_id=args.run)
 
 
 def h_answer(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import dispatch
+    from orch_console.store import dispatch
 
     return dispatch.answer(ctx.store, run_id=args.run, task_id=args.task, summary=args.summary,
                            body=body_of(args), payload_json=args.payload_json)
 
 
 def h_retry(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import dispatch
+    from orch_console.store import dispatch
 
     return dispatch.retry(ctx.store, run_id=args.run, task_id=args.task, to=args.to, body=body_of(args))
 
 
 def h_reassign(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import dispatch
+    from orch_console.store import dispatch
 
     return dispatch.reassign(ctx.store, run_id=args.run, task_id=args.task, to=args.to, body=body_of(args))
 
 
 def h_cancel(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import dispatch
+    from orch_console.store import dispatch
 
     return dispatch.cancel(ctx.store, run_id=args.run, task_id=args.task, reason=args.reason)
 
 
 def h_cleanup(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import dispatch
+    from orch_console.store import dispatch
 
     return dispatch.cleanup(ctx.store, run_id=args.run, task_id=args.task, attempt_no=args.attempt,
                             all_completed=args.all_completed, force=args.force)
 
 
 def h_status(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import views
+    from orch_console.store import views
 
     # A person reads at most a screenful: without --json (and --all), build only the tasks shown.
     limit = None if ctx.json or args.all else 50
@@ -187,14 +187,14 @@ def h_status(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 
 
 def h_verify_status(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import verify
+    from orch_console.store import verify
 
     return verify.verify_status(ctx.store, run_id=args.run, task_id=args.task)
 
 
 def h_verify_record(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import verify
-    from store.validate import read_body
+    from orch_console.store import verify
+    from orch_console.store.validate import read_body
 
     output = read_body(None, args.output_file) if args.output_file else None
     return verify.verify_record(ctx.store, run_id=args.run, task_id=args.task, name=args.check,
@@ -202,31 +202,31 @@ def h_verify_record(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 
 
 def h_verify_run(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import checks
+    from orch_console.store import checks
 
     return checks.verify_run(ctx.store, run_id=args.run, task_id=args.task, timeout=args.timeout_seconds)
 
 
 def h_plan(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import plan
+    from orch_console.store import plan
 
     return plan.plan(ctx.store, run_id=args.run)
 
 
 def h_import_manifest(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import imports
+    from orch_console.store import imports
 
     return imports.import_manifest(ctx.store, path=args.file, run_id=args.run)
 
 
 def h_import_gh(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import imports
+    from orch_console.store import imports
 
     return imports.import_gh_issues(ctx.store, path=args.file, run_id=args.run)
 
 
 def h_report(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from store import report
+    from orch_console.store import report
 
     text = report.render(ctx.store, run_id=args.run, fmt=args.format)
     if args.out:
@@ -246,9 +246,9 @@ def h_report(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 
 def h_console(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     # Textual is imported here only, so every other command starts without it.
-    from store.db import default_db_path
+    from orch_console.store.db import default_db_path
 
-    from ..app import run
+    from orch_console.console.tui.app import run
 
     raise SystemExit(run(args.db or default_db_path(), args.run, theme=args.theme))
 

@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Any, NamedTuple
 
-from store.sanitize import clean, one_line
+from orch_console.store.sanitize import clean, one_line
 
 from .common import terminal_columns
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from store.sanitize import one_line
+from orch_console.store.sanitize import one_line
 
 from .output import block, kv, line, status_text, table, text
 

@@ -27,17 +27,17 @@ def add_launch_flags(c: argparse.ArgumentParser) -> None:
 
 def check_launch_flags(args: argparse.Namespace, ctx: Context) -> None:
     """Refuse bad launch flags before anything is dispatched."""
-    from store.errors import InvalidInput
+    from orch_console.store.errors import InvalidInput
 
     if (getattr(args, "profile", None) or getattr(args, "runtime", None)) and not args.launch:
         raise InvalidInput("--profile and --runtime need --launch")
     if not getattr(args, "launch", False):
         return
-    from console import launcher
-    from store import runtime as rt
-    from store.runs import get_task
+    from orch_console.console.runtime import launcher
+    from orch_console.store import runtime as rt
+    from orch_console.store.runs import get_task
 
-    from store.validate import check_id
+    from orch_console.store.validate import check_id
 
     task = get_task(ctx.store.conn, check_id(args.run, "--run"), check_id(args.task, "--task"))
     cfg = rt.run_settings_config(ctx.store, args.run)
@@ -48,7 +48,7 @@ def check_launch_flags(args: argparse.Namespace, ctx: Context) -> None:
 def launch_after_dispatch(args: argparse.Namespace, ctx: Context, out: dict[str, Any]) -> dict[str, Any]:
     if not getattr(args, "launch", False):
         return out
-    from console import launcher
+    from orch_console.console.runtime import launcher
 
     launched = launcher.launch(ctx.store, run_id=args.run, task_id=args.task,
                                attempt_no=out["attempt"]["attempt_no"], profile=args.profile, runtime=args.runtime)
@@ -62,10 +62,10 @@ def h_watch(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     import signal
     import threading
 
-    from console.watcher import Watcher
+    from orch_console.console.runtime.watcher import Watcher
 
     if args.run:
-        from store import runs
+        from orch_console.store import runs
 
         runs.run_show(ctx.store, run_id=args.run)  # not_found before watching a run that does not exist
     out = sys.stderr if ctx.json else sys.stdout
@@ -104,12 +104,12 @@ def h_watch(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 
 # -- demo ------------------------------------------------------------------------------------
 def h_demo(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from console import demo
+    from orch_console.console.cli import demo
 
     result = demo.main(directory=args.dir, headless=args.headless, as_json=ctx.json,
                        timeout=args.timeout_seconds, tmux=args.tmux)
     if result["headless"] and not result["all_done"]:
-        from store.errors import InvalidState
+        from orch_console.store.errors import InvalidState
 
         raise InvalidState(f"demo ended with {result['not_done']} task(s) not done", data=result)
     if not ctx.json:

@@ -64,7 +64,7 @@ def copy_db(src: str, dst: str) -> None:
 
 def migrate(db: str) -> None:
     """Open the file once with the store, so any pending migration runs before a snapshot."""
-    from store import Store
+    from orch_console.store import Store
 
     Store(db).close()
 

@@ -581,7 +581,7 @@ def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> 
 
 
 def _all_commands() -> list[tuple[str, ...]]:
-    from console.cli import inbox, orch
+    from orch_console.console.cli import inbox, orch
 
     return [("orch",) + c for c in _commands(orch.build())] + [("inbox",) + c for c in _commands(inbox.build())]
 
@@ -600,7 +600,7 @@ def test_command_enumeration_covers_both_clis() -> None:
 @pytest.mark.parametrize("command", ALL_COMMANDS, ids=lambda c: "-".join(c))
 def test_help_exits_0_and_prints_usage(command: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
     """Every command's --help through the CLI entry point (in-process: one per command is many)."""
-    from console.cli import inbox, orch
+    from orch_console.console.cli import inbox, orch
 
     main = orch.main if command[0] == "orch" else inbox.main
     assert main([*command[1:], "--help"]) == 0

@@ -21,7 +21,7 @@ THREADS = 40
 # invocation with its own store connection, exactly as `inbox --json claim` runs it.
 WORKER = r"""
 import contextlib, io, json, os, sys, time
-from console.cli import inbox as cli
+from orch_console.console.cli import inbox as cli
 
 db, agent, go, order = sys.argv[1:5]
 threads = json.load(open(sys.argv[5]))
@@ -40,8 +40,8 @@ print(json.dumps(results))
 
 
 def make_threads(db: str, n: int) -> list[str]:
-    from store import Store
-    from store import inbox as store_inbox
+    from orch_console.store import Store
+    from orch_console.store import inbox as store_inbox
 
     s = Store(db)
     try:

@@ -82,8 +82,8 @@ def test_attach_key_hands_the_terminal_to_the_tmux_worker_and_back(cli, tmp_path
     """`A` suspends the console and runs `tmux attach` on the worker's session (the database's
     private tmux server): the leader sees the worker's `Continue? [y/n]`, answers it there, detaches
     with the tmux prefix + d, and is back on the board, which shows the task finishing."""
-    from console import launcher
-    from store import Store, dispatch, runs
+    from orch_console.console.runtime import launcher
+    from orch_console.store import Store, dispatch, runs
 
     s = Store(cli.db)
     try:

@@ -1,7 +1,7 @@
 """Leader processes for the two-leaders race (test_two_leaders.py), importable by a spawned child.
 
 Each racer runs one job list in lockstep with the other racer: before every job both wait on the
-same barrier, then each performs the job through its face: `console` calls console/actions.py (what
+same barrier, then each performs the job through its face: `console` calls console/ops.py (what
 the console's leader keys run), `cli` runs the `orch` CLI's main() with --json and reads its exit
 status and envelope. Results go back on a queue as (job index, face, "ok" | error code, exit status).
 """
@@ -16,18 +16,18 @@ from typing import Any
 
 
 def run_console(db: str, job: dict[str, Any]) -> tuple[str, int]:
-    from console import actions
-    from store.errors import OrchError
+    from orch_console.console.tui import ops
+    from orch_console.store.errors import OrchError
 
     try:
         if job["action"] == "answer":
-            actions.answer(db, job["run"], job["task"], job["text"])
+            ops.answer(db, job["run"], job["task"], job["text"])
         elif job["action"] == "retry":
-            actions.retry(db, job["run"], job["task"], to=None, body=job["text"])
+            ops.retry(db, job["run"], job["task"], to=None, body=job["text"])
         elif job["action"] == "reassign":
-            actions.reassign(db, job["run"], job["task"], to=job["to"], body=None)
+            ops.reassign(db, job["run"], job["task"], to=job["to"], body=None)
         elif job["action"] == "dispatch":
-            actions.dispatch(db, job["run"], job["task"], mode=job["mode"], to=None, body=None,
+            ops.dispatch(db, job["run"], job["task"], mode=job["mode"], to=None, body=None,
                              repo_path=job.get("repo"))
         else:
             raise AssertionError(job)
@@ -37,7 +37,7 @@ def run_console(db: str, job: dict[str, Any]) -> tuple[str, int]:
 
 
 def run_cli(db: str, job: dict[str, Any]) -> tuple[str, int]:
-    from console.cli import orch
+    from orch_console.console.cli import orch
 
     argv = ["--db", db, "--json", job["action"], "--run", job["run"], "--task", job["task"]]
     if job["action"] == "answer":
@@ -61,8 +61,8 @@ def racer(idx: int, db: str, cwd: str, jobs: list[dict[str, Any]], barrier: Any,
     """idx picks this racer's face per job: job["faces"][idx]."""
     os.chdir(cwd)
     # warm the imports so the race is about the store, not about who imported faster
-    import console.actions  # noqa: F401
-    import console.cli.orch  # noqa: F401
+    from orch_console.console.tui import ops as actions  # noqa: F401
+    from orch_console.console.cli import orch  # noqa: F401
     import git  # noqa: F401
     for i, job in enumerate(jobs):
         face = job["faces"][idx]

@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from store import Store, dispatch, inbox, runs  # noqa: E402
-from store.errors import OrchError  # noqa: E402
+from orch_console.store import Store, dispatch, inbox, runs  # noqa: E402
+from orch_console.store.errors import OrchError  # noqa: E402
 
 RUN = "soak"
 AGENTS = [f"w{i}" for i in range(int(os.environ.get("SOAK_WORKERS", "3")))]

@@ -65,7 +65,7 @@ def expect_clear_error(exe: str, db: str, argv: list[str], needle: str, cwd: Pat
 @pytest.fixture
 def real_db(cli) -> Path:  # type: ignore[no-untyped-def]
     cli.ok("orch", "run", "init", "--run", "r1", "--goal", "bad db")
-    from store import Store, runs
+    from orch_console.store import Store, runs
 
     s = Store(cli.db)
     for i in range(1, 30):

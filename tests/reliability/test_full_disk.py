@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from store import Store, dispatch, inbox, runs
+from orch_console.store import Store, dispatch, inbox, runs
 from tests.conftest import INBOX, ORCH, db_snapshot, git_env
 from tests.reliability import invariants as inv
 

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from console.cli import inbox as inbox_cli
-from console.cli import orch as orch_cli
-from store import Store, dispatch, inbox, runs
+from orch_console.console.cli import inbox as inbox_cli
+from orch_console.console.cli import orch as orch_cli
+from orch_console.store import Store, dispatch, inbox, runs
 from tests.conftest import db_snapshot
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "400"))

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from store import Store, runs
+from orch_console.store import Store, runs
 from tests.conftest import ORCH, git_env
 from tests.reliability import invariants as inv
 

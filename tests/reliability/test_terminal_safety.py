@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from console import launcher
+from orch_console.console.runtime import launcher
 from tests.conftest import INBOX, ORCH, terminal_env
 
 pytestmark = [pytest.mark.tmux, pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")]
@@ -145,7 +145,7 @@ def hostile_run(cli, tmp_path: Path) -> dict[str, str]:  # type: ignore[no-untyp
         time.sleep(0.1)
     assert b"\xff\xfe" in log.read_bytes()
     yield {"db": cli.db, **ths}
-    from store import Store
+    from orch_console.store import Store
 
     s = Store(cli.db)
     for a in s.all("SELECT * FROM attempts WHERE runtime<>''"):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from store import Store, dispatch, inbox, runs
+from orch_console.store import Store, dispatch, inbox, runs
 from tests.reliability import invariants as inv
 from tests.reliability.helpers import fifo_race
 from tests.reliability.racers import racer

@@ -88,7 +88,7 @@ def test_watcher_and_console_killed_repeatedly_lose_nothing_and_repeat_nothing(r
                "after": "progress*2,done"}
     for t, sc in scripts.items():
         rig.task(t, sc)
-    from store import runs
+    from orch_console.store import runs
     runs.dep_add(rig.store, run_id=rig.run_id, task_id="after", depends_on="ok")
     sup = Supervisor(rig, tmp_path)
     kills = {"watch": 0, "console": 0}

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from console import launcher
-from store import Store, dispatch, runs
+from orch_console.console.runtime import launcher
+from orch_console.store import Store, dispatch, runs
 
 FAST: dict[str, Any] = {
     "liveness_interval_seconds": 0.2, "nudge_seconds": 1.5, "stall_seconds": 3.0, "idle_seconds": 5.0,

@@ -10,8 +10,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from store.plan import paths_overlap
-from store.validate import parse_ts
+from orch_console.store.plan import paths_overlap
+from orch_console.store.validate import parse_ts
 from tests.conftest import ORCH
 from tests.runtime.conftest import Rig, until
 
@@ -34,7 +34,7 @@ def _live_at(spans: dict[str, tuple[float, float]], t: float) -> set[str]:
 
 
 def test_autopilot_cap_overlaps_and_start_within_one_tick(rig: Rig) -> None:
-    from store import runs
+    from orch_console.store import runs
 
     waves = {"a": 0, "b": 1, "c": 2}
     rig.run(autopilot=True, concurrency=CAP, profile="sim", execution_mode="code", liveness_interval_seconds=TICK,
@@ -125,8 +125,8 @@ def test_a_commit_during_a_pass_wakes_the_next_pass(rig: Rig) -> None:
     """Lost wake-up: a worker's commit that lands while a pass runs must not wait for the timer."""
     import time
 
-    from console.watcher import Watcher
-    from store import Store, runs
+    from orch_console.console.runtime.watcher import Watcher
+    from orch_console.store import Store, runs
 
     rig.run()
     w = Watcher(rig.store.path, rig.run_id)

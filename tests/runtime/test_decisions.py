@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from store import dispatch, runs
-from store.autopilot import pick_ready
-from store.plan import paths_overlap
-from store.liveness import Facts, classify_pane, judge
-from store.policy import Settings, backoff_seconds, decide_failure
+from orch_console.store import dispatch, runs
+from orch_console.store.autopilot import pick_ready
+from orch_console.store.plan import paths_overlap
+from orch_console.store.liveness import Facts, classify_pane, judge
+from orch_console.store.policy import Settings, backoff_seconds, decide_failure
 
 S = Settings(nudge_seconds=10, stall_seconds=30, crash_grace_seconds=1, idle_seconds=20)
 
@@ -140,7 +140,7 @@ def test_paths_overlap(a: list[str], b: list[str], overlap: bool) -> None:
 
 
 def test_autopilot_has_no_overlap_of_its_own() -> None:
-    import store.autopilot as ap
+    import orch_console.store.autopilot as ap
 
     # One implementation: the autopilot's check is store.plan's (globs own their directory).
     assert ap.paths_overlap is paths_overlap and not hasattr(ap, "_norm")
@@ -161,8 +161,8 @@ def test_pick_ready_respects_cap_paths_and_priority(store) -> None:
 
 
 def test_select_says_why_each_task_starts_or_waits(store) -> None:
-    from store import inbox
-    from store.autopilot import select
+    from orch_console.store import inbox
+    from orch_console.store.autopilot import select
 
     runs.run_init(store, run_id="r", goal="g")
     for tid, paths, prio in (("a", ["src/db"], 0), ("b", ["lib"], 0), ("c", ["src/*.py"], 0),

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from console import launcher
+from orch_console.console.runtime import launcher
 from tests.conftest import ORCH, Cli, git_env
 from tests.runtime.conftest import until
 
@@ -21,7 +21,7 @@ from tests.runtime.conftest import until
 @pytest.fixture
 def cleanup(db_path: str):
     yield
-    from store import Store
+    from orch_console.store import Store
 
     with Store(db_path) as s:
         for a in s.all("SELECT * FROM attempts WHERE runtime<>''"):
@@ -57,7 +57,7 @@ def test_launch_flags_are_validated(cli: Cli, cleanup: None) -> None:
 
 def test_bad_profiles_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "orch.toml").write_text('[agents.x]\nruntime = "docker"\ncommand = "x"\n')
-    from store.errors import InvalidInput
+    from orch_console.store.errors import InvalidInput
 
     with pytest.raises(InvalidInput, match="runtime must be tmux or process"):
         launcher.load_profiles(str(tmp_path / "coord.db"))
@@ -82,7 +82,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     p = subprocess.run([ORCH, "demo", "--headless", "--dir", str(root)], capture_output=True, text=True,
                        timeout=150, env=git_env())
     yield {"proc": p, "seconds": time.monotonic() - t0, "root": root, "db": str(root / ".agents" / "coord.db")}
-    leftover = subprocess.run(["pgrep", "-f", f"console.sim --db {root}"], capture_output=True, text=True)
+    leftover = subprocess.run(["pgrep", "-f", f"orch_console.console.runtime.sim --db {root}"], capture_output=True, text=True)
     for pid in leftover.stdout.split():
         os.kill(int(pid), signal.SIGKILL)
     launcher.kill_server(str(root / ".agents" / "coord.db"))
@@ -120,7 +120,7 @@ def test_demo_headless_finishes_with_every_task_done_in_under_two_minutes(demo_r
     assert "checking      schema" in p.stdout
     assert "blocked" in p.stdout and "answered" in p.stdout
     # Overlapping paths were serialized: release (docs) never ran beside guide (docs/guide.md).
-    from store import Store
+    from orch_console.store import Store
 
     with Store(demo_run["db"]) as s:
         spans = {r["task_id"]: (r["started_at"], r["ended_at"]) for r in
@@ -129,7 +129,7 @@ def test_demo_headless_finishes_with_every_task_done_in_under_two_minutes(demo_r
     assert spans["release"][0] >= spans["guide"][1] or spans["guide"][0] >= spans["release"][1]
     assert [tuple(g) for g in gates] == [("api", "files", "passed"), ("api", "layout", "passed"),
                                          ("schema", "files", "passed")]
-    leftover = subprocess.run(["pgrep", "-f", f"console.sim --db {demo_run['root']}"], capture_output=True,
+    leftover = subprocess.run(["pgrep", "-f", f"orch_console.console.runtime.sim --db {demo_run['root']}"], capture_output=True,
                               text=True)
     assert leftover.stdout.strip() == ""
 
@@ -156,7 +156,7 @@ class _Cells(HTMLParser):
 
 @pytest.mark.slow
 def test_report_of_the_demo_run_holds_every_task_attempt_and_answer_in_each_format(demo_run: dict) -> None:
-    from store import Store
+    from orch_console.store import Store
 
     assert demo_run["proc"].returncode == 0, demo_run["proc"].stdout[-3000:]
     db = demo_run["db"]

@@ -8,8 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from console.watcher import Watcher
-from store import runtime as rt
+from orch_console.console.runtime.watcher import Watcher
+from orch_console.store import runtime as rt
 from tests.conftest import ORCH
 from tests.runtime.conftest import Rig, until
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from console import launcher
-from console.watcher import Watcher
-from store import runtime as rt
+from orch_console.console.runtime import launcher
+from orch_console.console.runtime.watcher import Watcher
+from orch_console.store import runtime as rt
 
 from tests.runtime.conftest import Rig, until
 
@@ -104,7 +104,7 @@ def test_a_second_launch_of_the_same_attempt_is_refused(rig: Rig) -> None:
     rig.run()
     rig.task("t", "progress*2,done")
     rig.start("t", mode="analysis")
-    from store.errors import InvalidState
+    from orch_console.store.errors import InvalidState
 
     with pytest.raises(InvalidState, match="already launched"):
         launcher.launch(rig.store, run_id=rig.run_id, task_id="t")

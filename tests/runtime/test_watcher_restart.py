@@ -10,8 +10,8 @@ import subprocess
 import time
 from collections import Counter
 
-from console.watcher import Watcher
-from store import runtime as rt
+from orch_console.console.runtime.watcher import Watcher
+from orch_console.store import runtime as rt
 from tests.conftest import ORCH, git_env
 from tests.runtime.conftest import Rig, until
 
@@ -106,7 +106,7 @@ def test_restarted_watcher_starts_from_the_saved_cursor(rig: Rig) -> None:
 
 
 def test_watch_once_escalates_an_unlaunched_failure_with_a_bell(rig: Rig) -> None:
-    from store import dispatch, inbox
+    from orch_console.store import dispatch, inbox
 
     rig.run()
     rig.task("t", "done")
@@ -121,7 +121,7 @@ def test_watch_once_escalates_an_unlaunched_failure_with_a_bell(rig: Rig) -> Non
 
 
 def test_watcher_checkpoints_a_grown_wal(rig: Rig, monkeypatch) -> None:
-    import console.watcher as cw
+    import orch_console.console.runtime.watcher as cw
 
     rig.run()
     rig.task("t", "done")

@@ -15,7 +15,7 @@ FIXED_NOW = 1_767_226_500.0  # a fixed "now" for ages, relative to the pinned sa
 
 @pytest.fixture(scope="session")
 def sample_db_master(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from console.sample import build_sample_run
+    from orch_console.console.tui.sample import build_sample_run
 
     path = tmp_path_factory.mktemp("sample") / "coord.db"
     build_sample_run(str(path))

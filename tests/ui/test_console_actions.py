@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from console.app import OrchConsole
-from console.config import ConsoleConfig
+from orch_console.console.tui.app import OrchConsole
+from orch_console.console.tui.config import ConsoleConfig
 from tests.conftest import INBOX, git_env, make_repo
 from tests.ui.conftest import settle, wait_until
 
@@ -324,7 +324,7 @@ async def test_a_refresh_read_for_a_replaced_view_is_dropped_and_read_again(samp
     before the result arrived (page turn, filter, run switch), the result is not applied."""
     import dataclasses
 
-    from console.messages import BoardChanged
+    from orch_console.console.tui.messages import BoardChanged
 
     app = OrchConsole(sample_db, live=False, engine=False)
     async with app.run_test(size=(140, 40)) as pilot:
@@ -349,8 +349,8 @@ async def test_live_refresh_goes_on_after_the_database_is_replaced_by_one_with_f
     board re-opens it, new events must show (the refresh thread's cursor restarts)."""
     import os
 
-    from console.sample import RUN, build_sample_run
-    from store import Store, runs
+    from orch_console.console.tui.sample import RUN, build_sample_run
+    from orch_console.store import Store, runs
 
     db = str(tmp_path / "coord.db")
     build_sample_run(db, pin_time=False)
@@ -382,8 +382,8 @@ async def test_a_slow_first_read_does_not_replace_a_run_the_leader_opened_meanwh
                                                                                      monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import threading
 
-    import console.app as app_module
-    from store import Store, runs
+    import orch_console.console.tui.app as app_module
+    from orch_console.store import Store, runs
 
     with Store(sample_db) as s:
         runs.run_init(s, run_id="other", goal="another run")

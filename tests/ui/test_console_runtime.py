@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from console import launcher
-from console.app import OrchConsole
-from store import Store, runs
+from orch_console.console.runtime import launcher
+from orch_console.console.tui.app import OrchConsole
+from orch_console.store import Store, runs
 from tests.ui.conftest import settle, wait_until
 
 FAST: dict[str, Any] = {
@@ -109,7 +109,7 @@ async def test_dispatch_form_with_launch_unticked_only_dispatches(rundb: str) ->
 
 
 def launch(db: str, task: str, profile: str) -> dict[str, Any]:
-    from store import dispatch
+    from orch_console.store import dispatch
 
     s = Store(db)
     try:

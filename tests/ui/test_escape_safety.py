@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from console.app import OrchConsole
+from orch_console.console.tui.app import OrchConsole
 from tests.ui.conftest import settle, wait_until
 
 HOSTILE = "[/bold] [link=x]click[/link] \x1b]8;;http://x\x07osc\x1b]8;;\x07 \x1b[5mblink\x1b[0m [b]bold?[/b]"

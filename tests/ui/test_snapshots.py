@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.app import OrchConsole
+from orch_console.console.tui.app import OrchConsole
 from tests.ui.conftest import FIXED_NOW, settle
 
 SIZE = (140, 40)

@@ -7,7 +7,7 @@ import argparse
 
 import pytest
 
-from console.cli import common, inbox, orch
+from orch_console.console.cli import common, inbox, orch
 
 
 def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from store import InvalidInput, Store, StoreUnavailable
-from store.schema import SCHEMA_VERSION
+from orch_console.store import InvalidInput, Store, StoreUnavailable
+from orch_console.store.schema import SCHEMA_VERSION
 
 
 def test_new_database_is_wal_with_schema_version(db_path: str) -> None:
@@ -30,7 +30,7 @@ def test_full_durability_by_default_and_normal_on_request(db_path: str, monkeypa
     call returns, outside the write lock; the WAL's directory once per WAL file. NORMAL does not."""
     import os
 
-    from store import runs
+    from orch_console.store import runs
 
     flushed: list[str] = []
     under_lock: list[bool] = []
@@ -179,7 +179,7 @@ def test_timestamps_are_right_across_seconds_and_going_back() -> None:
     """now_ts reuses the formatted second; it must not reuse it for another second."""
     import time
 
-    from store.validate import now_ts
+    from orch_console.store.validate import now_ts
 
     for t in (1e9 + 0.25, 1e9 + 0.999999, 1e9 + 1.0, 1e9 + 1.5, 1e9 + 0.5, 1763700000.000001, 59.0, 60.0):
         whole = int(t)
@@ -189,7 +189,7 @@ def test_timestamps_are_right_across_seconds_and_going_back() -> None:
 
 def test_a_written_message_is_returned_as_stored(store: Store) -> None:
     """add_message builds its result without reading the row back: it must equal the stored row."""
-    from store import inbox
+    from orch_console.store import inbox
 
     out = inbox.send(store, from_agent="lead", to_agent="w1", subject="s", summary="ünïcode ✓",
                      body="line 1\nline 2 \x00 end", payload_json='{"k": [1, "é"]}')

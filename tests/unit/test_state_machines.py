@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from store import InvalidInput, InvalidState, LeaseConflict, NotFound, Store
-from store import dispatch, inbox, runs, verify, views
+from orch_console.store import InvalidInput, InvalidState, LeaseConflict, NotFound, Store
+from orch_console.store import dispatch, inbox, runs, verify, views
 
 
 def events(store: Store, run_id: str = "r") -> list[tuple[str, str]]:
@@ -244,7 +244,7 @@ def test_status_lists_latest_attempt_message_and_question(plan: Store) -> None:
 
 
 def test_wait_reply_keeps_a_waiting_owners_lease_alive(plan: Store) -> None:
-    from store import waits
+    from orch_console.store import waits
 
     th = dispatch.dispatch(plan, run_id="r", task_id="A", execution_mode="analysis")["attempt"]["thread_id"]
     inbox.claim(plan, agent="w1", thread_id=th, lease_seconds=2)
@@ -252,7 +252,7 @@ def test_wait_reply_keeps_a_waiting_owners_lease_alive(plan: Store) -> None:
     with pytest.raises(Exception):
         waits.wait_reply(plan, thread_id=th, agent="w1", timeout_seconds=3)
     lease_left = inbox.get_thread(plan, th)["lease_expires_at"]
-    from store.validate import parse_ts
+    from orch_console.store.validate import parse_ts
 
     assert parse_ts(lease_left) - time.time() > 60
 
@@ -261,7 +261,7 @@ def test_run_status_probe_agrees_with_counts(store: Store) -> None:
     """The per-write EXISTS probe and the count-based rule give the same run status."""
     import itertools
 
-    from store.fold import run_status_from_counts, run_status_probe
+    from orch_console.store.fold import run_status_from_counts, run_status_probe
 
     runs.run_init(store, run_id="r", goal="g")
     statuses = ("planned", "ready", "dispatched", "running", "blocked", "verifying", "done", "failed", "cancelled")
@@ -314,7 +314,7 @@ def test_status_encoded_by_sqlite_equals_the_python_view(store: Store) -> None:
     (pending, failed), paths, worker text with quotes, controls and non-ASCII."""
     import json
 
-    from console.cli.common import encode_envelope
+    from orch_console.console.cli.common import encode_envelope
 
     weird = 'quote " back \\ nl \n tab \t nul-ish \x01 esc \x1b[5m é ☃ 😀 \u2028 \x85'
     runs.run_init(store, run_id="r", goal=weird)
@@ -354,7 +354,7 @@ def test_a_task_move_inside_one_run_class_cannot_change_the_run_status() -> None
     import itertools
     import random
 
-    from store.fold import RUN_CLASS, run_status_from_counts
+    from orch_console.store.fold import RUN_CLASS, run_status_from_counts
 
     rnd = random.Random(7)
     statuses = list(RUN_CLASS)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from store import InvalidInput, InvalidState, NoMatchingWork, Store
-from store import dispatch, inbox, runs
+from orch_console.store import InvalidInput, InvalidState, NoMatchingWork, Store
+from orch_console.store import dispatch, inbox, runs
 
 
 def branches(repo: Path) -> list[str]:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from store import InvalidInput, Store
-from store import dispatch, imports, inbox, plan, runs
-from store.checks import verify_run
+from orch_console.store import InvalidInput, Store
+from orch_console.store import dispatch, imports, inbox, plan, runs
+from orch_console.store.checks import verify_run
 from tests.conftest import db_snapshot
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from store import Store
-from store import dispatch, inbox, report, runs
+from orch_console.store import Store
+from orch_console.store import dispatch, inbox, report, runs
 from tests.conftest import ORCH
 
 

@@ -10,11 +10,11 @@ import threading
 import time
 from typing import Any
 
-from store import views
-from store.board import (ATTENTION_EVENTS, LIVE_ATTEMPT, Board, Changes, Header, Page, TaskFilter, TaskRow,
+from orch_console.store import views
+from orch_console.store.board import (ATTENTION_EVENTS, LIVE_ATTEMPT, Board, Changes, Header, Page, TaskFilter, TaskRow,
                          last_event_id)
-from store.db import Store
-from store.errors import NotFound, OrchError, StoreUnavailable
+from orch_console.store.db import Store
+from orch_console.store.errors import NotFound, OrchError, StoreUnavailable
 
 LIVENESS_POLL_SECONDS = 0.5   # attempts.liveness changes carry no event: look for them this often
 
@@ -72,7 +72,7 @@ class ConsoleData:
 
     # -- reads -----------------------------------------------------------------------------
     def pick_run(self, run_id: str | None) -> str:
-        from store.runs import latest_run
+        from orch_console.store.runs import latest_run
 
         with self.lock:
             s = self.store()

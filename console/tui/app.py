@@ -20,22 +20,22 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static, TabbedContent, TabPane
 
-import themes
-from store.board import Page, TaskFilter
-from widgets.attempt_log import AttemptLogPane
-from widgets.blocked_list import BlockedPane
-from widgets.dag_view import DagView
-from widgets.key_bar import KeyBar
-from widgets.run_header import RunHeader
-from widgets.task_table import TaskTable
+from orch_console import themes
+from orch_console.store.board import Page, TaskFilter
+from orch_console.widgets.attempt_log import AttemptLogPane
+from orch_console.widgets.blocked_list import BlockedPane
+from orch_console.widgets.dag_view import DagView
+from orch_console.widgets.key_bar import KeyBar
+from orch_console.widgets.run_header import RunHeader
+from orch_console.widgets.task_table import TaskTable
 
-from .commands import ConsoleCommands
-from .config import ConsoleConfig, load_config
-from .data import ConsoleData, error_text
-from .live import LiveMixin
-from .messages import (ActionFinished, BoardChanged, BoardOpened, DagLoaded, LogLoaded, OutputLoaded, PageLoaded,
+from orch_console.console.tui.palette import ConsoleCommands
+from orch_console.console.tui.config import ConsoleConfig, load_config
+from orch_console.console.tui.reader import ConsoleData, error_text
+from orch_console.console.tui.refresh import LiveMixin
+from orch_console.console.tui.messages import (ActionFinished, BoardChanged, BoardOpened, DagLoaded, LogLoaded, OutputLoaded, PageLoaded,
                        StoreFailed, WavesReady)
-from .leader import ActionsMixin
+from orch_console.console.tui.keys import ActionsMixin
 
 HERE = Path(__file__).resolve().parent
 PANES = ("board", "dag", "blocked", "log")
@@ -557,7 +557,7 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
 
     @work(thread=True, exclusive=True, group="dag", exit_on_error=False)
     def _load_dag(self, focus: str | None, layout: Any = None) -> None:
-        from store.board_dag import dag_layout, unblocks
+        from orch_console.store.board_dag import dag_layout, unblocks
 
         try:
             with self.data.lock:
@@ -582,7 +582,7 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
 
     @work(thread=True, exclusive=True, group="log", exit_on_error=False)
     def _load_log(self, task_id: str, attempt_no: int | None, kinds: tuple[str, ...] | None) -> None:
-        from store.board_log import attempt_log
+        from orch_console.store.board_log import attempt_log
 
         try:
             with self.data.lock:
@@ -592,7 +592,7 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
             if data.attempt is not None:
                 from dataclasses import replace
 
-                from store.worktrees import diff_stat
+                from orch_console.store.worktrees import diff_stat
 
                 a = data.attempt
                 diff = diff_stat(a.worktree_path, a.base_commit) if a.worktree_path and a.workspace_status == "created" \
@@ -623,9 +623,9 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
 
     @work(thread=True, exclusive=True, group="output", exit_on_error=False)
     def _load_output(self, task_id: str, a: Any) -> None:
-        from store.board_log import OutputView, output_tail
+        from orch_console.store.board_log import OutputView, output_tail
 
-        from . import launcher
+        from orch_console.console.runtime import launcher
 
         live = a.status in LIVE_ATTEMPT
         if a.runtime == "tmux":
@@ -720,7 +720,7 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
             pass
 
     def action_help(self) -> None:
-        from .screens.help import HelpScreen
+        from orch_console.console.tui.screens.help import HelpScreen
 
         rows = []
         for b in self.BINDINGS:

@@ -10,16 +10,16 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from store import runtime as rt
-from store.errors import OrchError
-from store.policy import Settings, decide_failure
-from store.records import loads
-from store.validate import now_ts, parse_ts
+from orch_console.store import runtime as rt
+from orch_console.store.errors import OrchError
+from orch_console.store.policy import Settings, decide_failure
+from orch_console.store.records import loads
+from orch_console.store.validate import now_ts, parse_ts
 
-from . import launcher
+from orch_console.console.runtime import launcher
 
 if TYPE_CHECKING:
-    from .watcher import TickResult
+    from orch_console.console.runtime.watcher import TickResult
 
 # Checks running in this process: claim key -> the thread running it (shared by every Watcher in
 # the process, so the console's engine and another Watcher never run one check twice).
@@ -37,7 +37,7 @@ class HealingMixin:
     _act: Any
 
     def _policy(self, runs: dict[str, Settings], res: TickResult) -> None:
-        from store import dispatch
+        from orch_console.store import dispatch
 
         now = time.time()
         for run_id, s in runs.items():
@@ -156,7 +156,7 @@ class HealingMixin:
         return time.time() - parse_ts(claim["created_at"]) > s.check_timeout_seconds + STALE_CHECK_GRACE
 
     def _in_flight(self, run_id: str) -> int:
-        from store.autopilot import IN_FLIGHT
+        from orch_console.store.autopilot import IN_FLIGHT
 
         return int(self.store.scalar(f"SELECT count(*) FROM tasks WHERE run_id=? AND status IN"
                                      f" ({','.join('?' * len(IN_FLIGHT))})", (run_id, *IN_FLIGHT)))
@@ -200,7 +200,7 @@ class HealingMixin:
             return ""
 
     def _autopilot(self, runs: dict[str, Settings], res: TickResult) -> None:
-        from store import autopilot, dispatch
+        from orch_console.store import autopilot, dispatch
 
         for run_id, s in runs.items():
             if not (self.autopilot or s.autopilot):
@@ -244,7 +244,7 @@ class HealingMixin:
 
     def _note_overlap_wait(self, run_id: str, held: dict[str, Any], res: TickResult) -> None:
         """A ready task kept back by overlapping paths: said once per set of tasks it waits for."""
-        from store import autopilot
+        from orch_console.store import autopilot
 
         others = [o["task_id"] for o in held["overlaps"]]
         n = self._next_attempt_no(run_id, held["task_id"])
@@ -287,8 +287,8 @@ def _run_check(db_path: str, run_id: str, task_id: str, attempt_no: int, name: s
                key: str) -> None:
     """One check, in its own thread and on its own connection; a check that cannot run is
     recorded as failed (with why), never left pending."""
-    from store import checks, verify
-    from store.db import Store
+    from orch_console.store import checks, verify
+    from orch_console.store.db import Store
 
     store = None
     try:

@@ -7,9 +7,9 @@ from typing import Any
 
 from textual.message import Message
 
-from store.board import Header, Page, TaskRow
-from store.board_dag import DagLayout
-from store.board_log import AttemptLog, OutputView
+from orch_console.store.board import Header, Page, TaskRow
+from orch_console.store.board_dag import DagLayout
+from orch_console.store.board_log import AttemptLog, OutputView
 
 
 @dataclass

@@ -20,16 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from store import runtime as rt
-from store.db import Store
-from store.errors import OrchError
-from store.liveness import Facts, classify_pane, judge
-from store.policy import Settings
-from store.records import loads
-from store.validate import now_ts, parse_ts
+from orch_console.store import runtime as rt
+from orch_console.store.db import Store
+from orch_console.store.errors import OrchError
+from orch_console.store.liveness import Facts, classify_pane, judge
+from orch_console.store.policy import Settings
+from orch_console.store.records import loads
+from orch_console.store.validate import now_ts, parse_ts
 
-from . import launcher
-from .healing import HealingMixin
+from orch_console.console.runtime import launcher
+from orch_console.console.runtime.healing import HealingMixin
 
 WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024
 POLL_MS = 250          # fallback: data_version poll and timer resolution
@@ -131,7 +131,7 @@ class Watcher(HealingMixin):
                 pass
 
     def _reconcile(self, res: TickResult) -> set[str]:
-        from store import views
+        from orch_console.store import views
 
         touched: set[str] = set()
         ended: list[str] = []
@@ -162,7 +162,7 @@ class Watcher(HealingMixin):
         return touched
 
     def _expire_leases(self, res: TickResult) -> None:
-        from store import inbox
+        from orch_console.store import inbox
 
         # A read first: the write lock is taken only when some lease really ran out.
         if self.store.scalar("SELECT 1 FROM threads WHERE lease_owner<>'' AND lease_expires_at<? AND "

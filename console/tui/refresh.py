@@ -14,7 +14,7 @@ from textual import work
 from textual.worker import get_current_worker
 
 if TYPE_CHECKING:
-    from .app import OrchConsole
+    from orch_console.console.tui.app import OrchConsole
 
 POLL_SECONDS = 0.1       # data_version fallback (measured: 6 µs per call)
 WATCH_STEP_MS = 5        # watchfiles step: latency is step..2*step, see perf-reliability.md §2
@@ -72,7 +72,7 @@ class LiveMixin:
                     self.call_from_thread(self.request_refresh)
                 last = dv
             except Exception as exc:  # banner, not traceback; keep polling until it comes back
-                from .data import error_text
+                from orch_console.console.tui.reader import error_text
 
                 if not failing:
                     failing = True
@@ -103,7 +103,7 @@ class LiveMixin:
                         if engine is not None:
                             engine.close()
                         engine = None
-                        from console.watcher import Watcher
+                        from orch_console.console.runtime.watcher import Watcher
 
                         engine = Watcher(self.db_path, run_id=run_id)
                     engine.tick()
@@ -121,8 +121,8 @@ class LiveMixin:
                 engine.close()
 
     def _reconcile_only(self: OrchConsole, run_id: str) -> None:
-        from store import inbox, views
-        from store.db import Store
+        from orch_console.store import inbox, views
+        from orch_console.store.db import Store
 
         s = Store(self.db_path)
         try:

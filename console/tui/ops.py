@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from store import dispatch as orch
-from store import runs
-from store.db import Store
-from store.errors import InvalidInput, OrchError
+from orch_console.store import dispatch as orch
+from orch_console.store import runs
+from orch_console.store.db import Store
+from orch_console.store.errors import InvalidInput, OrchError
 
 
 def _with_store(db_path: str, fn: Any) -> Any:
@@ -36,7 +36,7 @@ def prefill(db_path: str, run_id: str, task_id: str) -> dict[str, Any]:
     out.update(launch_choices(db_path, run_id, out["task"], out["attempt"]))
     a = out["attempt"]
     if a and a["worktree_path"] and a["workspace_status"] == "created" and os.path.isdir(a["worktree_path"]):
-        from store.worktrees import is_dirty
+        from orch_console.store.worktrees import is_dirty
 
         out["dirty"] = is_dirty(a["worktree_path"])
     else:
@@ -49,9 +49,9 @@ def launch_choices(db_path: str, run_id: str, task: dict[str, Any], attempt: dic
     """The dispatch form's launch part: the agent profiles (built-ins and .agents/orch.toml), the
     one to preselect (the run's `profile`, else `sim`) and whether launching starts ticked (the run
     names a profile, or the task's worker is a profile's name)."""
-    from store import runtime as rt
+    from orch_console.store import runtime as rt
 
-    from . import launcher
+    from orch_console.console.runtime import launcher
 
     problem = ""
     try:
@@ -70,7 +70,7 @@ def dispatch(db_path: str, run_id: str, task_id: str, *, mode: str, to: str | No
              repo_path: str | None, workspace_root: str | None = None, launch_profile: str | None = None) -> str:
     """Dispatch, and with `launch_profile` start the worker too: the same two calls as
     `orch dispatch --launch` (console/cli/runtime_cmds.py), profile checked before dispatching."""
-    from . import launcher
+    from orch_console.console.runtime import launcher
 
     def go(s: Store) -> tuple[dict[str, Any], dict[str, Any] | None]:
         if launch_profile:
@@ -151,7 +151,7 @@ def cleanup(db_path: str, run_id: str, task_id: str, *, force: bool) -> str:
 def export_report(db_path: str, run_id: str, report_dir: str | None) -> str:
     """The wave report (store.report, as `orch report`) as Markdown, in `reports/` beside the
     database unless the console config names another folder."""
-    from store.report import render
+    from orch_console.store.report import render
 
     text = _with_store(db_path, lambda s: render(s, run_id=run_id, fmt="md"))
     folder = Path(report_dir).expanduser() if report_dir else Path(db_path).resolve().parent / "reports"
@@ -172,7 +172,7 @@ def toggle_autopilot(db_path: str, run_id: str) -> str:
 
 def send_keys(db_path: str, run_id: str, task_id: str, text: str) -> str:
     """Type a line into a tmux worker's terminal (launcher.send_keys records the event)."""
-    from . import launcher
+    from orch_console.console.runtime import launcher
 
     out = _with_store(db_path, lambda s: launcher.send_keys(s, run_id=run_id, task_id=task_id, text=text))
     return f"{task_id}: typed {text!r} + Enter into tmux session {out['session']}"
@@ -180,8 +180,8 @@ def send_keys(db_path: str, run_id: str, task_id: str, text: str) -> str:
 
 def worker_attempt(db_path: str, run_id: str, task_id: str) -> dict[str, Any]:
     """The task's latest attempt, for the keys that reach its worker (send keys, attach)."""
-    from store import runtime as rt
-    from store.errors import NotFound
+    from orch_console.store import runtime as rt
+    from orch_console.store.errors import NotFound
 
     a = _with_store(db_path, lambda s: rt.get_attempt(s, run_id, task_id))
     if a is None:
@@ -190,6 +190,6 @@ def worker_attempt(db_path: str, run_id: str, task_id: str) -> dict[str, Any]:
 
 
 def attach_argv(db_path: str, run_id: str, task_id: str) -> list[str]:
-    from . import launcher
+    from orch_console.console.runtime import launcher
 
     return launcher.attach_argv(db_path, worker_attempt(db_path, run_id, task_id))

@@ -49,6 +49,6 @@ class ConsoleCommands(Provider):
 
     @staticmethod
     def _theme_names() -> list[str]:
-        import themes
+        from orch_console import themes
 
         return themes.theme_names()

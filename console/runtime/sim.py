@@ -1,7 +1,7 @@
 """The simulated worker: a real process that speaks only the inbox protocol, through the `inbox`
 CLI, exactly as a launched agent would (DESIGN.md section 6, profile `sim`).
 
-    python -m console.sim --db X --thread T --agent A --script "progress*3,block,progress,done"
+    python -P -m orch_console.console.runtime.sim --db X --thread T --agent A --script "progress*3,block,progress,done"
 
 Steps: `progress` (write a file in the worktree, commit it, report in_progress, heartbeat),
 `block` (ask a question, wait for the answer), `sleep` (work quietly, heartbeating), `done`,
@@ -76,7 +76,7 @@ class Worker:
     @staticmethod
     def _inbox_argv() -> list[str]:
         exe = Path(sys.executable).parent / "inbox"
-        return [str(exe)] if exe.exists() else [sys.executable, "-m", "console.cli.inbox"]
+        return [str(exe)] if exe.exists() else [sys.executable, "-P", "-m", "orch_console.console.cli.inbox"]
 
     def say(self, text: str) -> None:
         print(f"[sim {self.agent}] {text}", flush=True)
@@ -228,7 +228,7 @@ class Worker:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m console.sim", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -P -m orch_console.console.runtime.sim", description=__doc__.split("\n\n")[0])
     p.add_argument("--db", default=os.environ.get("ORCH_DB"), required=not os.environ.get("ORCH_DB"))
     p.add_argument("--thread", default=os.environ.get("ORCH_THREAD"), required=not os.environ.get("ORCH_THREAD"))
     p.add_argument("--agent", default=os.environ.get("ORCH_AGENT") or "sim")

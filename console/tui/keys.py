@@ -1,5 +1,5 @@
 """The leader's keys: each gathers what it needs (a form, a confirmation), then runs the store
-operation in a thread worker through console/actions.py and reports back as `ActionFinished`."""
+operation in a thread worker through console/ops.py and reports back as `ActionFinished`."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from textual import work
 
-from . import actions
-from .data import error_text
-from .messages import ActionFinished
+from orch_console.console.tui import ops
+from orch_console.console.tui.reader import error_text
+from orch_console.console.tui.messages import ActionFinished
 
 if TYPE_CHECKING:
-    from .app import OrchConsole
+    from orch_console.console.tui.app import OrchConsole
 
 
 class ActionsMixin:
@@ -41,7 +41,7 @@ class ActionsMixin:
     @work(thread=True, group="prefill", exit_on_error=False)
     def _with_prefill(self: OrchConsole, task_id: str, then: Callable[[dict[str, Any]], None]) -> None:
         try:
-            info = actions.prefill(self.db_path, self.run_id or "", task_id)
+            info = ops.prefill(self.db_path, self.run_id or "", task_id)
         except Exception as exc:
             self.post_message(ActionFinished("read task", error_text(exc), False, task_id))
             return
@@ -54,7 +54,7 @@ class ActionsMixin:
             self._with_prefill(task, lambda info: self._dispatch_form(task, info))
 
     def _dispatch_form(self: OrchConsole, task: str, info: dict[str, Any]) -> None:
-        from .screens.modals import DispatchForm, DispatchScreen
+        from orch_console.console.tui.screens.modals import DispatchForm, DispatchScreen
 
         t, a = info["task"], info["attempt"]
         mode = (a or {}).get("execution_mode") or ("code" if t.get("paths_json", "[]") not in ("", "[]") else "analysis")
@@ -65,7 +65,7 @@ class ActionsMixin:
             if form is None:
                 return
             rid = self.run_id or ""
-            self.leader_action("dispatch", lambda: actions.dispatch(
+            self.leader_action("dispatch", lambda: ops.dispatch(
                 self.db_path, rid, task, mode=form.mode, to=form.to, body=form.body,
                 repo_path=form.repo_path, workspace_root=self.config.workspace_root or None,
                 launch_profile=form.launch_profile), task)
@@ -81,7 +81,7 @@ class ActionsMixin:
             return
         ids = [b["task_id"] for b in self.blocked_items]
         target = self.selected if self.selected in ids else ids[0]
-        from widgets.blocked_list import BlockedPane
+        from orch_console.widgets.blocked_list import BlockedPane
 
         self.base("#panes").active = "blocked"  # type: ignore[attr-defined]
         pane = self.base("#blocked-pane", BlockedPane)
@@ -90,10 +90,10 @@ class ActionsMixin:
 
     def on_blocked_pane_answer_submitted(self: OrchConsole, m: Any) -> None:
         rid = self.run_id or ""
-        from widgets.blocked_list import BlockedPane
+        from orch_console.widgets.blocked_list import BlockedPane
 
         self.base("#blocked-pane", BlockedPane).clear_answer()
-        self.leader_action("answer", lambda: actions.answer(self.db_path, rid, m.task_id, m.text), m.task_id)
+        self.leader_action("answer", lambda: ops.answer(self.db_path, rid, m.task_id, m.text), m.task_id)
 
     def action_retry(self: OrchConsole) -> None:
         task = self._need_task("retry")
@@ -106,7 +106,7 @@ class ActionsMixin:
             self._with_prefill(task, lambda info: self._instruction_form(task, info, reassign=True))
 
     def _instruction_form(self: OrchConsole, task: str, info: dict[str, Any], *, reassign: bool) -> None:
-        from .screens.modals import InstructionForm, InstructionScreen
+        from orch_console.console.tui.screens.modals import InstructionForm, InstructionScreen
 
         a = info["attempt"] or {}
         prev = a.get("instruction", "")
@@ -123,10 +123,10 @@ class ActionsMixin:
                 return
             rid = self.run_id or ""
             if reassign:
-                self.leader_action("reassign", lambda: actions.reassign(self.db_path, rid, task, to=form.to,
+                self.leader_action("reassign", lambda: ops.reassign(self.db_path, rid, task, to=form.to,
                                                                       body=form.body), task)
             else:
-                self.leader_action("retry", lambda: actions.retry(self.db_path, rid, task, to=form.to,
+                self.leader_action("retry", lambda: ops.retry(self.db_path, rid, task, to=form.to,
                                                                 body=form.body), task)
 
         self.push_screen(InstructionScreen(title, detail, prev, to="" if reassign else "", need_to=reassign), done)
@@ -135,13 +135,13 @@ class ActionsMixin:
         task = self._need_task("cancel")
         if not task:
             return
-        from .screens.modals import ConfirmScreen
+        from orch_console.console.tui.screens.modals import ConfirmScreen
 
         rid = self.run_id or ""
 
         def done(yes: bool | None) -> None:
             if yes:
-                self.leader_action("cancel", lambda: actions.cancel(self.db_path, rid, task), task)
+                self.leader_action("cancel", lambda: ops.cancel(self.db_path, rid, task), task)
 
         self.push_screen(ConfirmScreen(f"Cancel {task}?", "Its live attempt is cancelled and the worker told "
                                        "to stop. Work not yet committed may be lost."), done)
@@ -152,16 +152,16 @@ class ActionsMixin:
             self._with_prefill(task, lambda info: self._cleanup_confirm(task, info))
 
     def _cleanup_confirm(self: OrchConsole, task: str, info: dict[str, Any]) -> None:
-        from .screens.modals import ConfirmScreen
+        from orch_console.console.tui.screens.modals import ConfirmScreen
 
         rid = self.run_id or ""
         if not info.get("dirty"):
-            self.leader_action("cleanup", lambda: actions.cleanup(self.db_path, rid, task, force=False), task)
+            self.leader_action("cleanup", lambda: ops.cleanup(self.db_path, rid, task, force=False), task)
             return
 
         def done(yes: bool | None) -> None:
             if yes:
-                self.leader_action("cleanup", lambda: actions.cleanup(self.db_path, rid, task, force=True), task)
+                self.leader_action("cleanup", lambda: ops.cleanup(self.db_path, rid, task, force=True), task)
 
         path = (info.get("attempt") or {}).get("worktree_path", "")
         self.push_screen(ConfirmScreen(f"Discard uncommitted work of {task}?",
@@ -171,7 +171,7 @@ class ActionsMixin:
     def action_export(self: OrchConsole) -> None:
         if self.run_id:
             rid = self.run_id
-            self.leader_action("export", lambda: actions.export_report(self.db_path, rid, self.config.report_dir or None))
+            self.leader_action("export", lambda: ops.export_report(self.db_path, rid, self.config.report_dir or None))
 
     def action_autopilot(self: OrchConsole) -> None:
         """Flip the run config's `autopilot`; the console's watcher engine reads it on its next
@@ -180,7 +180,7 @@ class ActionsMixin:
             rid = self.run_id
 
             def toggle() -> str:
-                msg = actions.toggle_autopilot(self.db_path, rid)
+                msg = ops.toggle_autopilot(self.db_path, rid)
                 self.engine_wake.set()
                 return msg
 
@@ -202,10 +202,10 @@ class ActionsMixin:
                      ) -> None:
         """Read the task's latest attempt (and its tmux attach command) off the UI thread."""
         try:
-            a = actions.worker_attempt(self.db_path, self.run_id or "", task)
-            argv = actions.attach_argv(self.db_path, self.run_id or "", task)
+            a = ops.worker_attempt(self.db_path, self.run_id or "", task)
+            argv = ops.attach_argv(self.db_path, self.run_id or "", task)
             if title == "send keys":
-                from . import launcher
+                from orch_console.console.runtime import launcher
 
                 a["screen"] = launcher.capture(self.db_path, a, lines=60)
         except Exception as exc:
@@ -214,10 +214,10 @@ class ActionsMixin:
         self.call_from_thread(then, task, a, argv)
 
     def _send_keys_form(self: OrchConsole, task: str, a: dict[str, Any], argv: list[str]) -> None:
-        from store.liveness import classify_pane
-        from store.sanitize import one_line
+        from orch_console.store.liveness import classify_pane
+        from orch_console.store.sanitize import one_line
 
-        from .screens.modals import SendKeysScreen
+        from orch_console.console.tui.screens.modals import SendKeysScreen
 
         state, line = classify_pane(a.get("screen", ""))
         rid = self.run_id or ""
@@ -225,7 +225,7 @@ class ActionsMixin:
         def done(text: str | None) -> None:
             if text is None:
                 return
-            self.leader_action("send keys", lambda: actions.send_keys(self.db_path, rid, task, text), task)
+            self.leader_action("send keys", lambda: ops.send_keys(self.db_path, rid, task, text), task)
             self.set_timer(0.3, self._poll_output)
 
         self.push_screen(SendKeysScreen(task, a["runtime_ref"], one_line(line, 100) if state == "waiting_input"
@@ -252,9 +252,9 @@ class ActionsMixin:
         self._poll_output()
 
     def action_filter(self: OrchConsole) -> None:
-        from store.board import TaskFilter
+        from orch_console.store.board import TaskFilter
 
-        from .screens.modals import FilterScreen
+        from orch_console.console.tui.screens.modals import FilterScreen
 
         def done(text: str | None) -> None:
             if text is not None:
@@ -268,7 +268,7 @@ class ActionsMixin:
 
     @work(thread=True, group="runs", exit_on_error=False)
     def _load_runs(self: OrchConsole) -> None:
-        from store.board import run_summaries
+        from orch_console.store.board import run_summaries
 
         try:
             with self.data.lock:
@@ -279,7 +279,7 @@ class ActionsMixin:
         self.call_from_thread(self._show_picker, found)
 
     def _show_picker(self: OrchConsole, found: list[Any]) -> None:
-        from .screens.modals import RunPickerScreen
+        from orch_console.console.tui.screens.modals import RunPickerScreen
 
         def done(run_id: str | None) -> None:
             if run_id and run_id != self.run_id:

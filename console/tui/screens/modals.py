@@ -13,9 +13,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
-from store.board import RunSummary
+from orch_console.store.board import RunSummary
 
-from widgets.text import cell
+from orch_console.widgets.text import cell
 
 CANCEL = Binding("escape", "dismiss_none", "Cancel", id="modal.cancel")
 

@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from store import dispatch, runs
-from store.db import Store
-from store.errors import InvalidInput
+from orch_console.store import dispatch, runs
+from orch_console.store.db import Store
+from orch_console.store.errors import InvalidInput
 
 RUN_ID = "demo"
 ANSWER_DELAY = 1.0
@@ -153,13 +153,13 @@ def _finished(store: Store, run_id: str) -> bool:
     if live:
         return False
     failed = [r[0] for r in store.all("SELECT task_id FROM tasks WHERE run_id=? AND status='failed'", (run_id,))]
-    from store import runtime as rt
+    from orch_console.store import runtime as rt
 
     return bool(failed) and set(failed) <= rt.needs_attention(store, run_id)
 
 
 def _stop_workers(db: str, run_id: str) -> None:
-    from console import launcher
+    from orch_console.console.runtime import launcher
 
     with Store(db) as s:
         for a in s.all("SELECT * FROM attempts WHERE run_id=? AND runtime<>''", (run_id,)):
@@ -183,7 +183,7 @@ def main(*, directory: str | None = None, headless: bool = False, as_json: bool 
     console_run = None
     if not headless:
         try:
-            from console.app import run as console_run  # lazy: the CLI never imports textual otherwise
+            from orch_console.console.tui.app import run as console_run  # lazy: the CLI never imports textual otherwise
         except ImportError as exc:
             out.write(f"the console is not available ({exc}); running headless instead\n")
             headless = True
@@ -193,7 +193,7 @@ def main(*, directory: str | None = None, headless: bool = False, as_json: bool 
               f"  run {run_id}: {len(TASKS)} tasks in 4 waves, simulated workers "
               f"({'tmux' if use_tmux else 'processes'}), autopilot on, cap {DEMO_CONFIG['concurrency']}\n\n")
     out.flush()
-    from console.watcher import Watcher
+    from orch_console.console.runtime.watcher import Watcher
 
     if threading.current_thread() is threading.main_thread():
         # A closed terminal (SIGHUP) or a kill (SIGTERM) still runs the cleanup below, so no
@@ -228,7 +228,7 @@ def main(*, directory: str | None = None, headless: bool = False, as_json: bool 
         watcher.close()
         _stop_workers(db, run_id)
     elapsed = time.monotonic() - t0
-    from store.report import render
+    from orch_console.store.report import render
 
     with Store(db) as s:
         report = render(s, run_id=run_id, fmt="md")

@@ -1,0 +1,1 @@
+"""The Textual app: everything in the package that imports textual."""
