@@ -40,6 +40,20 @@ def carrying(thread_id: str) -> list[int]:
     return found
 
 
+def running(thread_id: str, word: str) -> bool:
+    """Whether a process of this thread has `word` among its command-line arguments (for example
+    the worker's own `inbox wait-reply`)."""
+    target = word.encode()
+    for pid in carrying(thread_id):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if target in f.read().split(b"\0"):
+                    return True
+        except OSError:
+            continue
+    return False
+
+
 def terminate(pids: list[int], grace: float = 2.0) -> None:
     """SIGTERM, then SIGKILL whatever is still there after grace seconds."""
     for pid in pids:

@@ -23,10 +23,11 @@ from typing import Any
 from orch_console.store import runtime as rt
 from orch_console.store.db import Store
 from orch_console.store.errors import OrchError
-from orch_console.store import watch_memory
+from orch_console.store import deliveries, watch_memory
 from orch_console.store.liveness import Facts, classify_pane, judge, screen_signature
 from orch_console.store.policy import Settings
 from orch_console.store.records import loads
+from orch_console.store.sanitize import one_line
 from orch_console.store.validate import now_ts, parse_ts
 
 from orch_console.console.runtime import launcher, procs
@@ -194,6 +195,7 @@ class Watcher(HealingMixin):
             except OrchError as exc:
                 self._act(res, f"could not act on {a['task_id']}: {exc.message}")
         self._sweep(panes, res)
+        self._deliver_answers(runs, res)
         live_ids = {a["thread_id"] for a in live}
         for tid in [t for t in self._memo if t not in live_ids]:
             self._memo.pop(tid, None)
@@ -280,6 +282,33 @@ class Watcher(HealingMixin):
             if rt.flag_attention(self.store, run_id=a["run_id"], task_id=a["task_id"], attempt_no=a["attempt_no"],
                                  kind="waiting_input", reason=v.reason, event_type="attempt_waiting_input", key=key):
                 self._act(res, f"needs attention: {who}: {v.reason}", bell=True)
+
+    def _deliver_answers(self, runs: dict[str, Settings], res: TickResult) -> None:
+        """Type the leader's answer into the session of an agent that ended its turn instead of
+        waiting for it (the brief asks it to wait; real agents do not always). An agent whose own
+        `inbox wait-reply` is running gets the answer there, and nothing is typed."""
+        if not runs:
+            return
+        now = time.time()
+        grace = min(s.answer_grace_seconds for s in runs.values())
+        for d in deliveries.awaiting_pickup(self.store, self.run_id, older_than=now - grace):
+            if d["run_id"] not in runs or procs.running(d["thread_id"], "wait-reply"):
+                continue
+            if parse_ts(d["created_at"]) > now - runs[d["run_id"]].answer_grace_seconds:
+                continue
+            answer = one_line(" ".join(x for x in (d["summary"], d["body"]) if x), 600)
+            who = f"{d['task_id']} attempt {d['attempt_no']}"
+            if rt.note_once(self.store, key=deliveries.key(d["thread_id"], d["message_id"]), action=deliveries.ACTION,
+                            event_type="attempt_answer_typed", run_id=d["run_id"], task_id=d["task_id"],
+                            attempt_no=d["attempt_no"], reason=f"typed the leader's answer into {who}") is None:
+                continue
+            text = (f"The leader answered your question on thread {d['thread_id']}: {answer} -- Resume with "
+                    f"inbox update --status in_progress, then continue the task.")
+            try:
+                launcher.send_keys(self.store, run_id=d["run_id"], task_id=d["task_id"], text=text, by=rt.WATCHER)
+                self._act(res, f"typed the leader's answer into {who}: it had stopped waiting")
+            except OrchError as exc:
+                self._act(res, f"could not type the answer into {who}: {exc.message}")
 
     def _sweep(self, panes: dict[str, dict[str, Any]], res: TickResult) -> None:
         """Close what ended attempts left running: an interactive agent that reported done sits at

@@ -137,3 +137,45 @@ def test_carrying_finds_a_setsid_daemon_by_its_environment(tmp_path: Path) -> No
     finally:
         p.kill()
         p.wait()
+
+
+ASK = ("{inbox} --db {db} claim --agent {agent} --thread {thread_id} >/dev/null && "
+       "{inbox} --db {db} update --agent {agent} --thread {thread_id} --status blocked "
+       "--summary 'Which port?' >/dev/null && ")
+# Asks, then ends its turn at a prompt instead of waiting (what real agents sometimes do).
+QUITS = ASK + ("printf '> '; read line; printf '%s' \"$line\" > answer.txt; "
+               "{inbox} --db {db} update --agent {agent} --thread {thread_id} --status in_progress --summary resumed "
+               ">/dev/null; {inbox} --db {db} done --agent {agent} --thread {thread_id} --summary ok >/dev/null; sleep 600")
+# Asks, then waits for the answer as the brief says.
+WAITS = ASK + ("{inbox} --db {db} wait-reply --agent {agent} --thread {thread_id} --timeout-seconds 60 > reply.json; "
+               "{inbox} --db {db} update --agent {agent} --thread {thread_id} --status in_progress --summary resumed "
+               ">/dev/null; {inbox} --db {db} done --agent {agent} --thread {thread_id} --summary ok >/dev/null; "
+               "sleep 600")
+
+
+def test_an_answer_the_agent_stopped_waiting_for_is_typed_into_its_session(rig: Rig) -> None:
+    from orch_console.store import dispatch
+
+    profiles(rig, quits=QUITS, waits=WAITS)
+    rig.run(answer_grace_seconds=1.0, retry=False, nudge_seconds=60.0, stall_seconds=120.0)
+    rig.task("q", "")
+    rig.task("w", "")
+    rig.start("q", profile="quits")
+    rig.start("w", profile="waits")
+    w = Watcher(rig.store.path, rig.run_id)
+    try:
+        until(lambda: rig.task_status("q") == rig.task_status("w") == "blocked", timeout=60, step=w.tick)
+        dispatch.answer(rig.store, run_id=rig.run_id, task_id="q", summary="Use port 8080")
+        dispatch.answer(rig.store, run_id=rig.run_id, task_id="w", summary="Use port 9090")
+        until(lambda: rig.task_status("q") == rig.task_status("w") == "done", timeout=60,
+              step=lambda: w.tick(force_liveness=True))
+    finally:
+        w.close()
+    q, = rig.attempts("q")
+    typed = Path(q["worktree_path"], "answer.txt").read_text()
+    assert "Use port 8080" in typed and q["thread_id"] in typed
+    assert len(rig.events("attempt_answer_typed", "q")) == 1
+    # The worker waiting in wait-reply got its answer there; nothing was typed at it.
+    wa, = rig.attempts("w")
+    assert "Use port 9090" in Path(wa["worktree_path"], "reply.json").read_text()
+    assert rig.events("attempt_answer_typed", "w") == [] and rig.events("attempt_input_sent", "w") == []
