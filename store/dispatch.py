@@ -16,12 +16,12 @@ from .db import Store
 from .errors import InvalidInput, InvalidState, NoMatchingWork, NotFound
 from .fold import set_task_status
 from .inbox import cancel_thread_tx, new_thread_id, reply_tx
-from .records import TERMINAL_THREAD, add_event, add_message, compact_json, loads, public_message, row, rows
+from .records import add_event, add_message, compact_json, loads, public_message, row, rows
 from .runs import get_run, get_task, public_task
+from .states import FINISHED_TASK, TERMINAL_THREAD, sql_in
 from .validate import check_id, check_json, check_text, now_ts
 
 MODES = ("analysis", "code")
-LIVE_TASK = ("dispatched", "running", "blocked", "verifying")
 
 
 def leader_name() -> str:
@@ -117,7 +117,7 @@ def _new_attempt(store: Store, *, run_id: str, task_id: str, mode: str | None, t
         if cur is not None and end_previous:
             cancel_thread_tx(conn, cur["thread_id"], by=leader_name(), reason=end_previous, now=now,
                              fold=False)
-            conn.execute("UPDATE attempts SET status=CASE WHEN status IN ('done','failed','cancelled') "
+            conn.execute(f"UPDATE attempts SET status=CASE WHEN status IN {sql_in(TERMINAL_THREAD)} "
                          "THEN status ELSE 'cancelled' END, end_reason=CASE WHEN end_reason='' THEN ? "
                          "ELSE end_reason END, ended_at=CASE WHEN ended_at='' THEN ? ELSE ended_at END "
                          "WHERE thread_id=?", (end_previous, now, cur["thread_id"]))
@@ -280,7 +280,7 @@ def cancel(store: Store, *, run_id: str, task_id: str | None = None, reason: str
         if run["status"] == "cancelled":
             raise InvalidState(f"run {run_id} is already cancelled")
         cancelled = []
-        for t in rows(conn.execute("SELECT * FROM tasks WHERE run_id=? AND status NOT IN ('done','cancelled')",
+        for t in rows(conn.execute(f"SELECT * FROM tasks WHERE run_id=? AND status NOT IN {sql_in(FINISHED_TASK)}",
                                    (run_id,)).fetchall()):
             if cancel_task(conn, t, now):
                 cancelled.append(t["task_id"])
@@ -320,7 +320,7 @@ def cleanup(store: Store, *, run_id: str | None = None, task_id: str | None = No
             where.append("attempt_no=?")
             params.append(int(attempt_no))
         if all_completed:
-            where.append("status IN ('done','failed','cancelled')")
+            where.append(f"status IN {sql_in(TERMINAL_THREAD)}")
         candidates = rows(conn.execute(f"SELECT * FROM attempts WHERE {' AND '.join(where)} "
                                        "ORDER BY run_id, task_id, attempt_no", params).fetchall())
     if not candidates:

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from .policy import Settings
+from .states import LIVE_THREAD
 
 # Same families as the task-orchestrator check script (seeds/001): input prompts, then errors.
 WAITING_INPUT = re.compile(r"(Continue\?|\[y/n\]|\(y/n\)|\by/n\b|\[Y/n\]|\[y/N\]|\(yes/no\)|Press any key"
@@ -20,7 +21,6 @@ ERROR = re.compile(r"(\berror:|\bfailed:|\bFATAL\b|\bpanic\b|Traceback \(most re
                    re.IGNORECASE)
 
 ANSWERS = ("y", "n", "yes", "no")
-LIVE = ("pending", "claimed", "in_progress", "blocked")
 
 
 def classify_pane(text: str, tail_lines: int = 6) -> tuple[str, str]:
@@ -74,7 +74,7 @@ def last_signal(f: Facts) -> float:
 def judge(f: Facts, s: Settings) -> Verdict:
     sig = last_signal(f)
     quiet = max(0.0, f.now - sig)
-    if f.thread_status not in LIVE:
+    if f.thread_status not in LIVE_THREAD:
         return Verdict("", "", "attempt has ended", sig)
     if f.process_alive is False:
         gone = f.now - f.dead_since if f.dead_since else 0.0

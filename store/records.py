@@ -11,10 +11,6 @@ from typing import Any, NamedTuple
 
 from .validate import now_ts
 
-TERMINAL_THREAD = ("done", "failed", "cancelled")
-LIVE_THREAD = ("pending", "claimed", "in_progress", "blocked")
-TERMINAL_TASK = ("done", "cancelled")
-
 
 class Artifact(NamedTuple):
     path: str

@@ -10,7 +10,9 @@ from .db import Store
 from .errors import InvalidInput, InvalidState, NotFound
 from .fold import refresh_run, task_counts
 from .records import add_event, loads, row, rows
+from .states import OPEN_RUN, TaskStatus, sql_in
 from .validate import check_id, check_json, check_text, now_ts
+from .waves import raise_wave
 
 TASK_FIELDS_JSON = ("paths_json", "required_checks_json", "check_cmds_json")
 
@@ -227,8 +229,6 @@ def dep_add_tx(conn: sqlite3.Connection, run_id: str, task_id: str, depends_on: 
         raise InvalidState(f"task {task_id} is {t['status']}; dependencies can only be added "
                            f"before it is dispatched")
     conn.execute("INSERT INTO deps (run_id, task_id, depends_on) VALUES (?,?,?)", (run_id, task_id, depends_on))
-    from .plan import raise_wave
-
     raise_wave(conn, run_id, task_id, d["wave"] + 1)
     if d["status"] != "done" and t["status"] == "ready":
         conn.execute("UPDATE tasks SET status='planned', updated_at=? WHERE run_id=? AND task_id=?",
@@ -271,8 +271,12 @@ def deps_of(conn: Any, run_id: str) -> list[tuple[str, str]]:
         "SELECT task_id, depends_on FROM deps WHERE run_id=?", (run_id,)).fetchall()]
 
 
+def run_exists(store: Store, run_id: str) -> bool:
+    return store.one("SELECT 1 FROM runs WHERE run_id=?", (run_id,)) is not None
+
+
 def latest_run(store: Store) -> dict[str, Any] | None:
     """The run the console opens on: the most recently active one, else the newest."""
-    r = store.one("SELECT * FROM runs WHERE status IN ('active','blocked') ORDER BY updated_at DESC LIMIT 1") \
+    r = store.one(f"SELECT * FROM runs WHERE status IN {sql_in(OPEN_RUN)} ORDER BY updated_at DESC LIMIT 1") \
         or store.one("SELECT * FROM runs ORDER BY updated_at DESC LIMIT 1")
     return row(r)

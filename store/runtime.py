@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 from .db import Store
 from .errors import InvalidState
 from .inbox import cancel_thread_tx, reply_tx
-from .records import LIVE_THREAD, add_event, add_message, loads, row, rows
+from .records import add_event, add_message, loads, row, rows
+from .states import ENDED_ATTEMPT, ENDING_LIVENESS, FINISHED_TASK, KEPT_LIVENESS, LIVE_ATTEMPT, LIVE_THREAD, sql_in
 from .validate import now_ts
 
 T = TypeVar("T")
@@ -143,14 +144,14 @@ def record_input_sent(store: Store, *, thread_id: str, text: str, by: str) -> No
 
 
 # -- liveness --------------------------------------------------------------------------------
-LIVE_ATTEMPTS_SQL = """
+LIVE_ATTEMPTS_SQL = f"""
 SELECT a.*, th.status AS thread_status, th.lease_owner, th.lease_expires_at, t.status AS task_status,
        (SELECT max(created_at) FROM messages m WHERE m.thread_id=a.thread_id AND m.kind<>'control'
         AND m.from_agent=a.assigned_to) AS last_message_at
 FROM attempts a
 JOIN threads th ON th.thread_id=a.thread_id
 JOIN tasks t ON t.run_id=a.run_id AND t.task_id=a.task_id
-WHERE a.status IN ('pending','claimed','in_progress','blocked') {run_filter}
+WHERE a.status IN {sql_in(LIVE_ATTEMPT)} {{run_filter}}
 ORDER BY a.run_id, a.task_id, a.attempt_no
 """
 
@@ -161,8 +162,9 @@ def live_attempts(store: Store, run_id: str | None = None) -> list[dict[str, Any
     return rows(store.all(LIVE_ATTEMPTS_SQL.format(run_filter=""), ()))
 
 
-ENDED_LIVENESS_SQL = ("UPDATE attempts SET liveness='', liveness_at=? WHERE thread_id=? AND status IN"
-                      " ('done','failed','cancelled') AND liveness NOT IN ('', 'stalled', 'crashed', 'timed_out')")
+# An ended attempt that still carries a running verdict (alive, idle, waiting): not its end verdict.
+_ENDED_WITH_LIVENESS = f"status IN {sql_in(ENDED_ATTEMPT)} AND liveness NOT IN {sql_in(KEPT_LIVENESS)}"
+ENDED_LIVENESS_SQL = f"UPDATE attempts SET liveness='', liveness_at=? WHERE thread_id=? AND {_ENDED_WITH_LIVENESS}"
 
 
 def clear_ended_liveness(store: Store, thread_ids: list[str]) -> int:
@@ -170,8 +172,8 @@ def clear_ended_liveness(store: Store, thread_ids: list[str]) -> int:
     if not thread_ids:
         return 0
     q = ",".join("?" * len(thread_ids))
-    if store.scalar(f"SELECT 1 FROM attempts WHERE thread_id IN ({q}) AND status IN ('done','failed','cancelled')"
-                    " AND liveness NOT IN ('', 'stalled', 'crashed', 'timed_out') LIMIT 1", thread_ids) is None:
+    if store.scalar(f"SELECT 1 FROM attempts WHERE thread_id IN ({q}) AND {_ENDED_WITH_LIVENESS} LIMIT 1",
+                    thread_ids) is None:
         return 0
 
     def tx(conn: sqlite3.Connection) -> int:
@@ -192,7 +194,7 @@ def set_liveness(store: Store, changes: list[tuple[str, str]]) -> int:
         for thread_id, liveness in changes:
             old = conn.execute("SELECT liveness FROM attempts WHERE thread_id=?", (thread_id,)).fetchone()
             r = conn.execute("UPDATE attempts SET liveness=?, liveness_at=? WHERE thread_id=? AND liveness<>?"
-                             " AND status IN ('pending','claimed','in_progress','blocked')"
+                             f" AND status IN {sql_in(LIVE_ATTEMPT)}"
                              " RETURNING run_id, task_id, attempt_no", (liveness, now, thread_id, liveness)).fetchone()
             if r is not None:
                 n += 1
@@ -210,7 +212,7 @@ def end_attempt(store: Store, *, thread_id: str, end_reason: str, summary: str, 
     """End a live attempt the watcher judged stalled, crashed or timed out: its end reason, a result
     message carrying the evidence (the next attempt's brief quotes it), the thread cancelled (a
     worker still waiting wakes and stops), the task failed. None if it had already ended."""
-    assert end_reason in ("stalled", "crashed", "timed_out")
+    assert end_reason in ENDING_LIVENESS
 
     def tx(conn: sqlite3.Connection) -> dict[str, Any] | None:
         now = now_ts()
@@ -312,7 +314,7 @@ def attention(store: Store, run_id: str) -> list[dict[str, Any]]:
     found = rows(store.all(
         "SELECT x.run_id, x.task_id, x.attempt_no, x.kind, x.reason, x.created_at, t.status AS task_status"
         " FROM attention x JOIN tasks t ON t.run_id=x.run_id AND t.task_id=x.task_id"
-        " WHERE x.run_id=? AND t.status NOT IN ('done','cancelled') AND x.attempt_no=(SELECT max(attempt_no)"
+        f" WHERE x.run_id=? AND t.status NOT IN {sql_in(FINISHED_TASK)} AND x.attempt_no=(SELECT max(attempt_no)"
         " FROM attempts a WHERE a.run_id=x.run_id AND a.task_id=x.task_id)"
         " AND (x.kind<>'waiting_input' OR EXISTS (SELECT 1 FROM attempts a WHERE a.run_id=x.run_id AND"
         " a.task_id=x.task_id AND a.attempt_no=x.attempt_no AND a.liveness='waiting_input'))"

@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 from .db import Store
 from .errors import InvalidInput, NoMatchingWork
 from .inbox import _statuses, _thread, advance_cursor, renew
-from .records import TERMINAL_THREAD, attach_artifacts, public_event, public_message, row, rows
+from .records import attach_artifacts, public_event, public_message, row, rows
+from .states import TERMINAL_THREAD
 from .validate import check_id, check_thread_id, parse_ts
 
 T = TypeVar("T")

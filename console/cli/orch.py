@@ -208,9 +208,9 @@ def h_verify_run(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 
 
 def h_plan(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from orch_console.store import plan
+    from orch_console.store import views
 
-    return plan.plan(ctx.store, run_id=args.run)
+    return views.plan(ctx.store, run_id=args.run)
 
 
 def h_import_manifest(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:

@@ -156,7 +156,7 @@ class HealingMixin:
         return time.time() - parse_ts(claim["created_at"]) > s.check_timeout_seconds + STALE_CHECK_GRACE
 
     def _in_flight(self, run_id: str) -> int:
-        from orch_console.store.autopilot import IN_FLIGHT
+        from orch_console.store.states import IN_FLIGHT_TASK as IN_FLIGHT
 
         return int(self.store.scalar(f"SELECT count(*) FROM tasks WHERE run_id=? AND status IN"
                                      f" ({','.join('?' * len(IN_FLIGHT))})", (run_id, *IN_FLIGHT)))
