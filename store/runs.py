@@ -10,7 +10,7 @@ from .db import Store
 from .errors import InvalidInput, InvalidState, NotFound
 from .fold import refresh_run, task_counts
 from .records import add_event, loads, row, rows
-from .states import OPEN_RUN, TaskStatus, sql_in
+from .states import OPEN_RUN, sql_in
 from .validate import check_id, check_json, check_text, now_ts
 from .waves import raise_wave
 

@@ -87,6 +87,8 @@ RUN_STATUSES: tuple[str, ...] = tuple(RunStatus)
 END_REASONS: tuple[str, ...] = tuple(EndReason)
 MESSAGE_KINDS: tuple[str, ...] = tuple(MessageKind)
 CHECK_STATUSES: tuple[str, ...] = tuple(CheckStatus)
+# A check without a result yet (the watcher runs it, or is running it).
+OPEN_CHECK: tuple[str, ...] = (CheckStatus.PENDING, CheckStatus.RUNNING)
 # What `orch verify record` may record: a result, never a state in between.
 CHECK_RESULTS: tuple[str, ...] = (CheckStatus.PASSED, CheckStatus.FAILED)
 # The order the console lists and colours task statuses in.

@@ -35,6 +35,7 @@ from typing import Any
 from orch_console.store import runtime as rt
 from orch_console.store.db import Store
 from orch_console.store.errors import InvalidInput, InvalidState, NotFound, OrchError
+from orch_console.store.states import LIVE_ATTEMPT
 
 RUNTIMES = ("tmux", "process")
 SIM_COMMAND = "{python} -P -m orch_console.console.runtime.sim --db {db} --thread {thread_id} --agent {agent}"
@@ -249,7 +250,7 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
     if att["runtime"]:
         raise InvalidState(f"attempt {att['attempt_no']} of {task_id} was already launched "
                            f"({att['runtime']} {att['runtime_ref'] or att['pid'] or ''})".rstrip())
-    if att["status"] not in ("pending", "claimed", "in_progress", "blocked"):
+    if att["status"] not in LIVE_ATTEMPT:
         raise InvalidState(f"attempt {att['attempt_no']} of {task_id} is {att['status']}; nothing to launch")
     profiles = load_profiles(store.path)
     cfg = rt.run_settings_config(store, run_id)
@@ -258,8 +259,7 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
     if mode not in RUNTIMES:
         raise InvalidInput(f"runtime must be tmux or process, not {mode!r}")
     if prof.max_parallel:
-        running = store.scalar("SELECT count(*) FROM attempts WHERE profile=? AND runtime<>'' AND status IN"
-                               " ('pending','claimed','in_progress','blocked')", (prof.name,))
+        running = rt.running_workers(store, prof.name)
         if running >= prof.max_parallel:
             raise InvalidState(f"profile {prof.name} already runs {running} worker(s) "
                                f"(max_parallel={prof.max_parallel}); launch later")
