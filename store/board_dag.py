@@ -9,6 +9,7 @@ nobody and would cost a full scan per refresh.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from .db import Store
 from .models import DagLayout, DagNode
@@ -60,12 +61,12 @@ def dag_layout(store: Store, run_id: str, waves: dict[str, int], *, focus: str |
                      critical=frozenset(_critical(nodes, columns)), total=total, partial=total > max_nodes)
 
 
-def _neighbourhood(conn: object, run_id: str, focus: str | None, cap: int) -> set[str]:
+def _neighbourhood(conn: Any, run_id: str, focus: str | None, cap: int) -> set[str]:
     """The focus task plus its nearest ancestors and descendants, breadth first, up to cap."""
     if focus is None:
-        r = conn.execute(f"SELECT task_id FROM tasks WHERE run_id=? AND status NOT IN {sql_in(FINISHED_TASK)}"  # type: ignore[attr-defined]
+        r = conn.execute(f"SELECT task_id FROM tasks WHERE run_id=? AND status NOT IN {sql_in(FINISHED_TASK)}"
                          " ORDER BY rowid LIMIT 1", (run_id,)).fetchone() \
-            or conn.execute("SELECT task_id FROM tasks WHERE run_id=? ORDER BY rowid LIMIT 1",  # type: ignore[attr-defined]
+            or conn.execute("SELECT task_id FROM tasks WHERE run_id=? ORDER BY rowid LIMIT 1",
                             (run_id,)).fetchone()
         if r is None:
             return set()
@@ -74,7 +75,7 @@ def _neighbourhood(conn: object, run_id: str, focus: str | None, cap: int) -> se
     frontier = [focus]
     while frontier and len(seen) < cap:
         marks = ",".join("?" * len(frontier))
-        nxt = [r[0] for r in conn.execute(  # type: ignore[attr-defined]
+        nxt = [r[0] for r in conn.execute(
             f"SELECT depends_on FROM deps WHERE run_id=? AND task_id IN ({marks}) UNION "
             f"SELECT task_id FROM deps WHERE run_id=? AND depends_on IN ({marks})",
             (run_id, *frontier, run_id, *frontier))]
@@ -97,11 +98,11 @@ def _critical(nodes: dict[str, DagNode], columns: list[list[str]]) -> list[str]:
             best[t] = (prev[0] + 1, prev[1])
     if not best:
         return []
-    t: str | None = max(best, key=lambda k: (best[k][0], k))
+    end: str | None = max(best, key=lambda k: (best[k][0], k))
     chain = []
-    while t is not None:
-        chain.append(t)
-        t = best[t][1]
+    while end is not None:
+        chain.append(end)
+        end = best[end][1]
     return chain[::-1] if len(chain) > 1 else chain
 
 

@@ -5,6 +5,7 @@ of its worker's output and its worktree's diff stat. Headless; the console rende
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from .db import Store
 from .errors import NotFound
@@ -13,14 +14,19 @@ from .records import rows
 from .worktrees import diff_stat
 
 
+def _attempt_info(a: dict[str, Any]) -> AttemptInfo:
+    """An attempt row as the log shows it: NULL columns (pid, say) as empty text."""
+    values: dict[str, Any] = {k: (a[k] if a[k] is not None else "") for k in AttemptInfo.__dataclass_fields__}
+    return AttemptInfo(**values)
+
+
 def attempt_log(store: Store, run_id: str, task_id: str, attempt_no: int | None = None, *,
                 kinds: tuple[str, ...] | None = None, message_limit: int = 500,
                 tail_bytes: int = 64 * 1024, with_files: bool = True) -> AttemptLog:
     with store.snapshot() as conn:
         task = conn.execute("SELECT title, status FROM tasks WHERE run_id=? AND task_id=?",
                             (run_id, task_id)).fetchone()
-        atts = [AttemptInfo(**{k: (a[k] if a[k] is not None else "") for k in AttemptInfo.__dataclass_fields__})
-                for a in rows(conn.execute("SELECT * FROM attempts WHERE run_id=? AND task_id=? ORDER BY attempt_no",
+        atts = [_attempt_info(a) for a in rows(conn.execute("SELECT * FROM attempts WHERE run_id=? AND task_id=? ORDER BY attempt_no",
                                            (run_id, task_id)).fetchall())]
         chosen = next((a for a in atts if a.attempt_no == attempt_no), atts[-1] if atts else None)
         msgs: list[LogMessage] = []
@@ -42,7 +48,8 @@ def attempt_log(store: Store, run_id: str, task_id: str, attempt_no: int | None 
             hidden = max(0, shown_total - len(msgs))
     if task is None:
         raise NotFound(f"task {task_id} not found in run {run_id}")
-    diff, output, source = "", [], ""
+    diff, source = "", ""
+    output: list[str] = []
     if chosen is not None and with_files:
         if chosen.worktree_path and chosen.workspace_status == "created" and os.path.isdir(chosen.worktree_path):
             diff = diff_stat(chosen.worktree_path, chosen.base_commit)

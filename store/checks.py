@@ -4,6 +4,7 @@ timeout, recorded as passed or failed with the tail of its output (verify run, a
 from __future__ import annotations
 
 import os
+import sqlite3
 import signal
 import subprocess
 import time
@@ -92,8 +93,12 @@ def verify_run(store: Store, *, run_id: str, task_id: str, timeout: float | None
         passed, output, seconds = run_command(cmd, cwd, timeout)
         status = "passed" if passed else "failed"
         summary = f"`{cmd}` {status} in {seconds:.1f}s"
-        result = store.write(lambda conn, n=name, st=status, su=summary, o=output: record_tx(
-            conn, run_id=run_id, task_id=task_id, name=n, status=st, summary=su, output=o, now=now_ts()))
+        def tx(conn: sqlite3.Connection, n: str = name, st: str = status, su: str = summary,
+               o: str = output) -> dict[str, Any]:
+            return record_tx(conn, run_id=run_id, task_id=task_id, name=n, status=st, summary=su, output=o,
+                             now=now_ts())
+
+        result = store.write(tx)
         ran.append({"name": name, "status": status, "summary": summary, "output_tail": output[-1000:]})
     if result is None:
         from .verify import verify_status

@@ -315,7 +315,8 @@ def cleanup(store: Store, *, run_id: str | None = None, task_id: str | None = No
         raise InvalidInput("choose what to clean: --task [--attempt] or --all-completed")
     if task_id and not run_id:
         raise InvalidInput("--task needs --run")
-    where, params = ["workspace_status='created'"], []
+    where: list[str] = ["workspace_status='created'"]
+    params: list[Any] = []
     with store.snapshot() as conn:
         if run_id:
             get_run(conn, run_id)
@@ -365,8 +366,9 @@ def cleanup(store: Store, *, run_id: str | None = None, task_id: str | None = No
 
 
 def attempts_of(store: Store, run_id: str, task_id: str) -> list[dict[str, Any]]:
-    return [public_attempt(a) for a in rows(store.all(
-        "SELECT * FROM attempts WHERE run_id=? AND task_id=? ORDER BY attempt_no", (run_id, task_id)))]  # type: ignore[misc]
+    found = rows(store.all("SELECT * FROM attempts WHERE run_id=? AND task_id=? ORDER BY attempt_no",
+                           (run_id, task_id)))
+    return [p for p in map(public_attempt, found) if p is not None]
 
 
 __all__ = ["dispatch", "retry", "reassign", "answer", "cancel", "cleanup", "latest_attempt",

@@ -55,7 +55,8 @@ class Healer:
             for a in rt.failed_latest_attempts(self.store, run_id):
                 n = a["attempt_no"]
                 key = f"retry:{run_id}:{a['task_id']}:a{n}"
-                if wa.action_taken(self.store, key) or wa.action_taken(self.store, f"escalate:{run_id}:{a['task_id']}:a{n}"):
+                escalated = f"escalate:{run_id}:{a['task_id']}:a{n}"
+                if wa.action_taken(self.store, key) or wa.action_taken(self.store, escalated):
                     continue
                 d = decide_failure(attempt_no=n, end_reason=a["end_reason"], ended_at=parse_ts(a["ended_at"]),
                                    now=now, settings=s, launched=bool(a["runtime"]))
@@ -274,7 +275,8 @@ def _run_check(db_path: str, run_id: str, task_id: str, attempt_no: int, name: s
         except Exception as exc:  # noqa: BLE001 - anything that stops the check is its result
             why = exc.message if isinstance(exc, OrchError) else f"{type(exc).__name__}: {exc}"
             try:
-                if rt.get_attempt(store, run_id, task_id)["attempt_no"] == attempt_no:
+                latest = rt.get_attempt(store, run_id, task_id)
+                if latest is not None and latest["attempt_no"] == attempt_no:
                     verify.verify_record(store, run_id=run_id, task_id=task_id, name=name, status="failed",
                                          summary=f"could not run: {why}"[:500], output=why)
             except Exception:  # noqa: BLE001 - the database itself is gone: the claim goes stale

@@ -195,7 +195,7 @@ def tmux_panes(db_path: str) -> dict[str, dict[str, Any]]:
         p = tmux(db_path, "list-panes", "-a", "-F", "#{session_name}\t#{pane_dead}\t#{pane_pid}\t#{pane_dead_status}")
     except (OSError, subprocess.TimeoutExpired):
         return {}
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     if p.returncode != 0:
         return out
     for line in p.stdout.splitlines():

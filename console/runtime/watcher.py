@@ -204,7 +204,7 @@ class Watcher:
         pane_state, pane_line, output = "", "", ""
         if a["runtime"] == "tmux" and a["runtime_ref"]:
             info = panes.get(a["runtime_ref"])
-            alive = bool(info) and not info["dead"]
+            alive = info is not None and not info["dead"]
             if info:
                 output = launcher.capture(self.db_path, a, lines=60)
                 pane_state, pane_line = classify_pane(output)

@@ -85,16 +85,16 @@ def report_data(store: Store, *, run_id: str) -> dict[str, Any]:
     for t in tasks:
         atts = by_task.get(t["task_id"], [])
         latest = atts[-1] if atts else None
+        latest_checks = checks_of.get((t["task_id"], latest["attempt_no"]), []) if latest else []
         att_out = [{"attempt_no": a["attempt_no"], "assigned_to": a["assigned_to"], "status": a["status"],
                     "end_reason": a["end_reason"], "started_at": a["started_at"], "ended_at": a["ended_at"],
                     "branch_name": a["branch_name"], "execution_mode": a["execution_mode"],
                     "workspace_status": a["workspace_status"]} for a in atts]
         row = {"task_id": t["task_id"], "title": t["title"], "status": t["status"], "wave": wave[t["task_id"]],
                "owner": latest["assigned_to"] if latest else (t["default_to"] or ""), "attempts": att_out,
-               "duration_seconds": _duration(atts[0]["started_at"], latest["ended_at"]) if atts else None,
+               "duration_seconds": _duration(atts[0]["started_at"], latest["ended_at"]) if latest else None,
                "branch": latest["branch_name"] if latest else "",
-               "checks": [{"name": c["name"], "status": c["status"], "summary": c["summary"]}
-                          for c in checks_of.get((t["task_id"], latest["attempt_no"]), [])] if latest else [],
+               "checks": [{"name": c["name"], "status": c["status"], "summary": c["summary"]} for c in latest_checks],
                "links": _links(results.get(t["task_id"], [])), "critical": t["task_id"] in crit,
                "result": last_result[t["task_id"]]["summary"] if t["task_id"] in last_result else ""}
         wave_rows[row["wave"]].append(row)
