@@ -4,8 +4,8 @@ timeout, recorded as passed or failed with the tail of its output (verify run, a
 from __future__ import annotations
 
 import os
-import sqlite3
 import signal
+import sqlite3
 import subprocess
 import time
 from typing import Any
@@ -13,10 +13,12 @@ from typing import Any
 from .db import Store
 from .dispatch import latest_attempt
 from .errors import InvalidState
+from .policy import Settings
 from .records import loads
+from .runtime import run_settings_config
 from .runs import get_task
 from .validate import check_id, now_ts
-from .verify import record_tx
+from .verify import record_tx, verify_status
 
 DEFAULT_TIMEOUT = 600.0
 OUTPUT_TAIL = 4000
@@ -49,9 +51,6 @@ def run_command(cmd: str, cwd: str, timeout: float) -> tuple[bool, str, float]:
 
 def run_timeout(store: Store, run_id: str) -> float:
     """A check's time limit: the run's check_timeout_seconds setting."""
-    from .policy import Settings
-    from .runtime import run_settings_config
-
     t = Settings.from_config(run_settings_config(store, run_id)).check_timeout_seconds
     return t if t > 0 else DEFAULT_TIMEOUT
 
@@ -101,7 +100,5 @@ def verify_run(store: Store, *, run_id: str, task_id: str, timeout: float | None
         result = store.write(tx)
         ran.append({"name": name, "status": status, "summary": summary, "output_tail": output[-1000:]})
     if result is None:
-        from .verify import verify_status
-
         result = verify_status(store, run_id=run_id, task_id=task_id)
     return result | {"ran": ran, "skipped": skipped, "cwd": cwd}

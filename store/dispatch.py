@@ -201,7 +201,7 @@ def _workspace_root_of(prev: dict[str, Any]) -> str | None:
     """Retries land beside the previous attempt: ROOT/run/task/aN -> ROOT."""
     if not prev["worktree_path"]:
         return None
-    from pathlib import Path
+    from pathlib import Path  # only for a retry of a code attempt; not on dispatch's start-up path
 
     return str(Path(prev["worktree_path"]).parents[2])
 

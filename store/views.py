@@ -5,7 +5,9 @@ Queries are set-based (one per table, not one per task) so a 10,000-task run sta
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -187,8 +189,6 @@ def _tasks_json_rows(conn: Any, run_id: str) -> list[tuple[Any, ...]]:
 
 
 def _status_encoded(store: Store, run_id: str, updated: list[dict[str, Any]]) -> dict[str, Any]:
-    import json
-
     with store.snapshot() as conn:
         run = get_run(conn, run_id)
         counts = task_counts(conn, run_id)
@@ -266,8 +266,6 @@ def blocked_questions(conn: Any, run_id: str) -> dict[str, dict[str, Any]]:
 
 def blocked(store: Store, *, run_id: str) -> dict[str, Any]:
     check_id(run_id, "--run")
-    import time
-
     with store.snapshot() as conn:
         get_run(conn, run_id)
         found = list(blocked_questions(conn, run_id).values())

@@ -32,7 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orch_console.store import brief
 from orch_console.store import runtime as rt
+from orch_console.store.dispatch import leader_name, public_attempt
 from orch_console.store.db import Store
 from orch_console.store.errors import InvalidInput, InvalidState, NotFound, OrchError
 from orch_console.store.states import LIVE_ATTEMPT
@@ -67,7 +69,7 @@ def profiles_file(db_path: str) -> Path:
 
 def load_profiles(db_path: str) -> dict[str, Profile]:
     """Built-in profiles, overridden and extended by the TOML file when it exists."""
-    import tomllib
+    import tomllib  # only when profiles are read: the console imports this module for capture()
 
     out = dict(BUILTIN)
     path = profiles_file(db_path)
@@ -266,8 +268,6 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
     n = att["attempt_no"]
     work = runtime_dir(store.path, run_id, task_id, n)
     work.mkdir(parents=True, exist_ok=True)
-    from orch_console.store import brief
-
     brief_file = work / "brief.md"
     brief_file.write_text(brief.render(store, run_id=run_id, task_id=task_id, attempt_no=n,
                                        inbox_cmd=bin_path("inbox")))
@@ -301,8 +301,6 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
                        summary=f"launch failed: {msg}", evidence=command)
         raise InvalidState(f"could not launch {prof.name} for {task_id}: {msg}") from None
     a = rt.record_launched(store, thread_id=att["thread_id"], pid=pid, command=command)
-    from orch_console.store.dispatch import public_attempt
-
     return {"attempt": public_attempt(a), "profile": prof.name, "runtime": mode, "command": command,
             "cwd": str(cwd), "attach": attach_argv(store.path, a) if mode == "tmux" else None}
 
@@ -363,8 +361,6 @@ def stop(db_path: str, attempt: dict[str, Any], *, grace: float = 2.0) -> bool:
 def send_keys(store: Store, *, run_id: str, task_id: str, text: str, enter: bool = True,
               by: str | None = None) -> dict[str, Any]:
     """Type the leader's answer into a tmux worker's terminal (a prompt like `Continue? [y/n]`)."""
-    from orch_console.store.dispatch import leader_name
-
     att = rt.get_attempt(store, run_id, task_id)
     if att is None:
         raise NotFound(f"task {task_id} has no attempt")

@@ -239,7 +239,7 @@ class Watcher:
         repo = self._repos.get(path)
         try:
             if repo is None:
-                import git
+                import git  # GitPython costs ~150 ms: only once a worktree is watched
 
                 repo = self._repos[path] = git.Repo(path)
             sha = repo.head.commit.hexsha
@@ -301,7 +301,7 @@ class Watcher:
         db = Path(self.db_path).resolve()
         names = {db.name, db.name + "-wal"}
         try:
-            import watchfiles
+            import watchfiles  # optional, and only for the long-running loop: without it, poll
         except ImportError:
             watchfiles = None  # type: ignore[assignment]
         if watchfiles is not None:
