@@ -18,7 +18,7 @@ from .fold import set_task_status
 from .inbox import cancel_thread_tx, new_thread_id, reply_tx
 from .records import add_event, add_message, compact_json, loads, public_message, row, rows
 from .runs import get_run, get_task, public_task
-from .states import FINISHED_TASK, FOLDABLE_TASK, TERMINAL_THREAD, TaskStatus, sql_in
+from .states import FINISHED_TASK, FOLDABLE_TASK, TERMINAL_THREAD, UNFINISHED_TASK, TaskStatus, sql_in
 from .validate import check_id, check_json, check_text, now_ts
 from .watcher_actions import WatcherAction
 
@@ -270,8 +270,7 @@ def cancel(store: Store, *, run_id: str, task_id: str | None = None, reason: str
             cancel_thread_tx(conn, att["thread_id"], by=leader_name(), reason=reason, now=now, fold=False)
             conn.execute("UPDATE attempts SET status='cancelled', end_reason='cancelled', ended_at=? "
                          "WHERE thread_id=?", (now, att["thread_id"]))
-        return set_task_status(conn, run_id, t["task_id"], "cancelled",
-                               ("planned", "ready", "dispatched", "running", "blocked", "verifying", "failed"),
+        return set_task_status(conn, run_id, t["task_id"], TaskStatus.CANCELLED, UNFINISHED_TASK,
                                now=now, summary=reason, thread_id=att["thread_id"] if att else "",
                                attempt_no=att["attempt_no"] if att else None)
 
@@ -280,7 +279,7 @@ def cancel(store: Store, *, run_id: str, task_id: str | None = None, reason: str
         run = get_run(conn, run_id)
         if task_id:
             t = get_task(conn, run_id, task_id)
-            if t["status"] in ("done", "cancelled"):
+            if t["status"] in FINISHED_TASK:
                 raise InvalidState(f"task {task_id} is already {t['status']}")
             if not cancel_task(conn, t, now):
                 raise InvalidState(f"task {task_id} changed state; re-read it")

@@ -14,7 +14,7 @@ from .db import Store
 from .errors import InvalidInput, InvalidState, LeaseConflict, NoMatchingWork, NotFound
 from .fold import fold_thread
 from .records import Artifact, add_event, add_message, attach_artifacts, public_message, rows
-from .states import HELD_THREAD, LIVE_THREAD, MESSAGE_KINDS, TERMINAL_THREAD, sql_in
+from .states import HELD_THREAD, LIVE_THREAD, MESSAGE_KINDS, TERMINAL_THREAD, ThreadStatus, sql_in
 from .validate import check_id, check_json, check_text, check_thread_id, now_ts, positive_int
 
 DEFAULT_LEASE_SECONDS = 900
@@ -208,7 +208,7 @@ def update(store: Store, *, agent: str, thread_id: str, status: str, summary: st
            artifacts: tuple[Artifact, ...] = ()) -> dict[str, Any]:
     check_id(agent, "--agent")
     check_thread_id(thread_id)
-    if status not in ("in_progress", "blocked"):
+    if status not in (ThreadStatus.IN_PROGRESS, ThreadStatus.BLOCKED):
         raise InvalidInput("--status must be in_progress or blocked")
     summary = check_text(summary, "--summary", required=True)
     body = check_text(body, "--body")
@@ -235,7 +235,7 @@ def finish(store: Store, *, agent: str, thread_id: str, outcome: str, summary: s
     """done or fail: a result message to the thread's creator, and the lease released."""
     check_id(agent, "--agent")
     check_thread_id(thread_id)
-    assert outcome in ("done", "failed")
+    assert outcome in (ThreadStatus.DONE, ThreadStatus.FAILED)
     summary = check_text(summary, "--summary", required=True)
     body = check_text(body, "--body")
     payload = check_json(payload_json)

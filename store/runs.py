@@ -10,7 +10,7 @@ from .db import Store
 from .errors import InvalidInput, InvalidState, NotFound
 from .fold import refresh_run, task_counts
 from .records import add_event, loads, row, rows
-from .states import OPEN_RUN, sql_in
+from .states import OPEN_RUN, UNSTARTED_TASK, sql_in
 from .validate import check_id, check_json, check_text, now_ts
 from .waves import raise_wave
 
@@ -225,7 +225,7 @@ def dep_add_tx(conn: sqlite3.Connection, run_id: str, task_id: str, depends_on: 
         (depends_on, run_id, task_id)).fetchone()
     if cycle:
         raise InvalidInput(f"{task_id} -> {depends_on} would make a dependency cycle")
-    if t["status"] not in ("planned", "ready"):
+    if t["status"] not in UNSTARTED_TASK:
         raise InvalidState(f"task {task_id} is {t['status']}; dependencies can only be added "
                            f"before it is dispatched")
     conn.execute("INSERT INTO deps (run_id, task_id, depends_on) VALUES (?,?,?)", (run_id, task_id, depends_on))
@@ -269,6 +269,15 @@ def ready(store: Store, *, run_id: str) -> dict[str, Any]:
 def deps_of(conn: Any, run_id: str) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in conn.execute(
         "SELECT task_id, depends_on FROM deps WHERE run_id=?", (run_id,)).fetchall()]
+
+
+def run_status_of(store: Store, run_id: str) -> str | None:
+    return store.scalar("SELECT status FROM runs WHERE run_id=?", (run_id,))
+
+
+def task_statuses(store: Store, run_id: str) -> dict[str, str]:
+    """task_id -> status for every task of the run (small runs: the demo's, the tests')."""
+    return {r[0]: r[1] for r in store.all("SELECT task_id, status FROM tasks WHERE run_id=?", (run_id,))}
 
 
 def run_exists(store: Store, run_id: str) -> bool:

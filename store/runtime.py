@@ -374,6 +374,11 @@ def next_attempt_no(store: Store, run_id: str, task_id: str) -> int:
     return int(store.scalar("SELECT count(*) FROM attempts WHERE run_id=? AND task_id=?", (run_id, task_id))) + 1
 
 
+def run_attempts(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """Every attempt of the run, launched or not."""
+    return rows(store.all("SELECT * FROM attempts WHERE run_id=? ORDER BY task_id, attempt_no", (run_id,)))
+
+
 def running_workers(store: Store, profile: str) -> int:
     """Launched workers of a profile whose attempts are live, across every run (max_parallel)."""
     return int(store.scalar(f"SELECT count(*) FROM attempts WHERE profile=? AND runtime<>'' AND status IN"

@@ -16,7 +16,7 @@ from .fold import fold_thread, refresh_run, run_status_from_counts, task_counts
 from .plan import plan_from
 from .records import RawJSON, loads, public_message, rows
 from .runs import get_run, public_run
-from .states import FOLDABLE_TASK, THREAD_TO_TASK, TaskStatus, sql_in
+from .states import FOLDABLE_TASK, NEEDS_LOOK_ORDER, THREAD_TO_TASK, TaskStatus, sql_in
 from .validate import check_id, now_ts, parse_ts
 
 
@@ -72,7 +72,6 @@ def reconcile(store: Store, *, run_id: str) -> dict[str, Any]:
 STATUS_ATTEMPT_KEYS = ("attempt_no", "thread_id", "assigned_to", "execution_mode", "status", "end_reason",
                        "base_commit", "branch_name", "worktree_path", "workspace_status", "runtime", "liveness",
                        "started_at", "ended_at", "last_activity_at")
-NEEDS_LOOK_ORDER = ("blocked", "failed", "verifying", "running", "dispatched", "ready")
 
 
 def status(store: Store, *, run_id: str, reconcile_first: bool = True,

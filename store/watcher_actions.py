@@ -107,7 +107,12 @@ def save_cursor(store: Store, scope: str, event_id: int, pid: int | None = None)
     store.write(tx)
 
 
-def events_after(store: Store, event_id: int, limit: int = 2000) -> list[dict[str, Any]]:
-    return rows(store.all("SELECT event_id, event_type, run_id, task_id, thread_id, attempt_no, summary,"
-                          " payload_json FROM events WHERE event_id>? ORDER BY event_id LIMIT ?",
+def events_after(store: Store, event_id: int, limit: int = 2000, *, run_id: str | None = None
+                 ) -> list[dict[str, Any]]:
+    """The event log after `event_id`, oldest first: every run's, or one run's."""
+    cols = "event_id, event_type, run_id, task_id, thread_id, attempt_no, summary, payload_json"
+    if run_id is not None:
+        return rows(store.all(f"SELECT {cols} FROM events WHERE run_id=? AND event_id>? ORDER BY event_id LIMIT ?",
+                              (run_id, event_id, limit)))
+    return rows(store.all(f"SELECT {cols} FROM events WHERE event_id>? ORDER BY event_id LIMIT ?",
                           (event_id, limit)))

@@ -13,7 +13,7 @@ from ..plan import critical_path
 from ..records import loads, rows
 from ..runs import get_run
 from ..sanitize import one_line
-from ..states import FINISHED_TASK, TaskStatus
+from ..states import ENDED_RUN, TaskStatus
 from ..validate import check_id, parse_ts
 
 LINK_KEYS = {"pr": ("pr_url", "pr", "pull_request", "pr_number"), "ci": ("ci_url", "ci", "ci_status", "checks_url")}
@@ -103,10 +103,11 @@ def report_data(store: Store, *, run_id: str) -> dict[str, Any]:
             follow_ups.append({"task_id": t["task_id"], "title": t["title"], "status": t["status"],
                                "reason": reason, "last_report": row["result"] or (
                                    next((q["question"] for q in reversed(questions) if q["task_id"] == t["task_id"]), ""))})
-    done_at = last_event if run["status"] in (*FINISHED_TASK, TaskStatus.FAILED) else ""
+    done_at = last_event if run["status"] in ENDED_RUN else ""
     summary = {
         "completed": counts.get("done", 0),
-        "in_flight": sum(counts.get(s, 0) for s in ("dispatched", "running", "verifying")),
+        "in_flight": sum(counts.get(s, 0) for s in (TaskStatus.DISPATCHED, TaskStatus.RUNNING,
+                                                      TaskStatus.VERIFYING)),
         "queued": counts.get("planned", 0) + counts.get("ready", 0),
         "blocked": counts.get("blocked", 0), "failed": counts.get("failed", 0),
         "cancelled": counts.get("cancelled", 0), "total": sum(counts.values()),
