@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +182,7 @@ def main(*, directory: str | None = None, headless: bool = False, as_json: bool 
             raise InvalidInput(f"--dir {root} is not empty; give a new or empty directory")
     else:
         root = Path(tempfile.mkdtemp(prefix="orch-demo-"))
-    console_run = None
+    console_run: Callable[..., int] | None = None
     if not headless:
         try:
             from orch_console.console.tui.app import run as console_run  # lazy: the CLI never imports textual otherwise
