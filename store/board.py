@@ -31,7 +31,7 @@ LEFT JOIN attempts a ON a.run_id = t.run_id AND a.task_id = t.task_id AND a.atte
     (SELECT max(b.attempt_no) FROM attempts b WHERE b.run_id = t.run_id AND b.task_id = t.task_id)
 WHERE w.run_id = ?
 """
-# Tasks keep their wave (store/plan.py raise_wave), so the window pages over the tasks_wave index
+# Tasks keep their wave (store/waves.py raise_wave), so the window pages over the tasks_wave index
 # (run_id, wave, rowid) directly: no plan computation before the first paint.
 ROW_SQL = ROW_TEMPLATE.format(source="(SELECT rowid AS tid, wave, run_id FROM tasks)")
 # Rows for a few named tasks, driven from the tasks primary key.

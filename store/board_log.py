@@ -61,7 +61,7 @@ def attempt_log(store: Store, run_id: str, task_id: str, attempt_no: int | None 
 
 def output_tail(a: AttemptInfo, tail_bytes: int = 64 * 1024) -> tuple[list[str], str]:
     """The end of a process worker's log. (A tmux worker's screen lives on the database's private
-    tmux server; the console reads it with console.launcher.capture.)"""
+    tmux server; the console reads it with console/runtime/launcher.py capture.)"""
     if a.log_path and os.path.isfile(a.log_path):
         try:
             with open(a.log_path, "rb") as fh:

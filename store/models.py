@@ -186,7 +186,7 @@ class AttemptLog:
 @dataclass(frozen=True)
 class OutputView:
     """What the attempt log shows of a launched worker: its live screen (a tmux capture, taken by
-    console/launcher.py) or the tail of its process log. Raw text: the renderer sanitises it."""
+    console/runtime/launcher.py) or the tail of its process log. Raw text: the renderer sanitises it."""
 
     task_id: str
     attempt_no: int

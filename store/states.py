@@ -112,7 +112,7 @@ IN_FLIGHT_TASK: tuple[str, ...] = (_T.DISPATCHED, _T.RUNNING, _T.BLOCKED, _T.VER
 HOLDS_PATHS_TASK: tuple[str, ...] = IN_FLIGHT_TASK + (_T.FAILED,)
 # Which task states a fold may move a task out of: never out of a terminal or unstarted state.
 FOLDABLE_TASK: tuple[str, ...] = (_T.DISPATCHED, _T.RUNNING, _T.BLOCKED)
-# Work that can still move without the leader (a failed run may still have some).
+# Work that can still move without the leader: a run with a failed task is failed only when none is left.
 MOVING_TASK: tuple[str, ...] = (_T.READY, _T.DISPATCHED, _T.RUNNING, _T.VERIFYING)
 UNFINISHED_TASK: tuple[str, ...] = tuple(s for s in TASK_STATUSES if s not in FINISHED_TASK)
 # Not dispatched yet: dependencies can still be added.
@@ -121,12 +121,10 @@ UNSTARTED_TASK: tuple[str, ...] = (_T.PLANNED, _T.READY)
 NEEDS_LOOK_ORDER: tuple[str, ...] = (_T.BLOCKED, _T.FAILED, _T.VERIFYING, _T.RUNNING, _T.DISPATCHED, _T.READY)
 # What the console's needs-attention view holds by status alone.
 ATTENTION_TASK: tuple[str, ...] = (_T.BLOCKED, _T.FAILED)
-# Task views the console offers.
-VIEWS = ("all", "attention", "failed")
 
 # Runs that ended (the report gives them a finish time).
 ENDED_RUN: tuple[str, ...] = (_R.DONE, _R.CANCELLED, _R.FAILED)
-# Runs the watcher still looks after (a cancelled or finished run needs nothing).
+# Runs the watcher still looks after (a done or cancelled run needs nothing; a failed one may retry).
 WATCHED_RUN: tuple[str, ...] = (_R.ACTIVE, _R.BLOCKED, _R.FAILED)
 # Runs `latest_run` picks from (still going).
 OPEN_RUN: tuple[str, ...] = (_R.ACTIVE, _R.BLOCKED)
