@@ -1,18 +1,17 @@
 """The watcher's healing half: the run's policy for failed tasks (retry with backoff, escalate),
-the verification gates, launching what the watcher dispatched, and the autopilot. A Healer is held
+the verification gates (run by check_runner.py), launching what the watcher dispatched, and the
+autopilot. A Healer is held
 by console/runtime/watcher.py's Watcher and says what it did through the `act` callback; the
 decisions themselves are headless (store/policy.py, store/autopilot.py).
 """
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from orch_console.store import autopilot, checks, dispatch, verify
+from orch_console.store import autopilot, dispatch
 from orch_console.store import runtime as rt
 from orch_console.store import watcher_actions as wa
 from orch_console.store.db import Store
@@ -21,16 +20,10 @@ from orch_console.store.policy import Settings, decide_failure
 from orch_console.store.records import loads
 from orch_console.store.validate import now_ts, parse_ts
 
-from orch_console.console.runtime import launcher
+from orch_console.console.runtime import check_runner, launcher
 
 # What the healer says it did: (line, ring the bell).
 Act = Callable[[str, bool], None]
-
-# Checks running in this process: claim key -> the thread running it (shared by every Watcher in
-# the process, so the console's engine and another Watcher never run one check twice).
-_CHECKS: dict[str, threading.Thread] = {}
-_CHECKS_LOCK = threading.Lock()
-STALE_CHECK_GRACE = 60.0   # a claim held this long past its timeout by a live pid is taken over
 
 
 class Healer:
@@ -116,43 +109,11 @@ class Healer:
                     self._start_check(run_id, task_id, n, runnable[0]["name"], cmds[runnable[0]["name"]], s)
 
     def _start_check(self, run_id: str, task_id: str, n: int, name: str, command: str, s: Settings) -> None:
-        claims = rt.check_claims(self.store, run_id, task_id, n, name)
-        if claims and not self._claim_dead(claims[-1], s):
-            return  # running (here or in another watcher): one check per task at a time
-        key = rt.check_key(run_id, task_id, n, name, len(claims) + 1)
-        t = threading.Thread(target=_run_check, args=(self.db_path, run_id, task_id, n, name,
-                                                      s.check_timeout_seconds, key),
-                             name=f"orch-check-{task_id}-{name}", daemon=True)
-        with _CHECKS_LOCK:  # registered before the claim commits: no other pass here sees it ownerless
-            _CHECKS[key] = t
-        claimed = None
-        try:
-            claimed = rt.claim_check(self.store, run_id=run_id, task_id=task_id, attempt_no=n, name=name,
-                                     command=command, timeout=s.check_timeout_seconds,
-                                     generation=len(claims) + 1)
-        finally:
-            if claimed is None:
-                with _CHECKS_LOCK:
-                    _CHECKS.pop(key, None)
-        if claimed is None:
-            return
-        t.start()
-        self._say(f"checking {task_id} attempt {n}: {name} (`{command}`)"
-                  + (f", run {len(claims) + 1}: the earlier run died without a result" if claims else ""))
-
-    @staticmethod
-    def _claim_dead(claim: dict[str, Any], s: Settings) -> bool:
-        """Did the run holding this claim die without recording a result?"""
-        with _CHECKS_LOCK:
-            t = _CHECKS.get(claim["action_key"])
-        if t is not None and (t.ident is None or t.is_alive()):
-            return False  # starting or running in this process
-        pid = claim["owner_pid"]
-        if not pid or pid == os.getpid():
-            return True  # ours, and no thread runs it any more
-        if not launcher.pid_alive(pid):
-            return True
-        return time.time() - parse_ts(claim["created_at"]) > s.check_timeout_seconds + STALE_CHECK_GRACE
+        generation = check_runner.start(self.store, self.db_path, run_id=run_id, task_id=task_id, attempt_no=n,
+                                        name=name, command=command, timeout=s.check_timeout_seconds)
+        if generation is not None:
+            self._say(f"checking {task_id} attempt {n}: {name} (`{command}`)"
+                      + (f", run {generation}: the earlier run died without a result" if generation > 1 else ""))
 
     def _launch(self, run_id: str, task_id: str, profile: str, runtime: str, s: Settings) -> None:
         if not profile:
@@ -260,29 +221,3 @@ def _dispatch_reason(p: dict[str, Any], in_flight: int) -> tuple[str, dict[str, 
     payload = {k: p[k] for k in ("wave", "priority", "paths", "slot", "cap", "after", "after_done_at", "ready_at",
                                  "waited_for")}
     return why, payload | {"in_flight_before": in_flight}
-
-
-def _run_check(db_path: str, run_id: str, task_id: str, attempt_no: int, name: str, timeout: float,
-               key: str) -> None:
-    """One check, in its own thread and on its own connection; a check that cannot run is
-    recorded as failed (with why), never left pending."""
-    store = None
-    try:
-        store = Store(db_path)
-        try:
-            checks.verify_run(store, run_id=run_id, task_id=task_id, timeout=timeout, only_pending=True,
-                              names=[name], attempt_no=attempt_no)
-        except Exception as exc:  # noqa: BLE001 - anything that stops the check is its result
-            why = exc.message if isinstance(exc, OrchError) else f"{type(exc).__name__}: {exc}"
-            try:
-                latest = rt.get_attempt(store, run_id, task_id)
-                if latest is not None and latest["attempt_no"] == attempt_no:
-                    verify.verify_record(store, run_id=run_id, task_id=task_id, name=name, status="failed",
-                                         summary=f"could not run: {why}"[:500], output=why)
-            except Exception:  # noqa: BLE001 - the database itself is gone: the claim goes stale
-                pass
-    finally:
-        if store is not None:
-            store.close()
-        with _CHECKS_LOCK:
-            _CHECKS.pop(key, None)
