@@ -29,10 +29,10 @@ async def shoot(db: str, theme: str, out: Path) -> list[Path]:
             await pilot.pause()
             await app.workers.wait_for_complete()
             if select:
-                app.table.select_task(select)
+                app.board.table.select_task(select)
                 await pilot.pause()
             if pane != "board":
-                app.action_pane(pane)
+                app.board.action_pane(pane)
                 await pilot.pause(0.2)
                 await app.workers.wait_for_complete()
             if pane == "blocked":

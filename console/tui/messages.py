@@ -22,6 +22,7 @@ class BoardOpened(Message):
     blocked: list[dict[str, Any]]
     last_event_id: int
     select: str | None = None
+    late_first: bool = False       # the start-up read, arrived after the first frame (see BoardScreen)
 
 
 @dataclass
@@ -34,7 +35,7 @@ class WavesReady(Message):
 @dataclass
 class PageLoaded(Message):
     page: Page
-    cursor: str | int = 0          # "end", or a row index, or a task id
+    cursor: str | int = 0          # a row index (from 0; _load_page resolves "from the end"), or a task id
 
 
 @dataclass
@@ -68,11 +69,7 @@ class StoreFailed(Message):
     """The database is missing, locked or corrupt: show the banner, keep running."""
 
     message: str
-
-
-@dataclass
-class StoreRecovered(Message):
-    pass
+    late_first: bool = False       # the start-up read, arrived after the first frame
 
 
 @dataclass

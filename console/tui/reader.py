@@ -191,14 +191,6 @@ class ConsoleData:
             self._liveness_seen = max(r[1] for r in got)
         return {r[0] for r in got}
 
-    def run_id(self) -> str | None:
-        return self.board.run_id if self.board else None
-
-
-def timed(fn: Any) -> tuple[Any, float]:
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
 
 
 def error_text(exc: BaseException) -> str:
