@@ -153,8 +153,9 @@ class LeaderKeys:
         if not self.host.blocked:
             self.host.notify("no blocked questions", severity="warning")
             return
-        ids = [b["task_id"] for b in self.host.blocked]
-        self.host.focus_answer(self.host.selected if self.host.selected in ids else ids[0])
+        ids: list[str] = [b["task_id"] for b in self.host.blocked]
+        selected = self.host.selected
+        self.host.focus_answer(selected if selected is not None and selected in ids else ids[0])
 
     def answer_submitted(self, task_id: str, text: str) -> None:
         db, rid = self.host.db_path, self.host.run_id or ""

@@ -144,9 +144,12 @@ class LiveRefresh:
                 seen_version, active = None, False
                 continue
             if self.failing:
+                # The re-open reads everything (what a wake asked for included); the polls that
+                # follow, or the next request, read what comes after it.
+                self._wake.clear()
                 self.failing = False
                 seen_version, active = version, False
-                self._on_recover()   # the re-open reads everything, and asks for what came after
+                self._on_recover()
                 continue
             if not woken and version == seen_version:
                 active = False

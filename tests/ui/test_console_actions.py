@@ -290,6 +290,22 @@ async def test_missing_database_shows_a_banner_not_a_traceback(tmp_path: Path) -
     assert not (tmp_path / "nope.db").exists()
 
 
+async def test_a_database_that_appears_later_is_opened_and_the_banner_goes(tmp_path: Path) -> None:
+    """Live, the refresh thread keeps trying a missing database every second and opens the run
+    once it is there."""
+    from orch_console.console.tui.sample import RUN, build_sample_run
+
+    db = tmp_path / "later.db"
+    app = OrchConsole(str(db), live=True, engine=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        banner = app.query_one("#banner")
+        await wait_until(pilot, lambda: banner.has_class("shown"), what="the banner")
+        build_sample_run(str(db))
+        await wait_until(pilot, lambda: app.board.run_id == RUN, what="the run opened")
+        await wait_until(pilot, lambda: not banner.has_class("shown"), what="the banner gone")
+        assert app.board.table.window
+
+
 async def test_corrupt_database_shows_a_banner(tmp_path: Path) -> None:
     bad = tmp_path / "bad.db"
     bad.write_bytes(b"this is not sqlite" * 100)
