@@ -423,3 +423,28 @@ async def test_a_slow_first_read_does_not_replace_a_run_the_leader_opened_meanwh
         await wait_until(pilot, lambda: app.board.first_open.done(), what="the slow first read")
         await settle(pilot)
         assert app.board.run_id == "other" and [r.task_id for r in app.board.table.window] == ["solo"]
+
+
+async def test_palette_commands_act_on_the_board_also_over_a_modal(sample_db: str) -> None:
+    """Each palette entry runs the same action as its key: the board's ones on the board (also when
+    the palette was opened over the help screen), the app's ones on the app."""
+    app = OrchConsole(sample_db, live=False, engine=False)
+
+    async def palette(pilot, text: str) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("ctrl+p")
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "CommandPalette", what="the palette")
+        await pilot.press(*text)
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        await palette(pilot, "failed only")
+        await wait_until(pilot, lambda: app.board.filter.view == "failed", what="the failed view")
+        theme = app.theme
+        await palette(pilot, "next theme")
+        await wait_until(pilot, lambda: app.theme != theme, what="the next theme")
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "HelpScreen", what="help")
+        await palette(pilot, "task DAG")
+        await wait_until(pilot, lambda: app.board.pane == "dag", what="the DAG pane")
