@@ -88,8 +88,9 @@ class OrchConsole(App[None]):
         for t in themes.load_themes().values():
             self.register_theme(t)
         wanted = self.config.theme or themes.DEFAULT_THEME
-        self._theme_problem = "" if wanted in self.available_themes else f"unknown theme {wanted!r}; using {themes.DEFAULT_THEME}"
-        self.theme = wanted if wanted in self.available_themes else themes.DEFAULT_THEME
+        known = wanted in self.available_themes
+        self._theme_problem = "" if known else f"unknown theme {wanted!r}; using {themes.DEFAULT_THEME}"
+        self.theme = wanted if known else themes.DEFAULT_THEME
         if self.config.keymap:
             self.set_keymap(self.config.keymap)
 

@@ -484,8 +484,8 @@ class BoardScreen(Screen[None]):
             # Git and file reads happen outside the reader lock: they can be slow, the board must not wait.
             if data.attempt is not None:
                 a = data.attempt
-                diff = diff_stat(a.worktree_path, a.base_commit) if a.worktree_path and a.workspace_status == "created" \
-                    and Path(a.worktree_path).is_dir() else ""
+                live_tree = a.worktree_path and a.workspace_status == "created" and Path(a.worktree_path).is_dir()
+                diff = diff_stat(a.worktree_path, a.base_commit) if live_tree else ""
                 data = replace(data, diff_stat=diff)
         except Exception as exc:
             self.post_message(StoreFailed(error_text(exc)))

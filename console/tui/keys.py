@@ -131,7 +131,8 @@ class LeaderKeys:
 
         h = self.host
         t, a = info["task"], info["attempt"]
-        mode = (a or {}).get("execution_mode") or ("code" if t.get("paths_json", "[]") not in ("", "[]") else "analysis")
+        has_paths = t.get("paths_json", "[]") not in ("", "[]")
+        mode = (a or {}).get("execution_mode") or ("code" if has_paths else "analysis")
         to = (a or {}).get("assigned_to") or t.get("default_to") or ""
         repo = h.config.repo_path or (a or {}).get("repo_path") or os.getcwd()
 

@@ -6,8 +6,6 @@ import json
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from orch_console.console.tui.app import OrchConsole
 from orch_console.console.tui.config import ConsoleConfig
 from tests.conftest import INBOX, git_env, make_repo
@@ -349,13 +347,15 @@ async def test_a_refresh_read_for_a_replaced_view_is_dropped_and_read_again(samp
         assert row.status == "dispatched"
         fake = dataclasses.replace(row, status="done")
         before = app.board.last_event_id
-        app.board.post_message(BoardChanged(before + 1, None, [fake], None, None, {"lint"}, view_gen=app.board.view_gen - 1))
+        stale = app.board.view_gen - 1
+        app.board.post_message(BoardChanged(before + 1, None, [fake], None, None, {"lint"}, view_gen=stale))
         await settle(pilot)
         await wait_until(pilot, lambda: app.board.refresher.started and not app.board.refresher.pending,
                          what="the re-read")
         assert next(r for r in app.board.table.window if r.task_id == "lint").status == "dispatched"
         assert app.board.last_event_id == before
-        app.board.post_message(BoardChanged(before + 1, None, [fake], None, None, {"lint"}, view_gen=app.board.view_gen))
+        shown = app.board.view_gen
+        app.board.post_message(BoardChanged(before + 1, None, [fake], None, None, {"lint"}, view_gen=shown))
         await settle(pilot)
         assert next(r for r in app.board.table.window if r.task_id == "lint").status == "done"
 

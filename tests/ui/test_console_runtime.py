@@ -155,7 +155,8 @@ async def test_tmux_worker_screen_prompt_attention_and_send_keys(rundb: str) -> 
         assert "Continue? [y/n]" in str(app.screen.query_one(".dialog-body").render())
         await pilot.press("y", "enter")
         await wait_until(pilot, lambda: status(rundb, "t1") == "done", timeout=30, what="worker went on")
-        await wait_until(pilot, lambda: app.board.table.window == [] or app.query_one("#run-header").header.attention == 0,  # type: ignore[attr-defined]
+        header = app.query_one("#run-header")
+        await wait_until(pilot, lambda: app.board.table.window == [] or header.header.attention == 0,  # type: ignore[attr-defined]
                          what="attention cleared")
     sent = q(rundb, "SELECT payload_json FROM events WHERE event_type='attempt_input_sent'")
     assert sent == [{"payload_json": '{"text":"y"}'}]
