@@ -291,6 +291,9 @@ async def test_missing_database_shows_a_banner_not_a_traceback(tmp_path: Path) -
 async def test_a_database_that_appears_later_is_opened_and_the_banner_goes(tmp_path: Path) -> None:
     """Live, the refresh thread keeps trying a missing database every second and opens the run
     once it is there."""
+    import os
+    import sqlite3
+
     from orch_console.console.tui.sample import RUN, build_sample_run
 
     db = tmp_path / "later.db"
@@ -298,7 +301,15 @@ async def test_a_database_that_appears_later_is_opened_and_the_banner_goes(tmp_p
     async with app.run_test(size=(100, 30)) as pilot:
         banner = app.query_one("#banner")
         await wait_until(pilot, lambda: banner.has_class("shown"), what="the banner")
-        build_sample_run(str(db))
+        # The database appears whole (one file, no WAL): a half-built one, no run yet, would be
+        # opened as "no runs yet", and that banner stays until the next failure.
+        (tmp_path / "build").mkdir()
+        built = tmp_path / "build" / "later.db"
+        build_sample_run(str(built))
+        c = sqlite3.connect(built)
+        c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        c.close()
+        os.replace(built, db)
         await wait_until(pilot, lambda: app.board.run_id == RUN, what="the run opened")
         await wait_until(pilot, lambda: not banner.has_class("shown"), what="the banner gone")
         assert app.board.table.window
