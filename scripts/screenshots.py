@@ -38,6 +38,8 @@ async def shoot(db: str, theme: str, out: Path) -> list[Path]:
             if pane == "blocked":
                 app.query_one("#blocked-pane").select("sessions")  # the one with hostile text
             await pilot.pause(0.2)
+            # As snap_compare does: a tab's underline still sliding (a loaded machine) is not the screen.
+            await pilot.wait_for_scheduled_animations()
             name = f"{pane}-{theme}.svg"
             app.save_screenshot(filename=name, path=str(out))
             written.append(out / name)
