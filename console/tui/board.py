@@ -332,7 +332,10 @@ class BoardScreen(Screen[None]):
         self.post_message(StoreFailed(reason))
 
     def _refresh_recovered(self) -> None:
-        self.app.call_from_thread(self.recover)
+        try:
+            self.app.call_from_thread(self.recover)
+        except RuntimeError:   # the app stopped meanwhile (NoActiveAppError is one too)
+            pass
 
     @on(BoardChanged)
     @_while_shown

@@ -49,7 +49,7 @@ class BoardChanged(Message):
     blocked: list[dict[str, Any]] | None
     task_ids: set[str]
     alerts: list[tuple[str, str, str]] = field(default_factory=list)   # (event type, task, summary)
-    view_gen: int = -1             # the run/window/filter it was read for (OrchConsole._view_gen)
+    view_gen: int = -1             # the run/window/filter it was read for (BoardScreen.view_gen)
 
 
 @dataclass
