@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from textual.app import SuspendNotSupported
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import Worker
 
@@ -54,7 +55,7 @@ class LeaderHost(Protocol):
 
     # The UI, from the UI thread.
     def push_screen(self, screen: Screen[Any], callback: Callable[[Any], None]) -> object: ...
-    def notify(self, message: str, *, title: str = "", severity: Any = "information",
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = True) -> None: ...
     def suspend(self) -> AbstractContextManager[None]: ...
     def set_timer(self, delay: float, callback: Callable[[], object]) -> object: ...
