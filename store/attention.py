@@ -10,13 +10,14 @@ the leader sees both what matters most and what has been left longest.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 from .db import Store
 from .plan import critical_path
 from .records import rows
-from .states import FINISHED_TASK, sql_in
+from .states import FINISHED_TASK, MessageKind, sql_in
 from .validate import check_id, parse_ts
 from .views import blocked_questions
 
@@ -61,12 +62,18 @@ def queue(store: Store, *, run_id: str, now: float | None = None) -> dict[str, A
             " FROM attempts b WHERE b.run_id=x.run_id AND b.task_id=x.task_id)"
             " AND (x.kind<>'waiting_input' OR a.liveness='waiting_input')", (run_id,)).fetchall())
         items: list[dict[str, Any]] = []
+        answered = {r[0] for r in conn.execute(
+            "SELECT q.thread_id FROM messages q JOIN messages a ON a.thread_id=q.thread_id AND a.message_id>q.message_id"
+            " AND a.kind=? WHERE q.message_id IN (SELECT value FROM json_each(?))",
+            (MessageKind.ANSWER, json.dumps([q["question"]["message_id"] for q in questions.values()])))}
         for q in questions.values():
             question = q["question"]
+            if q["thread_id"] in answered:
+                continue  # answered: the worker has yet to resume, but nothing waits on the leader
             items.append({"task_id": q["task_id"], "title": q["title"], "kind": "question",
                           "text": _first_line(question["summary"]) or _first_line(question["body"]),
                           "agent": q["asked_by"], "attempt_no": q["attempt_no"], "thread_id": q["thread_id"],
-                          "since": q["asked_at"], "message_id": question["message_id"]})
+                          "since": q["asked_at"], "message_id": question["message_id"], "question": question})
         seen = {(i["task_id"], i["kind"]) for i in items}
         for f in flagged:
             kind = "waiting_input" if f["kind"] == "waiting_input" else "escalation"
@@ -75,7 +82,7 @@ def queue(store: Store, *, run_id: str, now: float | None = None) -> dict[str, A
             items.append({"task_id": f["task_id"], "title": f["title"], "kind": kind,
                           "text": _first_line(f["reason"]), "agent": f["assigned_to"],
                           "attempt_no": f["attempt_no"], "thread_id": f["thread_id"], "since": f["created_at"],
-                          "message_id": None})
+                          "message_id": None, "question": None, "reason": f["reason"]})
         roots = sorted({i["task_id"] for i in items})
         downstream = _downstream(conn, run_id, roots)
         unfinished = [r[0] for r in conn.execute(

@@ -20,11 +20,15 @@ from .models import FIRST_KEY, Changes, Header, Key, Page, RunSummary, TaskFilte
 from .records import loads
 from .runtime import attention as open_attention
 from .states import (ALERT_EVENTS, ATTENTION_LIVENESS, ATTENTION_TASK, FINISHED_TASK, IN_FLIGHT_TASK, LIVE_ATTEMPT,
-                     STRUCTURE_EVENTS, TaskStatus, sql_in)
+                     MessageKind, STRUCTURE_EVENTS, TaskStatus, sql_in)
 
+# What the worker said: the table's Latest column shows the newest of these on the latest attempt.
+WORKER_SAID = (MessageKind.PROGRESS, MessageKind.QUESTION, MessageKind.RESULT)
 ROW_TEMPLATE = """
 SELECT w.tid, w.wave, t.task_id, t.title, t.status, t.default_to, t.updated_at,
-       a.attempt_no, a.assigned_to, a.last_activity_at, a.liveness, a.end_reason
+       a.attempt_no, a.assigned_to, a.last_activity_at, a.liveness, a.end_reason,
+       (SELECT m.summary FROM messages m WHERE m.thread_id = a.thread_id AND m.kind IN {said}
+        ORDER BY m.message_id DESC LIMIT 1) AS latest
 FROM {source} w
 JOIN tasks t ON t.rowid = w.tid
 LEFT JOIN attempts a ON a.run_id = t.run_id AND a.task_id = t.task_id AND a.attempt_no =
@@ -33,11 +37,11 @@ WHERE w.run_id = ?
 """
 # Tasks keep their wave (store/waves.py raise_wave), so the window pages over the tasks_wave index
 # (run_id, wave, rowid) directly: no plan computation before the first paint.
-ROW_SQL = ROW_TEMPLATE.format(source="(SELECT rowid AS tid, wave, run_id FROM tasks)")
+ROW_SQL = ROW_TEMPLATE.format(source="(SELECT rowid AS tid, wave, run_id FROM tasks)", said=sql_in(WORKER_SAID))
 # Rows for a few named tasks, driven from the tasks primary key.
 ROWS_FOR_TEMPLATE = ROW_TEMPLATE.format(
     source="(SELECT x.rowid AS tid, x.wave AS wave, x.run_id AS run_id FROM tasks x WHERE x.run_id = ?"
-           " AND x.task_id IN ({marks}))")
+           " AND x.task_id IN ({marks}))", said=sql_in(WORKER_SAID))
 
 
 def _row(r: sqlite3.Row, attention: dict[str, str] | None = None) -> TaskRow:
@@ -48,7 +52,7 @@ def _row(r: sqlite3.Row, attention: dict[str, str] | None = None) -> TaskRow:
                    # a finished task has no liveness, whatever its last attempt was judged while it ran
                    liveness=(r["liveness"] or "") if r["status"] in IN_FLIGHT_TASK else "",
                    end_reason=r["end_reason"] or "",
-                   attention=(attention or {}).get(r["task_id"], ""))
+                   attention=(attention or {}).get(r["task_id"], ""), latest=r["latest"] or "")
 
 
 def _like(text: str) -> str:
@@ -266,9 +270,13 @@ class Board:
     def changes_since(self, after_event: int, *, limit: int = 20_000) -> Changes:
         """The events of this run after `after_event`: which tasks they touch and whether the plan
         changed. One indexed range read (events_run)."""
-        got = self.store.all("SELECT event_id, event_type, task_id, CASE WHEN event_type IN"
-                             f" {sql_in(sorted(ALERT_EVENTS))} THEN summary ELSE '' END FROM events WHERE run_id=? AND"
-                             " event_id>? ORDER BY event_id LIMIT ?", (self.run_id, after_event, limit))
+        alert_sql = sql_in(sorted(ALERT_EVENTS))
+        # An alert names the worker: the event's agent, else the thread's (task_blocked is the fold's).
+        got = self.store.all(f"SELECT e.event_id, e.event_type, e.task_id, CASE WHEN e.event_type IN {alert_sql}"
+                             " THEN e.summary ELSE '' END, CASE WHEN e.event_type IN"
+                             f" {alert_sql} THEN coalesce(nullif(e.agent, ''), (SELECT h.assigned_to FROM threads h"
+                             " WHERE h.thread_id=e.thread_id), '') ELSE '' END FROM events e WHERE e.run_id=? AND"
+                             " e.event_id>? ORDER BY e.event_id LIMIT ?", (self.run_id, after_event, limit))
         ch = Changes(last_event_id=after_event)
         for e in got:
             ch.last_event_id = e[0]
@@ -276,7 +284,7 @@ class Board:
             if e[2]:
                 ch.task_ids.add(e[2])
             if e[1] in ALERT_EVENTS:
-                ch.alerts.append((e[1], e[2], e[3]))
+                ch.alerts.append((e[1], e[2], e[4], e[3]))
         ch.structure = bool(ch.types & STRUCTURE_EVENTS)
         return ch
 

@@ -9,8 +9,9 @@ from typing import Any
 
 from .db import Store
 from .errors import NotFound
-from .models import AttemptInfo, AttemptLog, LogMessage
+from .models import AttemptInfo, AttemptLog, LogMessage, Preview
 from .records import rows
+from .states import FINISHED_TASK, LIVE_ATTEMPT, MessageKind, TaskStatus, sql_in
 from .worktrees import diff_stat
 
 
@@ -75,3 +76,47 @@ def output_tail(a: AttemptInfo, tail_bytes: int = 64 * 1024) -> tuple[list[str],
             lines = lines[1:]  # the first line was cut by the seek
         return lines, a.log_path
     return [], ""
+
+
+# What the worker said (the preview's "latest"), and what a leader's key answers for each thing asked.
+_SAID = (MessageKind.PROGRESS, MessageKind.QUESTION, MessageKind.RESULT)
+ANSWER_KEYS = {"question": "a", "waiting_input": "k", "escalation": "r"}
+
+
+def preview(store: Store, run_id: str, task_id: str, *, tail_lines: int = 8) -> Preview:
+    """The selected task at a glance (the board's preview under the table). A tmux worker's screen
+    is not read here (it lives on the private tmux server): the console adds it."""
+    with store.snapshot() as conn:
+        task = conn.execute("SELECT title, status, default_to FROM tasks WHERE run_id=? AND task_id=?",
+                            (run_id, task_id)).fetchone()
+        if task is None:
+            raise NotFound(f"task {task_id} not found in run {run_id}")
+        a = conn.execute("SELECT * FROM attempts WHERE run_id=? AND task_id=? ORDER BY attempt_no DESC LIMIT 1",
+                         (run_id, task_id)).fetchone()
+        att = _attempt_info(dict(a)) if a is not None else None
+        latest = None
+        asks, kind = "", ""
+        if att is not None:
+            m = conn.execute("SELECT message_id, kind, from_agent, to_agent, summary, body, payload_json, created_at"
+                             f" FROM messages WHERE thread_id=? AND kind IN {sql_in(_SAID)}"
+                             " ORDER BY message_id DESC LIMIT 1", (att.thread_id,)).fetchone()
+            latest = LogMessage(*m) if m is not None else None
+            if task["status"] == TaskStatus.BLOCKED and latest is not None and latest.kind == MessageKind.QUESTION:
+                asks, kind = "\n".join(x for x in (latest.summary, latest.body) if x), "question"
+            elif att.status in LIVE_ATTEMPT:
+                flag = conn.execute("SELECT kind, reason FROM attention WHERE run_id=? AND task_id=? AND attempt_no=?"
+                                    " ORDER BY created_at DESC LIMIT 1", (run_id, task_id, att.attempt_no)).fetchone()
+                if flag is not None and (flag[0] != "waiting_input" or att.liveness == "waiting_input"):
+                    asks, kind = flag[1], "waiting_input" if flag[0] == "waiting_input" else "escalation"
+            if not kind and task["status"] not in FINISHED_TASK:
+                flag = conn.execute("SELECT reason FROM attention WHERE run_id=? AND task_id=? AND attempt_no=?"
+                                    " AND kind<>'waiting_input' LIMIT 1", (run_id, task_id, att.attempt_no)).fetchone()
+                if flag is not None:
+                    asks, kind = flag[0], "escalation"
+    tail, source = ([], "")
+    if att is not None and att.runtime != "tmux":
+        lines, source = output_tail(att, 16 * 1024)
+        tail = lines[-tail_lines:]
+    return Preview(task_id=task_id, title=task["title"], status=task["status"],
+                   owner=(att.assigned_to if att else "") or task["default_to"] or "", attempt=att, latest=latest,
+                   asks=asks, asks_kind=kind, asks_key=ANSWER_KEYS.get(kind, ""), tail=tail, tail_source=source)

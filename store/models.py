@@ -30,11 +30,12 @@ class TaskRow:
     liveness: str
     end_reason: str
     attention: str = ""   # the open store.runtime.attention kind (escalate, waiting_input), if any
+    latest: str = ""      # the summary of the worker's latest progress, question or result
 
     def cells(self) -> tuple[Any, ...]:
         """The values the table compares to decide which cells changed."""
         return (self.wave, self.task_id, self.title, self.owner, self.status, self.attempt_no,
-                self.last_activity, self.liveness, self.attention)
+                self.last_activity, self.liveness, self.attention, self.latest)
 
     @property
     def needs_attention(self) -> bool:
@@ -77,7 +78,7 @@ class Changes:
     task_ids: set[str] = field(default_factory=set)
     types: set[str] = field(default_factory=set)
     structure: bool = False
-    alerts: list[tuple[str, str, str]] = field(default_factory=list)   # (event type, task, summary)
+    alerts: list[tuple[str, str, str, str]] = field(default_factory=list)  # (event type, task, agent, summary)
 
     @property
     def empty(self) -> bool:
@@ -193,3 +194,22 @@ class OutputView:
     lines: list[str]
     source: str
     live: bool
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What the board shows of the selected task under the table: what its worker said last, what
+    it asks (an open question, a screen waiting for input, an escalation), and the live tail of its
+    screen or log. Raw text: the renderer sanitises it."""
+
+    task_id: str
+    title: str
+    status: str
+    owner: str
+    attempt: AttemptInfo | None
+    latest: LogMessage | None
+    asks: str = ""            # what waits on the leader, first lines
+    asks_kind: str = ""       # question, waiting_input, escalation
+    asks_key: str = ""        # the console key that answers it
+    tail: list[str] = field(default_factory=list)
+    tail_source: str = ""

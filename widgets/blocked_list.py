@@ -1,5 +1,8 @@
-"""Blocked questions: each blocked task's question, who asks and for how long, and an answer box
-in the pane. Enter posts `BlockedPane.AnswerSubmitted`; the app sends it through store.answer.
+"""The attention queue: everything that waits on the leader (a blocked task's question, a worker's
+screen waiting for input, an escalation), ranked by what answering it unblocks (critical path
+first, then the most work downstream, then the longest wait), each with how long it has waited,
+and an answer box in the pane. Enter posts `BlockedPane.AnswerSubmitted`; the board sends a
+question's answer through store.answer and a screen's keys into its terminal.
 
 The pane starts hidden, so its widgets (a DataTable, an Input: ~50 ms of start-up with their
 stylesheets) are mounted the first time it is shown or used (`build`); until then `show` only
@@ -21,15 +24,25 @@ from textual.widgets import DataTable, Input, Static
 
 from .text import age, cell, plain
 
+KIND_LABEL = {"question": "question", "waiting_input": "input?", "escalation": "escalated",
+              "permission": "permission"}
+ANSWER_LABEL = {
+    "question": "Answer {task} (plain text, or a JSON object as a structured payload). Enter sends.",
+    "waiting_input": "Type into {task}'s terminal: Enter sends the line (the worker waits at a prompt).",
+    "permission": "Answer {task}'s permission request. Enter sends.",
+    "escalation": "{task} was escalated: retry it (r) or reassign it (R); nothing to type here.",
+}
+
 
 class BlockedPane(Vertical):
     # Escape leaves the answer box, so the console's one-letter keys act again.
-    BINDINGS = [Binding("escape", "leave_answer", "Back to the questions", show=False, id="blocked.leave_answer")]
+    BINDINGS = [Binding("escape", "leave_answer", "Back to the queue", show=False, id="blocked.leave_answer")]
 
     @dataclass
     class AnswerSubmitted(Message):
         task_id: str
         text: str
+        kind: str = "question"
 
     @dataclass
     class Highlighted(Message):
@@ -46,18 +59,18 @@ class BlockedPane(Vertical):
         return iter(())  # see build()
 
     def build(self) -> None:
-        """Mount the list, the question and the answer box, filled with what `show` kept."""
+        """Mount the queue, the selected item and the answer box, filled with what `show` kept."""
         if self.built:
             return
         self.built = True
         t = self._table = DataTable(id="blocked-table", cursor_type="row")
-        for key, label, width in (("task", "Task", 16), ("by", "Asked by", 10), ("age", "Waiting", 8),
-                                  ("question", "Question", 70)):
+        for key, label, width in (("rank", "#", 3), ("task", "Task", 16), ("kind", "Needs", 10),
+                                  ("by", "Agent", 10), ("age", "Waiting", 8), ("unblocks", "Unblocks", 8),
+                                  ("what", "What", 60)):
             t.add_column(label, key=key, width=width)
         # Held by reference: a child passed to a container is only mounted with the container.
         self._question = Static(id="blocked-question")
-        self._label = Static("Answer (plain text, or a JSON object as a structured payload). Enter sends.",
-                             id="answer-label", markup=False)
+        self._label = Static(ANSWER_LABEL["question"].format(task="a task"), id="answer-label", markup=False)
         self._input = Input(placeholder="type the answer…", id="answer-input")
         self.mount(t, VerticalScroll(self._question, id="blocked-detail"), self._label, self._input)
         self.show(self.items)
@@ -66,7 +79,7 @@ class BlockedPane(Vertical):
         self.build()
 
     def show(self, items: list[dict[str, Any]]) -> None:
-        """Blocked lists are short; rebuilding them is cheaper than diffing."""
+        """The queue is short; rebuilding it is cheaper than diffing. Ranked by the store."""
         self.items = items
         if not self.built:
             ids = [b["task_id"] for b in items]
@@ -75,9 +88,12 @@ class BlockedPane(Vertical):
         t = self._table
         keep = self.current
         t.clear()
+        now = self.clock()
         for b in items:
-            t.add_row(cell(b["task_id"], 16), cell(b["asked_by"], 10), Text(age(b["asked_at"], self.clock())),
-                      cell(b["question"]["summary"], 200), key=b["task_id"])
+            unblocks = f"{b.get('unblocks', 0)}{' ★' if b.get('critical') else ''}"
+            t.add_row(Text(str(b.get("rank", ""))), cell(b["task_id"], 16), Text(KIND_LABEL.get(b["kind"], b["kind"])),
+                      cell(b.get("agent", ""), 10), Text(age(b["since"], now)), Text(unblocks),
+                      cell(b.get("text", ""), 200), key=b["task_id"])
         ids = [b["task_id"] for b in items]
         if keep in ids:
             t.move_cursor(row=ids.index(keep), animate=False)
@@ -94,29 +110,36 @@ class BlockedPane(Vertical):
         self._show_question()
         return True
 
+    def current_item(self) -> dict[str, Any] | None:
+        return next((x for x in self.items if x["task_id"] == self.current), None)
+
     def _show_question(self) -> None:
         q = self._question
-        b = next((x for x in self.items if x["task_id"] == self.current), None)
+        b = self.current_item()
         label = self._label
         if b is None:
-            q.update(Text("No blocked questions." if not self.items else ""))
+            q.update(Text("Nothing waits on the leader." if not self.items else ""))
             label.update(Text("Nothing to answer."))
             return
-        m = b["question"]
         body = Text()
         body.append(f"{b['task_id']}", style="bold")
-        body.append(f"  attempt {b['attempt_no']} · asked by {b['asked_by']} · waiting "
-                    f"{age(b['asked_at'], self.clock())}\n")
-        body.append(plain(m["summary"]))
-        if m.get("body"):
-            body.append("\n\n")
-            body.append(plain(m["body"]))
-        if m.get("payload") not in (None, "", {}):
-            body.append("\n\npayload: ")
-            body.append(plain(str(m.get("payload"))))
+        crit = " · on the critical path" if b.get("critical") else ""
+        body.append(f"  attempt {b.get('attempt_no') or '-'} · {KIND_LABEL.get(b['kind'], b['kind'])} from "
+                    f"{b.get('agent') or '?'} · waiting {age(b['since'], self.clock())} · unblocks "
+                    f"{b.get('unblocks', 0)}{crit}\n")
+        m = b.get("question")
+        if m:
+            body.append(plain(m["summary"]))
+            if m.get("body"):
+                body.append("\n\n")
+                body.append(plain(m["body"]))
+            if m.get("payload") not in (None, "", {}):
+                body.append("\n\npayload: ")
+                body.append(plain(str(m.get("payload"))))
+        else:
+            body.append(plain(b.get("reason") or b.get("text") or ""))
         q.update(body)
-        label.update(Text(f"Answer {b['task_id']} (plain text, or a JSON object as a structured payload). "
-                          f"Enter sends."))
+        label.update(Text(ANSWER_LABEL.get(b["kind"], ANSWER_LABEL["question"]).format(task=b["task_id"])))
 
     def focus_answer(self) -> None:
         self.build()
@@ -136,12 +159,13 @@ class BlockedPane(Vertical):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         text = event.value
-        if not self.current or not text.strip():
+        item = self.current_item()
+        if item is None or not text.strip():
             return
-        self.post_message(self.AnswerSubmitted(self.current, text))
+        self.post_message(self.AnswerSubmitted(item["task_id"], text, item["kind"]))
 
     def clear_answer(self) -> None:
-        """After an answer went out: an empty box, and focus back on the list of questions."""
+        """After an answer went out: an empty box, and focus back on the queue."""
         if not self.built:
             return
         self._input.value = ""

@@ -31,8 +31,9 @@ from orch_console.store.sanitize import one_line
 from .text import STATUS_GLYPH, age, component_style
 
 COLUMNS: list[tuple[str, str, int]] = [
-    ("wave", "Wave", 4), ("task", "Task", 16), ("title", "Title", 40), ("owner", "Owner", 10),
+    ("wave", "Wave", 4), ("task", "Task", 16), ("title", "Title", 32), ("owner", "Owner", 10),
     ("status", "Status", 12), ("attempt", "Att", 3), ("activity", "Active", 6), ("liveness", "Liveness", 12),
+    ("latest", "Latest", 24),
 ]
 COLUMN_INDEX = {key: i for i, (key, _, _) in enumerate(COLUMNS)}
 ACTIVITY = COLUMN_INDEX["activity"]
@@ -47,7 +48,7 @@ Cell = tuple[str, str]
 
 def _shown(r: TaskRow) -> tuple[object, ...]:
     """The fields a row's cells are made of, but the activity stamp (shown as an age)."""
-    return (r.wave, r.task_id, r.title, r.owner, r.status, r.attempt_no, r.liveness, r.attention)
+    return (r.wave, r.task_id, r.title, r.owner, r.status, r.attempt_no, r.liveness, r.attention, r.latest)
 
 
 def fit(text: str, width: int, right: bool = False) -> str:
@@ -311,6 +312,7 @@ class TaskTable(ScrollView, can_focus=True):
             (str(r.attempt_no or ""), ""),
             (age(r.last_activity, now), ""),
             self._liveness_cell(r),
+            (one_line(r.latest, 60), "tasktable--dim"),   # what the worker said last, clipped
         ]
 
     @staticmethod

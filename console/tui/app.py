@@ -62,7 +62,7 @@ class OrchConsole(App[None]):
         B("shift+tab", "screen.prev_pane", "Previous pane", "view.prev_pane", show=False),
         B("1", "screen.pane('board')", "Run board", "pane.board", show=False),
         B("2", "screen.pane('dag')", "Task DAG", "pane.dag", show=False),
-        B("3", "screen.pane('blocked')", "Blocked questions", "pane.blocked", show=False),
+        B("3", "screen.pane('blocked')", "Needs you (the attention queue)", "pane.blocked", show=False),
         B("4", "screen.pane('log')", "Attempt log", "pane.log", show=False),
         B("o", "screen.pick_run", "Runs", "run.pick"),
         B("t", "next_theme", "Theme", "view.theme", show=False),

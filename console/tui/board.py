@@ -25,6 +25,7 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Static, TabbedContent, TabPane
 
+from orch_console.console.runtime.notify import Alert, Notifier
 from orch_console.console.tui.config import ConsoleConfig
 from orch_console.console.tui.keys import LeaderKeys
 from orch_console.console.tui.messages import (
@@ -35,6 +36,7 @@ from orch_console.console.tui.messages import (
     LogLoaded,
     OutputLoaded,
     PageLoaded,
+    PreviewLoaded,
     StoreFailed,
     WavesReady,
 )
@@ -42,15 +44,17 @@ from orch_console.console.tui.reader import ConsoleData, error_text
 from orch_console.console.tui.refresh import LiveRefresh, Refreshed, View
 from orch_console.store.board import run_summaries
 from orch_console.store.board_dag import dag_layout, unblocks
-from orch_console.store.board_log import attempt_log, output_tail
-from orch_console.store.models import AttemptInfo, DagLayout, OutputView, Page, RunSummary, TaskFilter
-from orch_console.store.states import LIVE_ATTEMPT
+from orch_console.store.board_log import ANSWER_KEYS, attempt_log, output_tail, preview
+from orch_console.store.models import AttemptInfo, DagLayout, OutputView, Page, Preview, RunSummary, TaskFilter
+from orch_console.store.sanitize import clean, one_line
+from orch_console.store.states import ALERT_KIND, LIVE_ATTEMPT
 from orch_console.store.worktrees import diff_stat
 from orch_console.widgets.attempt_log import AttemptLogPane
 from orch_console.widgets.blocked_list import BlockedPane
 from orch_console.widgets.dag_view import DagView
 from orch_console.widgets.key_bar import KeyBar
 from orch_console.widgets.run_header import RunHeader
+from orch_console.widgets.task_preview import TaskPreview
 from orch_console.widgets.task_table import TaskTable
 
 PANES = ("board", "dag", "blocked", "log")
@@ -137,6 +141,10 @@ class BoardScreen(Screen[None]):
         self._ready_panes: set[str] = set()     # ... and finished mounting
         self._focus_after: str | None = None
         self.on_applied: Callable[[set[str]], None] | None = None  # bench hook: a change is on screen
+        self.notifier: Notifier | None = None
+        if config.notify.enabled:
+            self.notifier = Notifier(config.notify, on_problem=lambda msg: self.app.call_from_thread(
+                self.notify, msg, title="notifications", severity="warning", markup=False))
         self.first_open: Future[BoardOpened | StoreFailed] = Future()
         threading.Thread(target=self._read_first_open, name="console-open", daemon=True).start()
 
@@ -151,11 +159,12 @@ class BoardScreen(Screen[None]):
             with TabPane("Run board", id="board"):
                 yield self.table
                 yield Static(id="board-status", markup=False)
+                yield TaskPreview(id="preview")
             # The DAG and the attempt log are mounted when first shown (_ensure_pane): their widgets
             # (selects, logs, the canvas) cost ~150 ms of the UI thread, before the first paint or,
             # mounted right after it, as a stall of the live board.
             yield TabPane("Task DAG", id="dag")
-            with TabPane("Blocked questions", id="blocked"):
+            with TabPane("Needs you", id="blocked"):
                 yield BlockedPane(id="blocked-pane", clock=self.clock)
             yield TabPane("Attempt log", id="log")
         yield KeyBar(id="keys")   # Textual's Footer recomposes on every focus change (~250 ms)
@@ -266,6 +275,8 @@ class BoardScreen(Screen[None]):
         self.selected = self.table.selected_task
         self._dag_stale = self._log_stale = True
         self._load_visible()
+        if self.selected:
+            self._load_preview(self.selected)
         if self.first_paint_at is None:
             self.call_after_refresh(self._first_painted)
         if changed_run and self.live:
@@ -366,10 +377,7 @@ class BoardScreen(Screen[None]):
             self.blocked = m.blocked
             self.query_one("#blocked-pane", BlockedPane).show(m.blocked)
         if m.alerts:
-            self.app.bell()
-            for kind, task, summary in m.alerts:
-                self.notify(f"{task}: {summary}", title="escalated to you" if kind == "task_escalated"
-                            else "worker waits for input", severity="warning", timeout=20, markup=False)
+            self.alert(m.alerts)
         if self.on_applied is not None and m.task_ids:
             ids, hook = set(m.task_ids), self.on_applied
             self.call_after_refresh(lambda: hook(ids))
@@ -377,6 +385,8 @@ class BoardScreen(Screen[None]):
             self._dag_stale = True
             if self.selected in m.task_ids:
                 self._log_stale = True
+                if self.pane == "board":
+                    self._load_preview(self.selected)
             self._load_visible()
 
     # -- banner ----------------------------------------------------------------------------
@@ -403,6 +413,8 @@ class BoardScreen(Screen[None]):
             self.selected = event.task_id
             self._dag_stale = True
             self._log_stale = True
+            if event.task_id:
+                self._load_preview(event.task_id)
 
     @on(TaskTable.RowSelected, "#tasks")
     @_while_shown
@@ -428,7 +440,7 @@ class BoardScreen(Screen[None]):
     @on(BlockedPane.AnswerSubmitted)
     @_while_shown
     def answer_submitted(self, m: BlockedPane.AnswerSubmitted) -> None:
-        self.keys.answer_submitted(m.task_id, m.text)
+        self.keys.answer_submitted(m.task_id, m.text, m.kind)
 
     @on(TabbedContent.TabActivated)
     async def tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -511,10 +523,63 @@ class BoardScreen(Screen[None]):
         if m.log.attempt is not None and m.log.attempt.runtime:
             self._load_output(m.log.task_id, m.log.attempt)
 
+    # -- the preview under the task table ------------------------------------------------------
+    @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
+    def _load_preview(self, task_id: str) -> None:
+        try:
+            with self.data.lock:
+                b = self.data._need_board()
+                p = preview(b.store, b.run_id, task_id)
+        except Exception as exc:   # a task removed meanwhile, a failing store: no preview, no crash
+            self.post_message(PreviewLoaded(Preview(task_id, "", "", "", None, None, asks=error_text(exc))))
+            return
+        a = p.attempt
+        if a is not None and a.runtime == "tmux" and a.runtime_ref:
+            # Deferred: the launcher (~9 ms of imports) is needed only once a launched worker is shown.
+            from orch_console.console.runtime import launcher
+
+            text = launcher.capture(self.db_path, {"runtime": a.runtime, "runtime_ref": a.runtime_ref,
+                                                   "log_path": a.log_path}, lines=40)
+            live = a.status in LIVE_ATTEMPT
+            p = replace(p, tail=text.rstrip("\n").splitlines()[-8:],
+                        tail_source=f"screen of {a.runtime_ref}" + ("" if live else " (ended)"))
+        self.post_message(PreviewLoaded(p))
+
+    @on(PreviewLoaded)
+    @_while_shown
+    def preview_loaded(self, m: PreviewLoaded) -> None:
+        if m.preview.task_id == self.selected:
+            self.query_one("#preview", TaskPreview).show(m.preview, self.clock())
+
+    # -- the leader is called ------------------------------------------------------------------
+    def alert(self, alerts: list[tuple[str, str, str, str]]) -> None:
+        """A worker needs the leader: say so wherever the leader is (a notification naming the task,
+        the agent, the first line of what it asks and the key that answers it, and the bell), and,
+        when configured, on the desktop and through the webhook."""
+        self.app.bell()
+        for event_type, task, agent, summary in alerts:
+            kind = ALERT_KIND.get(event_type, "escalation")
+            key = ANSWER_KEYS.get(kind, "")
+            first = next((ln.strip() for ln in clean(summary).splitlines() if ln.strip()), "")
+            who = f"{task} ({agent})" if agent else task
+            verb = {"question": "asks", "waiting_input": "waits for input", "escalation": "is escalated to you"}[kind]
+            self.notify(f"{one_line(first, 160)}\npress {key} on it to answer" if key else one_line(first, 160),
+                        title=f"{one_line(who, 60)} {verb}", severity="warning", timeout=20, markup=False)
+            if self.notifier is not None and self.run_id:
+                self.notifier.send(Alert(run_id=self.run_id, task_id=task, agent=agent, kind=kind,
+                                         first_line=first, key=key))
+
     # -- the worker's screen ---------------------------------------------------------------
     @_while_shown
     def poll_output(self) -> None:
-        """While the attempt log shows a live launched worker, keep its screen current."""
+        """While the attempt log shows a live launched worker, keep its screen current; on the
+        board, the selected task's preview (its screen's tail)."""
+        if self.pane == "board":
+            shown = self.query_one("#preview", TaskPreview).preview
+            if shown is not None and shown.task_id == self.selected and shown.attempt is not None \
+                    and shown.attempt.runtime and shown.attempt.status in LIVE_ATTEMPT:
+                self._load_preview(shown.task_id)
+            return
         if self.pane != "log":
             return
         data = self.query_one("#log-pane", AttemptLogPane).log_data

@@ -150,18 +150,27 @@ class LeaderKeys:
                                      problem=info.get("problem", "")), done)
 
     def answer(self) -> None:
-        """The selected task if it is blocked, else the oldest blocked question."""
+        """The selected task if it waits on the leader, else the first of the attention queue (the
+        queue is ranked: critical path, then work unblocked, then age)."""
         if not self.host.blocked:
-            self.host.notify("no blocked questions", severity="warning")
+            self.host.notify("nothing waits on the leader", severity="warning")
             return
         ids: list[str] = [b["task_id"] for b in self.host.blocked]
         selected = self.host.selected
         self.host.focus_answer(selected if selected is not None and selected in ids else ids[0])
 
-    def answer_submitted(self, task_id: str, text: str) -> None:
+    def answer_submitted(self, task_id: str, text: str, kind: str = "question") -> None:
+        """A question's answer goes through store.answer; a screen waiting for input gets the text
+        typed into its terminal; an escalation takes no text (retry or reassign it)."""
         db, rid = self.host.db_path, self.host.run_id or ""
+        if kind == "escalation":
+            self.host.notify(f"{task_id} was escalated: retry it (r) or reassign it (R)", severity="warning")
+            return
         self.host.clear_answer()
-        self.leader_action("answer", lambda: ops.answer(db, rid, task_id, text), task_id)
+        if kind == "waiting_input":
+            self.leader_action("send keys", lambda: ops.send_keys(db, rid, task_id, text), task_id)
+        else:
+            self.leader_action("answer", lambda: ops.answer(db, rid, task_id, text), task_id)
 
     def retry(self) -> None:
         task = self._need_task("retry")

@@ -7,7 +7,7 @@ from typing import Any
 
 from textual.message import Message
 
-from orch_console.store.models import AttemptLog, DagLayout, Header, OutputView, Page, TaskRow
+from orch_console.store.models import AttemptLog, DagLayout, Header, OutputView, Page, Preview, TaskRow
 
 
 @dataclass
@@ -46,7 +46,7 @@ class BoardChanged(Message):
     page: Page | None              # a re-read window (filtered views, new tasks), else None
     blocked: list[dict[str, Any]] | None
     task_ids: set[str]
-    alerts: list[tuple[str, str, str]] = field(default_factory=list)   # (event type, task, summary)
+    alerts: list[tuple[str, str, str, str]] = field(default_factory=list)  # (event type, task, agent, summary)
     view_gen: int = -1             # the run/window/filter it was read for (BoardScreen.view_gen)
 
 
@@ -85,3 +85,10 @@ class OutputLoaded(Message):
     """The worker's screen (tmux capture) or log tail, for the attempt log pane."""
 
     view: OutputView | None
+
+
+@dataclass
+class PreviewLoaded(Message):
+    """The selected task at a glance, for the preview under the task table."""
+
+    preview: Preview

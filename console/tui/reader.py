@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any
 
-from orch_console.store import views
+from orch_console.store import attention
 from orch_console.store.board import Board, last_event_id
 from orch_console.store.db import Store
 from orch_console.store.errors import NotFound, OrchError, StoreUnavailable
@@ -20,12 +20,12 @@ from orch_console.store.states import ATTENTION_EVENTS
 
 LIVENESS_POLL_SECONDS = 0.5   # attempts.liveness changes carry no event: look for them this often
 
-# Event types after which the blocked-question list can differ. A worker's progress update
+# Event types after which the attention queue (the blocked pane) can differ. A worker's progress update
 # (thread_update) only matters for a task already in the list (a second question while blocked):
 # a task becoming or ceasing to be blocked always comes with one of these task events.
 BLOCKED_EVENTS = frozenset({"task_blocked", "task_answered", "task_running", "task_failed", "task_done",
                             "task_cancelled", "task_dispatched", "thread_result", "task_verifying", "run_cancelled",
-                            "run_created"})
+                            "run_created"}) | ATTENTION_EVENTS
 # Events that change nothing the header shows (counts, run status, autopilot, waves, attention):
 # the stream of worker progress. A burst of them costs the rows they touch and nothing more.
 QUIET_EVENTS = frozenset({"thread_update", "thread_message", "thread_reply", "lease_renewed", "thread_created",
@@ -121,7 +121,7 @@ class ConsoleData:
 
     def _blocked(self) -> list[dict[str, Any]]:
         assert self.board is not None
-        found = views.blocked(self.board.store, run_id=self.board.run_id)["tasks"]
+        found = attention.queue(self.board.store, run_id=self.board.run_id)["items"]
         self._blocked_ids = {b["task_id"] for b in found}
         return found
 

@@ -55,9 +55,12 @@ def test_console_under_tmux_answers_a_blocked_worker(cli, tmp_path) -> None:  # 
         waiter = subprocess.Popen([INBOX, "--db", cli.db, "--json", "wait-reply", "--thread", thread, "--agent", "w1",
                                    "--timeout-seconds", "60"], stdout=subprocess.PIPE, text=True, env=git_env())
         wait_screen(session, "blocked 1")          # the live refresh reached the header
+        # The question is readable on the board itself (the preview under the table), no key pressed.
+        board = wait_screen(session, "asks: Which port, 8080 or 9090?")
+        assert "Run board" in board and "[a: answer]" in board
         subprocess.run(["tmux", "-L", SOCKET, "send-keys", "-t", session, "a"], check=True)
-        screen = wait_screen(session, "Which port, 8080 or 9090?")
-        assert "Answer t1" in screen
+        screen = wait_screen(session, "Answer t1")
+        assert "Which port, 8080 or 9090?" in screen
         subprocess.run(["tmux", "-L", SOCKET, "send-keys", "-t", session, "-l", "use 9090"], check=True)
         wait_screen(session, "use 9090")
         subprocess.run(["tmux", "-L", SOCKET, "send-keys", "-t", session, "Enter"], check=True)
@@ -128,8 +131,11 @@ def test_attach_key_hands_the_terminal_to_the_tmux_worker_and_back(cli, tmp_path
         while "Continue? [y/n]" not in launcher.capture(cli.db, out["attempt"]) and time.monotonic() < deadline:
             time.sleep(0.1)
         keys("A")
-        wait("Continue? [y/n]")                  # the worker's own screen, through tmux attach
-        assert "Run board" not in cap()
+        # The worker's own screen, through tmux attach (the board's preview shows its tail too).
+        deadline = time.monotonic() + 30
+        while ("Run board" in cap() or "Continue? [y/n]" not in cap()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "Run board" not in cap() and "Continue? [y/n]" in cap()
         keys("-l", "y")
         keys("Enter")
         wait("continuing")

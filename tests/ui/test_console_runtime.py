@@ -148,7 +148,9 @@ async def test_tmux_worker_screen_prompt_attention_and_send_keys(rundb: str) -> 
         assert app.query_one("#run-header").header.attention == 1  # type: ignore[attr-defined]
         await wait_until(pilot, lambda: bool(rang), what="bell")
         # The board rings and notifies together; the App files the notification on its own turn.
-        await wait_until(pilot, lambda: any("worker waits for input" == n.title for n in app._notifications),
+        # It names the task and the worker, and the key that answers: k types into the terminal.
+        await wait_until(pilot, lambda: any(n.title.startswith("t1 (") and n.title.endswith("waits for input")
+                                            and "press k" in n.message for n in app._notifications),
                          what="notification")
         await pilot.press("1", "n")
         await wait_until(pilot, lambda: [r.task_id for r in app.board.table.window] == ["t1"], what="attention view")
@@ -180,7 +182,8 @@ async def test_crashed_worker_escalates_with_a_bell_and_a_marker(rundb: str) -> 
         assert str(app.board.table.get_cell("t1", "liveness")) == "⚠ escalated"
         await wait_until(pilot, lambda: bool(rang), what="bell")
         # The board rings and notifies together; the App files the notification on its own turn.
-        await wait_until(pilot, lambda: any(n.title == "escalated to you" for n in app._notifications),
+        await wait_until(pilot, lambda: any(n.title.endswith("is escalated to you") and "press r" in n.message
+                                            for n in app._notifications),
                          what="notification")
         await pilot.press("4")
         await wait_until(pilot, lambda: "worker.log" in str(app.query_one("#log-output-title").render()),

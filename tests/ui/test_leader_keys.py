@@ -61,7 +61,7 @@ def test_answer_goes_to_the_selected_blocked_task_else_the_oldest_question() -> 
     host.blocked = []
     keys_for(host).answer()
     assert host.calls == [("focus_answer", "t2"), ("focus_answer", "t1"),
-                          ("notify", "no blocked questions", "warning")]
+                          ("notify", "nothing waits on the leader", "warning")]
 
 
 def test_filter_keeps_the_view_and_shows_the_board() -> None:
