@@ -189,6 +189,14 @@ def _previous(store: Store, run_id: str, task_id: str) -> dict[str, Any]:
     return prev
 
 
+def _base_of(prev: dict[str, Any]) -> str | None:
+    """A new attempt starts where the previous one did: a named ref is resolved again, a HEAD
+    default is the commit HEAD was then (the checkout may have moved or be dirty since)."""
+    if prev["base_ref"] and prev["base_ref"] != "HEAD":
+        return prev["base_ref"]
+    return prev["base_commit"] or None
+
+
 def _workspace_root_of(prev: dict[str, Any]) -> str | None:
     """Retries land beside the previous attempt: ROOT/run/task/aN -> ROOT."""
     if not prev["worktree_path"]:
@@ -203,7 +211,7 @@ def retry(store: Store, *, run_id: str, task_id: str, to: str | None = None,
     prev = _previous(store, run_id, task_id)
     return _new_attempt(store, run_id=run_id, task_id=task_id, mode=prev["execution_mode"], to=to,
                         repo_path=prev["repo_path"] or None,
-                        base_ref=prev["base_ref"] or prev["base_commit"] or None,
+                        base_ref=_base_of(prev),
                         workspace_root=_workspace_root_of(prev), body=body, allowed_from=("failed",),
                         action="retry")
 
@@ -213,7 +221,7 @@ def reassign(store: Store, *, run_id: str, task_id: str, to: str, body: str | No
     prev = _previous(store, run_id, task_id)
     return _new_attempt(store, run_id=run_id, task_id=task_id, mode=prev["execution_mode"], to=to,
                         repo_path=prev["repo_path"] or None,
-                        base_ref=prev["base_ref"] or prev["base_commit"] or None,
+                        base_ref=_base_of(prev),
                         workspace_root=_workspace_root_of(prev), body=body,
                         allowed_from=("dispatched", "running", "blocked", "failed"), action="reassign",
                         end_previous="reassigned")

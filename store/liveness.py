@@ -56,6 +56,7 @@ class Facts:
     output_changed_at: float = 0.0    # pane hash or log size last changed
     pane_state: str = ""              # '' | 'active' | 'waiting_input' | 'error'
     pane_line: str = ""
+    answered_at: float = 0.0          # the leader answered the blocked thread's question (0: not yet)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class Verdict:
 
 def last_signal(f: Facts) -> float:
     return max(f.started_at, f.heartbeat_at, f.last_message_at, f.worktree_write_at, f.last_commit_at,
-               f.output_changed_at)
+               f.output_changed_at, f.answered_at)
 
 
 def judge(f: Facts, s: Settings) -> Verdict:
@@ -89,8 +90,9 @@ def judge(f: Facts, s: Settings) -> Verdict:
                        f"{s.attempt_timeout_seconds:g}", sig)
     if f.pane_state == "waiting_input":
         return Verdict("waiting_input", "attention", f"waiting for input: {f.pane_line}", sig)
-    if f.thread_status == "blocked":
+    if f.thread_status == "blocked" and not f.answered_at:
         return Verdict("blocked", "", "blocked on a question to the leader", sig)
+    # answered: the worker is due to resume (update --status in_progress), and is watched as any other
     lease_gone = not f.lease_owner or (f.lease_expires_at and f.lease_expires_at < f.now)
     # An attempt nobody launched and nobody claimed is simply waiting for its agent to pick it up.
     watched = f.launched or (f.thread_status != "pending")

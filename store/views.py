@@ -243,11 +243,17 @@ def gate_of(required: list[str], checks: list[dict[str, Any]]) -> dict[str, Any]
 
 
 def blocked_questions(conn: Any, run_id: str) -> dict[str, dict[str, Any]]:
-    """task_id -> the latest question on its latest attempt's thread, for blocked tasks."""
+    """task_id -> the latest question on its latest attempt's thread, for blocked tasks.
+
+    A reply leaves the thread blocked until its worker resumes (`update --status in_progress`), so
+    a blocked task may already have its answer: `answered` and `answer` say so, and whoever looks
+    for questions to answer (the console's pane, the demo's stand-in leader) skips those."""
     out = {}
     for r in rows(conn.execute(
             "SELECT t.task_id, t.title, a.attempt_no, a.thread_id, a.assigned_to, m.message_id, m.kind,"
-            " m.summary, m.body, m.payload_json, m.from_agent, m.created_at FROM tasks t"
+            " m.summary, m.body, m.payload_json, m.from_agent, m.created_at, (SELECT y.message_id FROM messages y"
+            " WHERE y.thread_id=a.thread_id AND y.kind='answer' AND y.message_id>m.message_id"
+            " ORDER BY y.message_id LIMIT 1) AS answer_id FROM tasks t"
             " JOIN attempts a ON a.run_id=t.run_id AND a.task_id=t.task_id AND a.attempt_no=(SELECT"
             " max(attempt_no) FROM attempts b WHERE b.run_id=t.run_id AND b.task_id=t.task_id)"
             " JOIN messages m ON m.message_id=(SELECT max(message_id) FROM messages x WHERE"
@@ -255,9 +261,15 @@ def blocked_questions(conn: Any, run_id: str) -> dict[str, dict[str, Any]]:
             " WHERE t.run_id=? AND t.status='blocked'", (run_id,)).fetchall()):
         q = public_message({k: r[k] for k in ("message_id", "kind", "summary", "body", "payload_json",
                                               "from_agent", "created_at")})
+        answer = None
+        if r["answer_id"] is not None:
+            a = conn.execute("SELECT message_id, kind, summary, body, payload_json, from_agent, created_at"
+                             " FROM messages WHERE message_id=?", (r["answer_id"],)).fetchone()
+            answer = public_message(dict(a)) if a is not None else None
         out[r["task_id"]] = {"task_id": r["task_id"], "title": r["title"], "attempt_no": r["attempt_no"],
                              "thread_id": r["thread_id"], "asked_by": r["from_agent"],
-                             "asked_at": r["created_at"], "question": q}
+                             "asked_at": r["created_at"], "question": q,
+                             "answered": answer is not None, "answer": answer}
     return out
 
 
@@ -272,4 +284,4 @@ def blocked(store: Store, *, run_id: str) -> dict[str, Any]:
     for b in found:
         b["age_seconds"] = round(now - parse_ts(b["asked_at"]), 1)
     found.sort(key=lambda b: b["asked_at"])
-    return {"tasks": found, "count": len(found)}
+    return {"tasks": found, "count": len(found), "unanswered": sum(1 for b in found if not b["answered"])}

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .db import Store
-from .errors import InvalidInput, NoMatchingWork
+from .errors import InvalidInput, NoMatchingWork, NotFound
 from .inbox import _statuses, _thread, advance_cursor, renew
 from .records import TERMINAL_THREAD, attach_artifacts, public_event, public_message, row, rows
 from .validate import check_id, check_thread_id, parse_ts
@@ -95,6 +95,12 @@ def wait_reply(store: Store, *, thread_id: str, agent: str | None = None,
         raise InvalidInput("--after-message and --after-event are mutually exclusive")
     kinds = [k.strip() for k in (kinds or ["answer", "control", "result"]) if k.strip()]
     _thread(store.conn, thread_id)
+    if after_message is not None:
+        if int(after_message) < 0:
+            raise InvalidInput("--after-message must be a message id (0: from the thread's first message)")
+        if int(after_message) and store.one("SELECT 1 FROM messages WHERE message_id=? AND thread_id=?",
+                                            (int(after_message), thread_id)) is None:
+            raise NotFound(f"message {after_message} not found on thread {thread_id}")
     params: list[Any] = [thread_id, *kinds]
     kind_sql = f"m.kind IN ({','.join('?' * len(kinds))})"
     to_sql = ""

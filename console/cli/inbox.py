@@ -31,8 +31,12 @@ def _from(args: argparse.Namespace) -> str:
 def h_init(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from orch_console.store.schema import SCHEMA_VERSION
 
-    store = ctx.store
-    return {"db": store.path, "schema_version": SCHEMA_VERSION, "journal_mode": store.scalar("PRAGMA journal_mode")}
+    from pathlib import Path
+
+    store = ctx.store  # opening creates or migrates the schema; an existing database keeps its rows
+    path = str(Path(store.path).resolve())
+    return {"db_path": path, "status": "initialized", "db": path, "schema_version": SCHEMA_VERSION,
+            "journal_mode": store.scalar("PRAGMA journal_mode")}
 
 
 def h_send(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:

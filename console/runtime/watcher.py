@@ -235,7 +235,8 @@ class Watcher(HealingMixin):
             lease_owner=a["lease_owner"], lease_expires_at=parse_ts(a["lease_expires_at"]),
             heartbeat_at=parse_ts(a["last_activity_at"]), last_message_at=parse_ts(a["last_message_at"] or ""),
             worktree_write_at=_newest_write(a["worktree_path"]), last_commit_at=self._last_commit(a, memo),
-            output_changed_at=memo.output_changed_at, pane_state=pane_state, pane_line=pane_line)
+            output_changed_at=memo.output_changed_at, pane_state=pane_state, pane_line=pane_line,
+            answered_at=parse_ts(a.get("answered_at") or "") if a["thread_status"] == "blocked" else 0.0)
 
     def _last_commit(self, a: dict[str, Any], memo: _Memo) -> float:
         """The worktree's last commit time, if a commit was made after the attempt's base."""

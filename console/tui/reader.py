@@ -122,7 +122,8 @@ class ConsoleData:
 
     def _blocked(self) -> list[dict[str, Any]]:
         assert self.board is not None
-        found = views.blocked(self.board.store, run_id=self.board.run_id)["tasks"]
+        # the questions that wait for the leader: an answered one stays blocked until its worker resumes
+        found = [b for b in views.blocked(self.board.store, run_id=self.board.run_id)["tasks"] if not b["answered"]]
         self._blocked_ids = {b["task_id"] for b in found}
         return found
 
