@@ -29,20 +29,74 @@ WHERE a.run_id=? AND (a.status<>th.status OR (
 """
 
 
-def reconcile(store: Store, *, run_id: str) -> dict[str, Any]:
-    """Fold every attempt whose thread moved without it (normally none) into its task again.
+# Task status events -> the status they record (task_added: a new task, ready until a dep add).
+STATUS_EVENTS = {"task_added": "ready", "task_ready": "ready", "task_planned": "planned",
+                 "task_dispatched": "dispatched", "task_running": "running", "task_blocked": "blocked",
+                 "task_verifying": "verifying", "task_done": "done", "task_failed": "failed",
+                 "task_cancelled": "cancelled"}
+# the status before an event that does not record it (events written before from_status was)
+_FROM_DEFAULT = {"task_ready": "planned", "task_planned": "ready"}
+# without a change to report, the cursor still moves past this many events of the run, so each
+# reconcile scans a bounded stretch of the log
+_CURSOR_SLACK = 5000
 
-    Thread changes are folded in their own transaction, so this is a repair and a check; when
-    nothing lags it costs one read and takes no write lock.
+
+def _cursor_key(run_id: str) -> str:
+    return f"reconcile_cursor:{run_id}"
+
+
+def _reconcile_cursor(conn: Any, run_id: str) -> int:
+    r = conn.execute("SELECT value FROM meta WHERE key=?", (_cursor_key(run_id),)).fetchone()
+    return int(r[0]) if r is not None else 0
+
+
+def _status_changes(conn: Any, run_id: str, after: int) -> list[dict[str, Any]]:
+    """Each task whose status changed in the run's events after the cursor: from (its status at
+    the cursor; None for a task added since) and to (its status at the last such event)."""
+    q = ",".join("?" * len(STATUS_EVENTS))
+    changes: dict[str, dict[str, Any]] = {}
+    for event_type, task_id, payload_json in conn.execute(
+            f"SELECT event_type, task_id, payload_json FROM events WHERE run_id=? AND event_id>? AND"
+            f" event_type IN ({q}) AND task_id<>'' ORDER BY event_id", (run_id, after, *STATUS_EVENTS)):
+        c = changes.get(task_id)
+        if c is None:
+            if event_type == "task_added":
+                before = None
+            else:
+                before = loads(payload_json, {}).get("from_status") if payload_json else None
+                before = before or _FROM_DEFAULT.get(event_type, "")
+            c = changes[task_id] = {"task_id": task_id, "from": before, "to": ""}
+        c["to"] = STATUS_EVENTS[event_type]
+    return list(changes.values())
+
+
+def reconcile(store: Store, *, run_id: str, report: bool = True) -> dict[str, Any]:
+    """Fold worker thread state into task state, and report what changed.
+
+    Thread changes are folded eagerly, in the worker's own transaction, so the fold here is a
+    repair and a check (normally nothing lags). updated_tasks reports every task whose status
+    changed since the previous reconcile of the run (`orch reconcile`), each change once: a
+    per-run cursor over the event log, kept in the store's meta table and moved in the same
+    transaction that reads the changes. report=False (status, the watcher, the console) folds
+    without reporting or moving the cursor; its updated_tasks lists only what the repair moved.
     """
     check_id(run_id, "--run")
     with store.snapshot() as conn:
         run = get_run(conn, run_id)
         lagging = conn.execute(LAGGING_SQL, (run_id,)).fetchall()
         counts = task_counts(conn, run_id)
+        pending = False
+        if report:
+            cursor = _reconcile_cursor(conn, run_id)
+            last = conn.execute("SELECT coalesce(max(event_id), 0) FROM events WHERE run_id=?",
+                                (run_id,)).fetchone()[0]
+            pending = last > cursor and (last - cursor > _CURSOR_SLACK or conn.execute(
+                f"SELECT 1 FROM events WHERE run_id=? AND event_id>? AND event_type IN "
+                f"({','.join('?' * len(STATUS_EVENTS))}) LIMIT 1", (run_id, cursor, *STATUS_EVENTS)).fetchone()
+                is not None)
     from .fold import run_status_from_counts
 
-    if not lagging and run_status_from_counts(counts, run["status"]) == run["status"]:
+    if not lagging and not pending and run_status_from_counts(counts, run["status"]) == run["status"]:
         return {"updated_tasks": [], "run": public_run(run, counts)}
 
     def tx(conn: sqlite3.Connection) -> dict[str, Any]:
@@ -59,6 +113,14 @@ def reconcile(store: Store, *, run_id: str) -> dict[str, Any]:
             if after != before:
                 updated.append({"task_id": task["task_id"], "from": before, "to": after})
         refresh_run(conn, run_id, now=now)
+        if report:
+            cursor = _reconcile_cursor(conn, run_id)
+            updated = _status_changes(conn, run_id, cursor)
+            last = conn.execute("SELECT coalesce(max(event_id), 0) FROM events WHERE run_id=?",
+                                (run_id,)).fetchone()[0]
+            if last > cursor:
+                conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET"
+                             " value=excluded.value", (_cursor_key(run_id), str(last)))
         return {"updated_tasks": updated, "run": public_run(get_run(conn, run_id), task_counts(conn, run_id))}
 
     return store.write(tx)
@@ -83,7 +145,8 @@ def status(store: Store, *, run_id: str, reconcile_first: bool = True,
     (a test holds the two equal) without making and encoding 10,000 dicts in Python.
     """
     check_id(run_id, "--run")
-    updated = reconcile(store, run_id=run_id)["updated_tasks"] if reconcile_first else []
+    # status folds first but leaves the report of changes (and its cursor) to `orch reconcile`
+    updated = reconcile(store, run_id=run_id, report=False)["updated_tasks"] if reconcile_first else []
     if encoded and needs_look_limit is None:
         return _status_encoded(store, run_id, updated)
     with store.snapshot() as conn:

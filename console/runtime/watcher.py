@@ -151,7 +151,7 @@ class Watcher(HealingMixin):
                 break
         for run_id in sorted(touched):
             try:
-                views.reconcile(self.store, run_id=run_id)
+                views.reconcile(self.store, run_id=run_id, report=False)
             except OrchError:
                 continue
         rt.clear_ended_liveness(self.store, ended[-500:])

@@ -126,7 +126,7 @@ class LiveMixin:
 
         s = Store(self.db_path)
         try:
-            views.reconcile(s, run_id=run_id)
+            views.reconcile(s, run_id=run_id, report=False)
             inbox.expire_leases(s)
         finally:
             s.close()
