@@ -24,7 +24,7 @@ def _watch(rig: Rig) -> subprocess.Popen[str]:
 
 def _kill(p: subprocess.Popen[str]) -> str:
     os.killpg(p.pid, signal.SIGKILL)
-    out, _ = p.communicate(timeout=10)
+    out, _ = p.communicate(timeout=30)
     return out
 
 

@@ -41,16 +41,30 @@ def test_paths_overlap_rules() -> None:
     assert not plan.paths_overlap(["docs/a.md"], ["docs/b.md"])
 
 
-def test_plan_of_a_random_5000_task_dag_takes_under_a_second() -> None:
+def _random_dag(n: int) -> tuple[list[dict], list[tuple[str, str]]]:
     rnd = random.Random(7)
     tasks = [{"task_id": f"T{i}", "title": "t", "status": "planned", "priority": 0, "default_to": "",
-              "paths_json": json.dumps([f"src/m{rnd.randint(0, 800)}/f{rnd.randint(0, 3)}.py"])} for i in range(5000)]
-    deps = list({(f"T{i}", f"T{rnd.randint(max(0, i - 200), i - 1)}") for i in range(1, 5000) for _ in range(rnd.randint(0, 3))})
-    start = time.perf_counter()
-    p = plan.plan_from({"run_id": "r", "config_json": ""}, tasks, deps)
-    elapsed = time.perf_counter() - start
-    assert sum(len(w["tasks"]) for w in p["waves"]) == 5000
-    assert elapsed < 1.0, f"planning took {elapsed:.2f}s"
+              "paths_json": json.dumps([f"src/m{rnd.randint(0, 800)}/f{rnd.randint(0, 3)}.py"])} for i in range(n)]
+    deps = list({(f"T{i}", f"T{rnd.randint(max(0, i - 200), i - 1)}") for i in range(1, n) for _ in range(rnd.randint(0, 3))})
+    return tasks, deps
+
+
+def test_plan_of_a_random_dag_scales_linearly() -> None:
+    """Planning a 5,000-task DAG (about 0.1 s here) is linear in the graph: four times the tasks
+    take about four times as long, not sixteen. A ratio of best-of-three runs, so a loaded machine
+    (which slows both sizes alike) does not fail it; the absolute figure is a benchmark's job."""
+    def best(n: int) -> float:
+        tasks, deps = _random_dag(n)
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            p = plan.plan_from({"run_id": "r", "config_json": ""}, tasks, deps)
+            times.append(time.perf_counter() - start)
+            assert sum(len(w["tasks"]) for w in p["waves"]) == n
+        return min(times)
+
+    small, large = best(2500), best(10000)
+    assert large / small < 10, f"2,500 tasks {small:.3f}s, 10,000 tasks {large:.3f}s"
 
 
 MANIFEST = {
@@ -156,8 +170,9 @@ def test_verify_run_times_out_a_hanging_check(store: Store, repo: Path) -> None:
     inbox.finish(store, agent="w", thread_id=a["thread_id"], outcome="done", summary="ok")
     start = time.monotonic()
     out = verify_run(store, run_id="r", task_id="A", timeout=1)
-    assert time.monotonic() - start < 10
+    waited = time.monotonic() - start
     assert out["ran"][0]["status"] == "failed" and "timed out" in out["ran"][0]["output_tail"]
+    assert waited < 20, waited  # killed at its 1 s timeout, not after the 30 s sleep (margin for load)
 
 
 def test_run_config_sets_the_cap_and_refuses_unknown_keys(cli) -> None:  # type: ignore[no-untyped-def]
