@@ -86,11 +86,14 @@ def _blocked(d: dict[str, Any], args: Any = None) -> None:
             block(q["body"])
         if q.get("payload") is not None:
             block("payload: " + json.dumps(q["payload"], ensure_ascii=False))
+        if b.get("answered") and b.get("answer"):
+            line("  answered: ", text(b["answer"]["summary"]), "  (waiting for the worker to resume)")
 
 
 def _answer(d: dict[str, Any], args: Any = None) -> None:
     line("answered ", text(d["task"]["task_id"], "bold"), " on thread ", d["thread"]["thread_id"],
-         "; task is now ", status_text(d["task"]["status"]))
+         "; task is ", status_text(d["task"]["status"]), " until its worker resumes" if d["task"]["status"] == "blocked"
+         else "")
 
 
 def _cancel(d: dict[str, Any], args: Any = None) -> None:

@@ -463,6 +463,47 @@ def test_inbox_global_agent_is_the_fallback_for_agent(flow: Flow, cli: Cli) -> N
     assert u["message"]["from_agent"] == "w1"
 
 
+def test_inbox_global_agent_is_the_fallback_for_reply_from(flow: Flow, cli: Cli) -> None:
+    ta = flow.start("A")
+    r = cli.ok("inbox", "--agent", "leader", "reply", "--thread", ta, "--summary", "go on", "--kind", "control")
+    assert (r["message"]["from_agent"], r["message"]["to_agent"]) == ("leader", "w1")
+
+
+def test_inbox_watch_starts_from_now_unless_after_event(flow: Flow, cli: Cli) -> None:
+    sent = cli.ok("inbox", "send", "--from", "leader", "--to", "w1", "--subject", "earlier work")
+    p = cli.inbox("watch", "--agent", "w1", "--timeout-seconds", "0.5")
+    assert p.returncode == 10 and envelope(p)["error"]["code"] == "no_matching_work"
+    d = cli.ok("inbox", "watch", "--agent", "w1", "--after-event", "0", "--timeout-seconds", "5")
+    assert d["woke"] is True and d["thread"]["thread_id"] == sent["thread"]["thread_id"]
+    assert d["message"]["summary"] == "earlier work" and d["event"]["event_id"] >= 1
+
+
+def test_wait_reply_with_timeout_zero_waits_until_the_reply(flow: Flow, cli: Cli) -> None:
+    ta = flow.start("A")
+    flow.update(ta, "blocked", "which port?")
+    p = subprocess.Popen([INBOX, "--db", cli.db, "--json", "wait-reply", "--agent", "w1", "--thread", ta,
+                          "--timeout-seconds", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)
+        assert p.poll() is None, "wait-reply --timeout-seconds 0 returned before any reply"
+        ans = cli.ok("orch", "answer", "--run", "r1", "--task", "A", "--body", "8080")
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, err
+    assert json.loads(out)["data"]["message"]["message_id"] == ans["message"]["message_id"]
+
+
+def test_text_output_of_blocked_and_answer_says_the_worker_resumes(flow: Flow, cli: Cli) -> None:
+    ta = flow.start("A")
+    flow.update(ta, "blocked", "which port?")
+    a = cli.orch("answer", "--run", "r1", "--task", "A", "--summary", "8080", json_out=False)
+    assert a.returncode == 0 and "until its worker resumes" in a.stdout
+    b = cli.orch("blocked", "--run", "r1", json_out=False)
+    assert b.returncode == 0 and "answered: 8080" in b.stdout
+
+
 def test_send_defaults_kind_task_priority_normal_and_summary_from_subject(cli: Cli) -> None:
     cli.ok("inbox", "init")
     d = cli.ok("inbox", "send", "--from", "leader", "--to", "w1", "--subject", "Look")
