@@ -175,7 +175,8 @@ def build() -> Parser:
     c.add_argument("--payload-json", metavar="JSON")
     add_artifacts(c)
 
-    c = command(sub, "reply", h_reply, "answer or steer a worker on its thread", agent=True)
+    c = command(sub, "reply", h_reply, "answer or steer a worker on its thread (the thread keeps its status: "
+                "a blocked worker resumes with update --status in_progress)", agent=True)
     c.add_argument("--from", dest="from_agent", metavar="AGENT", help="sender (default: --agent)")
     c.add_argument("--to", metavar="AGENT", help="recipient (default: the thread's assignee)")
     c.add_argument("--thread", required=True)

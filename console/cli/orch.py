@@ -335,7 +335,8 @@ def build() -> Parser:
     c = command(sub, "blocked", h_blocked, "blocked tasks and their questions, oldest first")
     c.add_argument("--run", required=True)
 
-    c = command(sub, "answer", h_answer, "answer a blocked task's question (it resumes)")
+    c = command(sub, "answer", h_answer, "answer a blocked task's question (the task stays blocked until its worker resumes "
+                "with `inbox update --status in_progress`)")
     c.add_argument("--run", required=True)
     c.add_argument("--task", required=True)
     c.add_argument("--summary")

@@ -49,22 +49,19 @@ def _random_dag(n: int) -> tuple[list[dict], list[tuple[str, str]]]:
     return tasks, deps
 
 
-def test_plan_of_a_random_dag_scales_linearly() -> None:
-    """Planning a 5,000-task DAG (about 0.1 s here) is linear in the graph: four times the tasks
-    take about four times as long, not sixteen. A ratio of best-of-three runs, so a loaded machine
-    (which slows both sizes alike) does not fail it; the absolute figure is a benchmark's job."""
-    def best(n: int) -> float:
-        tasks, deps = _random_dag(n)
-        times = []
-        for _ in range(3):
-            start = time.perf_counter()
-            p = plan.plan_from({"run_id": "r", "config_json": ""}, tasks, deps)
-            times.append(time.perf_counter() - start)
-            assert sum(len(w["tasks"]) for w in p["waves"]) == n
-        return min(times)
-
-    small, large = best(2500), best(10000)
-    assert large / small < 10, f"2,500 tasks {small:.3f}s, 10,000 tasks {large:.3f}s"
+def test_plan_of_a_random_5000_task_dag_completes_in_seconds() -> None:
+    """A 5,000-task DAG plans in about 0.1 s here (bench/plan_bench.py measures it). The bound is a
+    margin a busy 2-core machine holds (a pass that took 0.3 s idle took 1.3 s loaded) and still
+    refuses a blow-up; the outcome asserted exactly is the plan itself."""
+    tasks, deps = _random_dag(5000)
+    start = time.perf_counter()
+    p = plan.plan_from({"run_id": "r", "config_json": ""}, tasks, deps)
+    elapsed = time.perf_counter() - start
+    assert sum(len(w["tasks"]) for w in p["waves"]) == 5000
+    ids = {t["task_id"] for t in tasks}
+    wave_of = {t["task_id"]: w["wave"] for w in p["waves"] for t in w["tasks"]}
+    assert set(wave_of) == ids and all(wave_of[a] > wave_of[b] for a, b in deps)  # every dep in an earlier wave
+    assert elapsed < 10.0, f"planning took {elapsed:.2f}s"
 
 
 MANIFEST = {
