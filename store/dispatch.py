@@ -128,6 +128,7 @@ def _new_attempt(store: Store, *, run_id: str, task_id: str, mode: str | None, t
                    "base_ref": ws.base_ref if ws else "", "base_commit": ws.base_commit if ws else "",
                    "branch_name": ws.branch_name if ws else "",
                    "worktree_path": ws.worktree_path if ws else "",
+                   "workspace_status": "created" if ws else "",
                    "paths": loads(t["paths_json"], []), "required_checks": loads(t["required_checks_json"], [])}
         if cur is not None:
             payload["previous_attempt"] = {"attempt_no": cur["attempt_no"],

@@ -225,7 +225,8 @@ def test_code_dispatch_without_base_ref_records_head_and_its_commit(flow: Flow, 
     assert a["base_ref"] == "HEAD" and a["base_commit"] == head(repo)
     payload = d["message"]["payload"]  # the inbox task payload carries the workspace too
     assert (payload["base_ref"], payload["base_commit"], payload["execution_mode"]) == ("HEAD", head(repo), "code")
-    assert (payload["branch_name"], payload["worktree_path"]) == (a["branch_name"], a["worktree_path"])
+    assert (payload["branch_name"], payload["worktree_path"], payload["workspace_status"]) == \
+        (a["branch_name"], a["worktree_path"], "created")
     assert flow.task_status("A")["latest_attempt"]["base_commit"] == head(repo)
     assert query(cli.db, "SELECT base_ref FROM attempts WHERE thread_id=?", (a["thread_id"],))[0][0] == "HEAD"
 
