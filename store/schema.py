@@ -213,6 +213,20 @@ DROP INDEX threads_lease;
 CREATE INDEX threads_live ON threads(status) WHERE status IN ('claimed', 'in_progress', 'blocked');
 """
 
+# The watcher's memory of each live attempt's screen, process and commits (store/watch_memory.py).
+WATCH_MEMORY = """
+CREATE TABLE watch_memory (
+    thread_id TEXT PRIMARY KEY,
+    output_hash TEXT NOT NULL DEFAULT '',
+    output_changed_at REAL NOT NULL DEFAULT 0,
+    dead_since REAL NOT NULL DEFAULT 0,
+    commit_sha TEXT NOT NULL DEFAULT '',
+    commit_at REAL NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL
+)
+"""
+
+
 def _m005_stored_waves(conn: Any) -> None:
     """Each task keeps its wave (longest dependency chain below it), maintained by dep add, so
     readers (status, the console's window, the autopilot) never recompute the whole plan."""
@@ -229,6 +243,7 @@ MIGRATIONS: list[tuple[str, str | Callable[[Any], None]]] = [
     ("m002_runtime", V2_RUNTIME),
     ("m004_lean_write_indexes", V4_LEAN_INDEXES),
     ("m005_stored_waves", _m005_stored_waves),
+    ("m006_watch_memory", WATCH_MEMORY),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
