@@ -377,54 +377,131 @@ def test_orch_demo_into_a_db_that_has_a_demo_run_is_invalid_state(tmp_path: Path
     assert not (tmp_path / "demo").exists()
 
 
-ORCH_COMMANDS_ON_DB = [
-    ["run", "init", "--run", "r9", "--goal", "g"], ["run", "show", "--run", "r9"], ["run", "list"],
-    ["run", "config", "--run", "r9"], ["task", "add", "--run", "r9", "--task", "T1", "--title", "t"],
-    ["task", "add", "--run", "r9", "--task", "T2", "--title", "t"], ["dep", "add", "--run", "r9", "--task", "T2",
-                                                                       "--depends-on", "T1"],
-    ["ready", "--run", "r9"], ["plan", "--run", "r9"], ["dispatch", "--run", "r9", "--task", "T1",
-                                                       "--execution-mode", "analysis", "--to", "w1"],
-    ["brief", "--run", "r9", "--task", "T1"], ["reconcile", "--run", "r9"], ["status", "--run", "r9"],
-    ["blocked", "--run", "r9"], ["verify", "status", "--run", "r9", "--task", "T1"],
-    ["wait", "--run", "r9", "--for", "task_dispatched", "--after-event", "0", "--timeout-seconds", "5"],
-    ["report", "--run", "r9", "--format", "json"], ["watch", "--run", "r9", "--once"],
-    ["cancel", "--run", "r9", "--task", "T2"],
-]
+def _leaf_commands(exe: str) -> set[str]:
+    import argparse
+
+    from orch_console.console.cli import inbox, orch
+
+    def walk(p: argparse.ArgumentParser, pre: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+        out: list[tuple[str, ...]] = []
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for name, sub in a.choices.items():
+                    out += walk(sub, pre + (name,)) or [pre + (name,)]
+        return out
+
+    return {" ".join(c) for c in walk((orch if exe == "orch" else inbox).build())}
+
+
+# Held by their own tests: demo (test_orch_demo_honours_db) and console (the TUI, tests/ui).
+NOT_HERE = {"orch demo", "orch console"}
 
 
 def test_every_command_honours_an_explicit_db(tmp_path: Path) -> None:
-    """--db wins over $ORCH_DB and over the default .agents/coord.db, for every command."""
+    """--db wins over $ORCH_DB and over the default .agents/coord.db, for every command of both
+    CLIs and orch-worker-brief: a run's whole life against one explicit file, from a cwd that has
+    neither."""
+    from cli_flow import _shared
+
     db = tmp_path / "explicit.db"
     env = {**os.environ, "ORCH_DB": str(tmp_path / "env.db")}
+    env.update({k: v for k, v in _shared.git_env().items() if k.startswith("GIT_")})
     work = tmp_path / "cwd"
     work.mkdir()
+    repo = _shared.make_repo(tmp_path / "repo")
+    ran: set[str] = set()
 
-    def run(exe: str, argv: list[str]) -> dict[str, Any]:
+    def run(exe: str, *argv: str, code: int = 0) -> dict[str, Any]:
+        words = [a for a in argv if not a.startswith("-")]
         p = subprocess.run([exe, "--db", str(db), "--json", *argv], capture_output=True, text=True, timeout=60,
                            env=env, cwd=work)
-        assert p.returncode == 0, (argv, p.stdout, p.stderr)
-        return json.loads(p.stdout)["data"]
+        assert p.returncode == code, (argv, p.stdout, p.stderr)
+        ran.add(("orch " if exe == ORCH else "inbox ") + " ".join(words[:2] if words[0] in
+                                                                    ("run", "task", "dep", "verify", "import") else words[:1]))
+        return json.loads(p.stdout)["data"] if code == 0 else {}
 
-    assert run(INBOX, ["init"])["db_path"] == str(db)
-    for argv in ORCH_COMMANDS_ON_DB:
-        run(ORCH, argv)
-    tid = query(str(db), "SELECT thread_id FROM attempts WHERE run_id='r9'")[0][0]
-    for argv in (["fetch", "--agent", "w1"], ["claim", "--agent", "w1", "--thread", tid],
-                 ["renew", "--agent", "w1", "--thread", tid], ["show", "--thread", tid], ["list"],
-                 ["update", "--agent", "w1", "--thread", tid, "--status", "in_progress", "--summary", "s"],
-                 ["send", "--from", "leader", "--to", "w1", "--thread", tid, "--summary", "hi"],
-                 ["reply", "--from", "leader", "--thread", tid, "--summary", "ok", "--kind", "control"],
-                 ["wait-reply", "--thread", tid, "--after-message", "0", "--timeout-seconds", "5"],
-                 ["watch", "--agent", "w1", "--after-event", "0", "--timeout-seconds", "5"],
-                 ["done", "--agent", "w1", "--thread", tid, "--summary", "ok"]):
-        run(INBOX, argv)
+    def thread(task: str) -> str:
+        return query(str(db), "SELECT thread_id FROM attempts WHERE run_id='r9' AND task_id=? ORDER BY attempt_no DESC"
+                     " LIMIT 1", (task,))[0][0]
+
+    assert run(INBOX, "init")["db_path"] == str(db)
+    run(ORCH, "run", "init", "--run", "r9", "--goal", "g")
+    run(ORCH, "run", "show", "--run", "r9")
+    run(ORCH, "run", "list")
+    run(ORCH, "run", "config", "--run", "r9", "--set", "stall_seconds=900")
+    for t, extra in (("T1", []), ("T2", []), ("T3", []), ("T4", ["--required-check", "lint"]),
+                     ("T5", ["--check-cmd", "unit=true"])):
+        run(ORCH, "task", "add", "--run", "r9", "--task", t, "--title", t, "--default-to", "w1", *extra)
+    run(ORCH, "dep", "add", "--run", "r9", "--task", "T2", "--depends-on", "T1")
+    run(ORCH, "ready", "--run", "r9")
+    run(ORCH, "plan", "--run", "r9")
+    # T1: a question, its answer, the worker resumes and finishes
+    run(ORCH, "dispatch", "--run", "r9", "--task", "T1", "--execution-mode", "analysis")
+    run(ORCH, "brief", "--run", "r9", "--task", "T1")
+    t1 = thread("T1")
+    run(INBOX, "fetch", "--agent", "w1")
+    run(INBOX, "claim", "--agent", "w1", "--thread", t1)
+    run(INBOX, "renew", "--agent", "w1", "--thread", t1)
+    q = run(INBOX, "update", "--agent", "w1", "--thread", t1, "--status", "blocked", "--summary", "which?")
+    run(ORCH, "blocked", "--run", "r9")
+    run(ORCH, "attention", "--run", "r9")
+    run(ORCH, "answer", "--run", "r9", "--task", "T1", "--body", "this one")
+    run(INBOX, "wait-reply", "--agent", "w1", "--thread", t1, "--after-message", str(q["message"]["message_id"]),
+        "--timeout-seconds", "5")
+    run(INBOX, "reply", "--from", "leader", "--thread", t1, "--summary", "and quickly", "--kind", "control")
+    run(INBOX, "update", "--agent", "w1", "--thread", t1, "--status", "in_progress", "--summary", "resuming")
+    run(INBOX, "show", "--thread", t1)
+    run(INBOX, "done", "--agent", "w1", "--thread", t1, "--summary", "ok")
+    run(ORCH, "wait", "--run", "r9", "--for", "task_done", "--after-event", "0", "--timeout-seconds", "5")
+    run(ORCH, "reconcile", "--run", "r9")
+    # T2: fails, is retried, reassigned, cancelled
+    run(ORCH, "dispatch", "--run", "r9", "--task", "T2", "--execution-mode", "analysis")
+    run(INBOX, "claim", "--agent", "w1", "--thread", thread("T2"))
+    run(INBOX, "fail", "--agent", "w1", "--thread", thread("T2"), "--summary", "broke")
+    run(ORCH, "retry", "--run", "r9", "--task", "T2", "--body", "differently")
+    run(ORCH, "reassign", "--run", "r9", "--task", "T2", "--to", "w2")
+    run(ORCH, "cancel", "--run", "r9", "--task", "T2")
+    # T3: code mode, done, its worktree cleaned up
+    run(ORCH, "dispatch", "--run", "r9", "--task", "T3", "--execution-mode", "code", "--repo-path", str(repo))
+    run(INBOX, "claim", "--agent", "w1", "--thread", thread("T3"))
+    run(INBOX, "done", "--agent", "w1", "--thread", thread("T3"), "--summary", "ok")
+    run(ORCH, "cleanup", "--run", "r9", "--all-completed")
+    # T4 and T5: the gates
+    for t in ("T4", "T5"):
+        run(ORCH, "dispatch", "--run", "r9", "--task", t, "--execution-mode", "analysis")
+        run(INBOX, "claim", "--agent", "w1", "--thread", thread(t))
+        run(INBOX, "done", "--agent", "w1", "--thread", thread(t), "--summary", "ok")
+    run(ORCH, "verify", "record", "--run", "r9", "--task", "T4", "--check", "lint", "--status", "passed")
+    run(ORCH, "verify", "run", "--run", "r9", "--task", "T5")
+    run(ORCH, "verify", "status", "--run", "r9", "--task", "T5")
+    run(ORCH, "watch", "--run", "r9", "--once")
+    run(ORCH, "status", "--run", "r9")
+    run(ORCH, "report", "--run", "r9", "--format", "json")
+    # threads outside a run, and the imports
+    side = run(INBOX, "send", "--from", "leader", "--to", "w3", "--subject", "side job")["thread"]["thread_id"]
+    run(INBOX, "watch", "--agent", "w3", "--after-event", "0", "--timeout-seconds", "5")
+    run(INBOX, "list")
+    run(INBOX, "cancel", "--thread", side)
+    gh = tmp_path / "issues.json"
+    gh.write_text(json.dumps([{"number": 1, "title": "an issue", "body": "", "labels": []}]))
+    run(ORCH, "import", "gh-issues", str(gh), "--run", "r10")
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"project": "p", "phases": [{"name": "one", "tasks": [
+        {"id": "m1", "title": "first", "files": ["a"], "dependsOn": []}]}]}))
+    run(ORCH, "import", "manifest", str(manifest), "--run", "r11")
     saved = tmp_path / "d.json"
     saved.write_text(json.dumps({"ok": True, "data": {"task": {"run_id": "r9", "task_id": "T1"},
                                                         "attempt": {"attempt_no": 1}}}))
     b = subprocess.run([WORKER_BRIEF, "--db", str(db), "--dispatch-json", str(saved)], capture_output=True, text=True,
                        timeout=60, env=env, cwd=work)
-    assert b.returncode == 0 and tid in b.stdout
-    assert run(ORCH, ["status", "--run", "r9"])["run"]["status"] == "done"  # T1 done, T2 cancelled
+    assert b.returncode == 0 and t1 in b.stdout
+
+    everything = {f"orch {c}" for c in _leaf_commands("orch")} | {f"inbox {c}" for c in _leaf_commands("inbox")}
+    assert everything - NOT_HERE - ran == set()  # a new command joins this test
+    st = run(ORCH, "status", "--run", "r9")
+    assert {t["task_id"]: t["status"] for t in st["tasks"]} == \
+        {"T1": "done", "T2": "cancelled", "T3": "done", "T4": "done", "T5": "done"}
+    assert {r["run_id"] for r in run(ORCH, "run", "list")["runs"]} == {"r9", "r10", "r11"}
     assert not (tmp_path / "env.db").exists() and not (work / ".agents").exists()
 
 
