@@ -122,7 +122,7 @@ def _cleanup(d: dict[str, Any], args: Any = None) -> None:
 
 def _reconcile(d: dict[str, Any], args: Any = None) -> None:
     for u in d["updated_tasks"]:
-        line(f"{u['task_id']}: {u['from']} -> {u['to']}")
+        line(f"{u['task_id']}: {u['from'] or '(new)'} -> {u['to']}")
     _run(d)
 
 
