@@ -226,6 +226,20 @@ CREATE TABLE watch_memory (
 )
 """
 
+# A profile that hit its usage limit or cannot reach its API takes no new work (store/holds.py).
+PROFILE_HOLDS = """
+CREATE TABLE profile_holds (
+    profile TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('usage_limit', 'network', 'api', 'auth')),
+    reason TEXT NOT NULL DEFAULT '',
+    run_id TEXT NOT NULL DEFAULT '',
+    task_id TEXT NOT NULL DEFAULT '',
+    attempt_no INTEGER,
+    until_at TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL
+)
+"""
+
 
 def _m005_stored_waves(conn: Any) -> None:
     """Each task keeps its wave (longest dependency chain below it), maintained by dep add, so
@@ -244,6 +258,7 @@ MIGRATIONS: list[tuple[str, str | Callable[[Any], None]]] = [
     ("m004_lean_write_indexes", V4_LEAN_INDEXES),
     ("m005_stored_waves", _m005_stored_waves),
     ("m006_watch_memory", WATCH_MEMORY),
+    ("m007_profile_holds", PROFILE_HOLDS),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
