@@ -61,6 +61,8 @@ def queue(store: Store, *, run_id: str, now: float | None = None) -> dict[str, A
             " AND (x.kind<>'waiting_input' OR a.liveness='waiting_input')", (run_id,)).fetchall())
         items: list[dict[str, Any]] = []
         for q in questions.values():
+            if q["answered"]:  # answered: its worker's turn to resume, nothing waits on the leader
+                continue
             question = q["question"]
             items.append({"task_id": q["task_id"], "title": q["title"], "kind": "question",
                           "text": _first_line(question["summary"]) or _first_line(question["body"]),

@@ -171,6 +171,15 @@ def test_inbox_reply_leaves_a_working_thread_as_it_was(flow: Flow, cli: Cli, sta
     assert flow.task_status("A")["status"] == "running"
 
 
+def test_an_answered_question_leaves_the_attention_queue(flow: Flow, cli: Cli) -> None:
+    ta = flow.start("A")
+    flow.update(ta, "blocked", "which port?")
+    assert [i["task_id"] for i in cli.ok("orch", "attention", "--run", "r1")["items"]] == ["A"]
+    cli.ok("orch", "answer", "--run", "r1", "--task", "A", "--body", "8080")
+    assert cli.ok("orch", "attention", "--run", "r1")["items"] == []  # the worker's turn, not the leader's
+    assert flow.task_status("A")["status"] == "blocked"
+
+
 def test_orch_answer_of_an_answered_question_is_invalid_state(flow: Flow, cli: Cli) -> None:
     ta = flow.start("A")
     flow.update(ta, "blocked", "which port?")
