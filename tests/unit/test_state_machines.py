@@ -404,3 +404,17 @@ def test_a_payload_with_an_escaped_lone_surrogate_is_stored_as_an_escape(plan: S
     stored = plan.scalar("SELECT payload_json FROM messages WHERE message_id=?", (out["message"]["message_id"],))
     assert json.loads(stored) == json.loads(payload)
     assert out["message"]["payload"] == {"q": "\ud800 and é"}
+
+
+def test_live_attempts_carry_when_the_open_question_was_answered(plan: Store) -> None:
+    """The watcher's liveness reads answered_at: set by the answer to the latest question, and
+    cleared by a new question (the worker is blocked on the leader again)."""
+    from orch_console.store import runtime as rt
+
+    th = start(plan)
+    inbox.update(plan, agent="w1", thread_id=th, status="blocked", summary="which db?")
+    assert rt.live_attempts(plan, "r")[0]["answered_at"] is None
+    dispatch.answer(plan, run_id="r", task_id="A", body="sqlite")
+    assert rt.live_attempts(plan, "r")[0]["answered_at"]
+    inbox.update(plan, agent="w1", thread_id=th, status="blocked", summary="and the host?")
+    assert rt.live_attempts(plan, "r")[0]["answered_at"] is None
