@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from cli_flow import INBOX, ORCH, Cli, Flow, copy_db, execute, git, head, migrate, query
 
 BIN = Path(sys.executable).parent
@@ -279,7 +278,8 @@ def test_code_dispatch_default_workspace_root_is_repo_orch_worktrees(flow: Flow,
 def test_analysis_dispatch_has_no_worktree_and_starts_no_worker(flow: Flow, cli: Cli) -> None:
     d = flow.dispatch("A")
     a = d["attempt"]
-    assert (a["execution_mode"], a["worktree_path"], a["branch_name"], a["workspace_status"]) == ("analysis", "", "", "")
+    assert (a["execution_mode"], a["worktree_path"], a["branch_name"], a["workspace_status"]) == \
+        ("analysis", "", "", "")
     assert d["message"]["payload"]["execution_mode"] == "analysis"
     assert d["task"]["status"] == "dispatched" and d["thread"]["status"] == "pending"  # handoff, not execution
 
@@ -305,7 +305,8 @@ def test_orch_worker_brief_prints_the_brief_of_a_saved_dispatch(flow: Flow, cli:
                  "1. Fetch or inspect the assigned thread and claim exactly the listed thread_id.",
                  "2. Inspect the thread with show before making assumptions about the task body or payload.",
                  "3. Send one in_progress update when real work starts.",
-                 "4. If blocked, send one precise blocked question with update --status blocked and then use wait-reply.",
+                 "4. If blocked, send one precise blocked question with update --status blocked and then use "
+                 "wait-reply.",
                  "5. Finish with done on success or fail on failure.",
                  "6. Stop after reporting the handled thread_id and a concise outcome summary.", "Rules:",
                  "- Do not claim any other thread.", "- Keep all coordination in inbox messages, not ordinary chat.",
@@ -425,8 +426,8 @@ def test_every_command_honours_an_explicit_db(tmp_path: Path) -> None:
         p = subprocess.run([exe, "--db", str(db), "--json", *argv], capture_output=True, text=True, timeout=60,
                            env=env, cwd=work)
         assert p.returncode == code, (argv, p.stdout, p.stderr)
-        ran.add(("orch " if exe == ORCH else "inbox ") + " ".join(words[:2] if words[0] in
-                                                                    ("run", "task", "dep", "verify", "import") else words[:1]))
+        grouped = words[0] in ("run", "task", "dep", "verify", "import")
+        ran.add(("orch " if exe == ORCH else "inbox ") + " ".join(words[:2] if grouped else words[:1]))
         return json.loads(p.stdout)["data"] if code == 0 else {}
 
     def thread(task: str) -> str:
@@ -668,7 +669,7 @@ TYPICAL_COMMANDS = """\
 ./assets/orch --db ./coord.db --json answer --run blog_mvp_001 --task T2 --body "MVP supports draft and published only."
 ./assets/orch --db ./coord.db --json retry --run blog_mvp_001 --task T7a --to backend-worker --body "Retry after fixing the contract mismatch."
 ./assets/orch --db ./coord.db --json cleanup --run blog_mvp_001 --all-completed
-"""
+"""  # noqa: E501 (verbatim)
 
 
 def test_typical_commands_copy_matches_the_seed() -> None:
@@ -684,7 +685,8 @@ def test_typical_commands_copy_matches_the_seed() -> None:
 def installed(line: str, tmp: Path) -> str:
     """The seed's command with the bundled executables replaced by the installed ones, and /tmp/
     by the test's own directory (a shared machine's /tmp is not the test's to write)."""
-    line = line.replace("../inbox/assets/inbox ", f"{INBOX} ").replace("./assets/orch-worker-brief ", f"{WORKER_BRIEF} ")
+    line = line.replace("../inbox/assets/inbox ", f"{INBOX} ")
+    line = line.replace("./assets/orch-worker-brief ", f"{WORKER_BRIEF} ")
     return line.replace("./assets/orch ", f"{ORCH} ").replace("/tmp/", f"{tmp}/")
 
 
