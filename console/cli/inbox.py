@@ -29,9 +29,9 @@ def _from(args: argparse.Namespace) -> str:
 
 
 def h_init(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from orch_console.store.schema import SCHEMA_VERSION
-
     from pathlib import Path
+
+    from orch_console.store.schema import SCHEMA_VERSION
 
     store = ctx.store  # opening creates or migrates the schema; an existing database keeps its rows
     path = str(Path(store.path).resolve())

@@ -31,7 +31,8 @@ def answers(db: str, thread: str) -> int:
 
     conn = sqlite3.connect(db)
     try:
-        return conn.execute("SELECT count(*) FROM messages WHERE thread_id=? AND kind='answer'", (thread,)).fetchone()[0]
+        return conn.execute("SELECT count(*) FROM messages WHERE thread_id=? AND kind='answer'",
+                            (thread,)).fetchone()[0]
     finally:
         conn.close()
 
