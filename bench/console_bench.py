@@ -61,7 +61,7 @@ def build(db: str, n_tasks: int, n_messages: int) -> None:
         for _ in range(rng.choice((1, 2))):
             deps.add((RUN, f"t{i:05d}", f"t{rng.randrange(max(0, i - 400), i - 100):05d}"))
     c.executemany("INSERT INTO deps (run_id, task_id, depends_on) VALUES (?,?,?)", sorted(deps))
-    from orch_console.store.plan import recompute_waves  # bulk rows bypass dep add, which keeps tasks.wave
+    from orch_console.store.waves import recompute_waves  # bulk rows bypass dep add, which keeps tasks.wave
 
     recompute_waves(c, RUN)
     threads = [(f"thr_b{i:010d}", RUN, f"t{i:05d}", "s", "leader", "w", "in_progress", "w", "2099-01-01T00:00:00.000000Z",

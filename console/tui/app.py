@@ -21,7 +21,8 @@ from textual.binding import Binding
 from textual.widgets import Static, TabbedContent, TabPane
 
 from orch_console import themes
-from orch_console.store.board import Page, TaskFilter
+from orch_console.store.models import Page, TaskFilter
+from orch_console.store.states import LIVE_ATTEMPT
 from orch_console.widgets.attempt_log import AttemptLogPane
 from orch_console.widgets.blocked_list import BlockedPane
 from orch_console.widgets.dag_view import DagView
@@ -44,7 +45,6 @@ WINDOW = 200      # rows held by the task table at once
 # its own line of the task table.
 AGE_SECONDS, AGE_PARTS = 1.0, 1
 OUTPUT_SECONDS = 0.75   # a live worker's screen is re-captured this often while the log pane shows it
-LIVE_ATTEMPT = ("pending", "claimed", "in_progress", "blocked")
 # The refresh thread is woken by watchfiles (live.py) when the database or its WAL changes; it
 # also looks at PRAGMA data_version itself: as a fallback when idle (more often when no file
 # watch is running: no inotify, say), and often while commits keep coming, since watchfiles batches
@@ -623,7 +623,8 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
 
     @work(thread=True, exclusive=True, group="output", exit_on_error=False)
     def _load_output(self, task_id: str, a: Any) -> None:
-        from orch_console.store.board_log import OutputView, output_tail
+        from orch_console.store.board_log import output_tail
+        from orch_console.store.models import OutputView
 
         from orch_console.console.runtime import launcher
 

@@ -252,7 +252,7 @@ class ActionsMixin:
         self._poll_output()
 
     def action_filter(self: OrchConsole) -> None:
-        from orch_console.store.board import TaskFilter
+        from orch_console.store.models import TaskFilter
 
         from orch_console.console.tui.screens.modals import FilterScreen
 

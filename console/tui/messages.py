@@ -7,9 +7,7 @@ from typing import Any
 
 from textual.message import Message
 
-from orch_console.store.board import Header, Page, TaskRow
-from orch_console.store.board_dag import DagLayout
-from orch_console.store.board_log import AttemptLog, OutputView
+from orch_console.store.models import AttemptLog, DagLayout, Header, OutputView, Page, TaskRow
 
 
 @dataclass
