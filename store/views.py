@@ -16,7 +16,7 @@ from .fold import fold_thread, refresh_run, run_status_from_counts, task_counts
 from .plan import plan_from
 from .records import RawJSON, loads, public_message, rows
 from .runs import get_run, public_run
-from .states import FOLDABLE_TASK, NEEDS_LOOK_ORDER, THREAD_TO_TASK, TaskStatus, sql_in
+from .states import FOLDABLE_TASK, NEEDS_LOOK_ORDER, TASK_EVENT, THREAD_TO_TASK, TaskStatus, sql_in
 from .validate import check_id, now_ts, parse_ts
 
 
@@ -36,13 +36,12 @@ WHERE a.run_id=? AND (a.status<>th.status OR (
 """
 
 
-# Task status events -> the status they record (task_added: a new task, ready until a dep add).
-STATUS_EVENTS = {"task_added": "ready", "task_ready": "ready", "task_planned": "planned",
-                 "task_dispatched": "dispatched", "task_running": "running", "task_blocked": "blocked",
-                 "task_verifying": "verifying", "task_done": "done", "task_failed": "failed",
-                 "task_cancelled": "cancelled"}
+# Task status events -> the status they record: each transition's event (states.TASK_EVENT), plus
+# task_added (a new task is ready until a dep add) and task_planned (a dep add took it back).
+STATUS_EVENTS: dict[str, str] = {"task_added": str(TaskStatus.READY), "task_planned": str(TaskStatus.PLANNED),
+                                 **{e: str(st) for st, e in TASK_EVENT.items()}}
 # the status before an event that does not record it (events written before from_status was)
-_FROM_DEFAULT = {"task_ready": "planned", "task_planned": "ready"}
+_FROM_DEFAULT = {"task_ready": TaskStatus.PLANNED, "task_planned": TaskStatus.READY}
 # without a change to report, the cursor still moves past this many events of the run, so each
 # reconcile scans a bounded stretch of the log
 _CURSOR_SLACK = 5000
@@ -71,9 +70,9 @@ def _status_changes(conn: Any, run_id: str, after: int) -> list[dict[str, Any]]:
                 before = None
             else:
                 before = loads(payload_json, {}).get("from_status") if payload_json else None
-                before = before or _FROM_DEFAULT.get(event_type, "")
+                before = before or str(_FROM_DEFAULT.get(event_type, ""))
             c = changes[task_id] = {"task_id": task_id, "from": before, "to": ""}
-        c["to"] = STATUS_EVENTS[event_type]
+        c["to"] = str(STATUS_EVENTS[event_type])
     return list(changes.values())
 
 

@@ -182,7 +182,7 @@ def main(*, directory: str | None = None, headless: bool = False, as_json: bool 
     if db is not None:  # an explicit --db: the demo's run goes there (refused before anything is made)
         db = str(Path(db).expanduser().absolute())
         with Store(db, create_dirs=True) as s:
-            if s.one("SELECT 1 FROM runs WHERE run_id=?", (RUN_ID,)) is not None:
+            if runs.run_exists(s, RUN_ID):
                 raise InvalidState(f"{db} already has a run {RUN_ID}; give a new --db for the demo")
     if directory:
         root = Path(directory).expanduser().resolve()
