@@ -8,9 +8,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from orch_console.store import dispatch
-from orch_console.store import inbox, runs, runtime
+from orch_console.store import dispatch, inbox, runs, runtime
 from orch_console.store.db import Store
+from orch_console.store.validate import now_ts
 
 RUN = "web-auth"
 NASTY = ("renders literally: [/bold] [link=x]click[/link] \x1b]8;;http://x\x07osc-link\x1b]8;;\x07 "
@@ -104,8 +104,6 @@ PINNED_BASE = 1_767_225_600.0  # 2026-01-01T00:00:00Z: screens rendered from thi
 
 def pin_timestamps(db_path: str, base: float = PINNED_BASE) -> None:
     """Rewrite every timestamp to base + a small step per row, keeping their order. Test data only."""
-    from orch_console.store.validate import now_ts
-
     conn = sqlite3.connect(db_path)
     conn.create_function("pin", 1, lambda i: now_ts(base + 7.0 * (i or 0)), deterministic=True)
     try:

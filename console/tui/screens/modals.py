@@ -14,7 +14,6 @@ from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, 
 from textual.widgets.option_list import Option
 
 from orch_console.store.models import RunSummary
-
 from orch_console.widgets.text import cell
 
 CANCEL = Binding("escape", "dismiss_none", "Cancel", id="modal.cancel")
