@@ -132,7 +132,7 @@ def build(db: str, n_tasks: int, width: int, n_dispatch: int, history: int) -> d
         if history:
             s.write(hist)
         hist_s = time.monotonic() - t
-        lag = st_views.reconcile(s, run_id=RUN_ID)["updated_tasks"]
+        lag = st_views.reconcile(s, run_id=RUN_ID, report=False)["updated_tasks"]
         s.checkpoint("TRUNCATE")
         counts = {r[0]: r[1] for r in s.all("SELECT status, count(*) FROM tasks WHERE run_id=? GROUP BY status",
                                            (RUN_ID,))}

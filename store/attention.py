@@ -10,14 +10,13 @@ the leader sees both what matters most and what has been left longest.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from .db import Store
 from .plan import critical_path
 from .records import rows
-from .states import FINISHED_TASK, MessageKind, sql_in
+from .states import FINISHED_TASK, sql_in
 from .validate import check_id, parse_ts
 from .views import blocked_questions
 
@@ -62,14 +61,10 @@ def queue(store: Store, *, run_id: str, now: float | None = None) -> dict[str, A
             " FROM attempts b WHERE b.run_id=x.run_id AND b.task_id=x.task_id)"
             " AND (x.kind<>'waiting_input' OR a.liveness='waiting_input')", (run_id,)).fetchall())
         items: list[dict[str, Any]] = []
-        answered = {r[0] for r in conn.execute(
-            "SELECT q.thread_id FROM messages q JOIN messages a ON a.thread_id=q.thread_id AND a.message_id>q.message_id"
-            " AND a.kind=? WHERE q.message_id IN (SELECT value FROM json_each(?))",
-            (MessageKind.ANSWER, json.dumps([q["question"]["message_id"] for q in questions.values()])))}
         for q in questions.values():
+            if q["answered"]:  # answered: its worker's turn to resume, nothing waits on the leader
+                continue
             question = q["question"]
-            if q["thread_id"] in answered:
-                continue  # answered: the worker has yet to resume, but nothing waits on the leader
             items.append({"task_id": q["task_id"], "title": q["title"], "kind": "question",
                           "text": _first_line(question["summary"]) or _first_line(question["body"]),
                           "agent": q["asked_by"], "attempt_no": q["attempt_no"], "thread_id": q["thread_id"],

@@ -14,7 +14,7 @@ from .runs import get_task
 from .validate import check_id
 
 TEMPLATE = """\
-Use the inbox CLI ({inbox_cmd}) to act as {assigned_to} on SQLite DB {db_path}. Only coordinate through the inbox CLI. Do not use ordinary chat to coordinate with the leader. Do not use orch.
+Use the inbox CLI ({inbox_cmd}) to act as {assigned_to} on SQLite DB {db_path}. Only coordinate through the bundled inbox CLI. Do not use ordinary chat to coordinate with the leader. Do not use orch.
 
 You are assigned one existing attempt:
 - run_id: {run_id}
@@ -29,20 +29,21 @@ You are assigned one existing attempt:
 - worktree_path: {worktree_path}
 
 Required workflow:
-1. Fetch or inspect the assigned thread and claim exactly the listed thread_id:
+1. Fetch or inspect the assigned thread and claim exactly the listed thread_id.
    {inbox_cmd} --db {db_path} --json claim --agent {assigned_to} --thread {thread_id}
-2. Inspect the thread with show before making assumptions about the task body or payload:
+2. Inspect the thread with show before making assumptions about the task body or payload.
    {inbox_cmd} --db {db_path} --json show --thread {thread_id}
-3. Send one in_progress update when real work starts (update --status in_progress --summary ...),
-   and renew your lease while you work (renew --agent {assigned_to} --thread {thread_id}).
+3. Send one in_progress update when real work starts.
+   (update --status in_progress --summary ...), and renew your lease while you work
+   (renew --agent {assigned_to} --thread {thread_id}).
 4. If blocked, send one precise blocked question with update --status blocked and then use wait-reply.
    The update prints the question's message_id (data.message.message_id). Wait for the leader's answer
    in slices that fit your shell tool's time limit:
    {inbox_cmd} --db {db_path} --json wait-reply --agent {assigned_to} --thread {thread_id} --after-message MESSAGE_ID --timeout-seconds 90
    Exit code 10 means no answer yet: run the same command again, as many times as it takes. Do not end
    your turn, guess the answer or go on without it. When the answer arrives, resume with
-   update --status in_progress and follow it. If your turn ends anyway, the leader's answer is typed
-   into your session when it comes: then resume the same way.
+   update --status in_progress (a reply does not unblock the thread) and follow it. If your turn ends
+   anyway, the leader's answer is typed into your session when it comes: then resume the same way.
 5. Finish with done on success or fail on failure.
 6. Stop after reporting the handled thread_id and a concise outcome summary.
 

@@ -131,6 +131,7 @@ def _new_attempt(store: Store, *, run_id: str, task_id: str, mode: str | None, t
                    "base_ref": ws.base_ref if ws else "", "base_commit": ws.base_commit if ws else "",
                    "branch_name": ws.branch_name if ws else "",
                    "worktree_path": ws.worktree_path if ws else "",
+                   "workspace_status": "created" if ws else "",
                    "paths": loads(t["paths_json"], []), "required_checks": loads(t["required_checks_json"], [])}
         if cur is not None:
             payload["previous_attempt"] = {"attempt_no": cur["attempt_no"],
@@ -197,6 +198,14 @@ def _previous(store: Store, run_id: str, task_id: str) -> dict[str, Any]:
     return prev
 
 
+def _base_of(prev: dict[str, Any]) -> str | None:
+    """A new attempt starts where the previous one did: a named ref is resolved again, a HEAD
+    default is the commit HEAD was then (the checkout may have moved or be dirty since)."""
+    if prev["base_ref"] and prev["base_ref"] != "HEAD":
+        return prev["base_ref"]
+    return prev["base_commit"] or None
+
+
 def _workspace_root_of(prev: dict[str, Any]) -> str | None:
     """Retries land beside the previous attempt: ROOT/run/task/aN -> ROOT."""
     if not prev["worktree_path"]:
@@ -212,7 +221,7 @@ def retry(store: Store, *, run_id: str, task_id: str, to: str | None = None,
     prev = _previous(store, run_id, task_id)
     return _new_attempt(store, run_id=run_id, task_id=task_id, mode=prev["execution_mode"], to=to,
                         repo_path=prev["repo_path"] or None,
-                        base_ref=prev["base_ref"] or prev["base_commit"] or None,
+                        base_ref=_base_of(prev),
                         workspace_root=_workspace_root_of(prev), body=body, allowed_from=(TaskStatus.FAILED,),
                         verb="retry", watcher_action=action)
 
@@ -222,7 +231,7 @@ def reassign(store: Store, *, run_id: str, task_id: str, to: str, body: str | No
     prev = _previous(store, run_id, task_id)
     return _new_attempt(store, run_id=run_id, task_id=task_id, mode=prev["execution_mode"], to=to,
                         repo_path=prev["repo_path"] or None,
-                        base_ref=prev["base_ref"] or prev["base_commit"] or None,
+                        base_ref=_base_of(prev),
                         workspace_root=_workspace_root_of(prev), body=body,
                         allowed_from=(*FOLDABLE_TASK, TaskStatus.FAILED), verb="reassign",
                         end_previous="reassigned")

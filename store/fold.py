@@ -23,13 +23,16 @@ def set_task_status(conn: sqlite3.Connection, run_id: str, task_id: str, new: st
     """The one guarded task transition; appends its event when it wins. old: the status the
     caller read in this transaction, if it did (lets a same-class move skip the run refresh)."""
     q = ",".join("?" * len(allowed_from))
+    if old is None:  # one primary-key read: the event records where the task came from
+        r = conn.execute("SELECT status FROM tasks WHERE run_id=? AND task_id=?", (run_id, task_id)).fetchone()
+        old = r[0] if r is not None else None
     cur = conn.execute(
         f"UPDATE tasks SET status=?, updated_at=? WHERE run_id=? AND task_id=? AND status IN ({q})",
         (new, now, run_id, task_id, *allowed_from))
     if cur.rowcount != 1:
         return False
     add_event(conn, event or TASK_EVENT[new], run_id=run_id, task_id=task_id, thread_id=thread_id,
-              attempt_no=attempt_no, summary=summary, payload=payload, now=now)
+              attempt_no=attempt_no, summary=summary, payload={**(payload or {}), "from_status": old}, now=now)
     if new == "done":
         promote_dependents(conn, run_id, task_id, now=now)
     if old is None or RUN_CLASS.get(old) != RUN_CLASS.get(new):

@@ -149,14 +149,14 @@ def claim(store: Store, *, agent: str, thread_id: str, lease_seconds: int | None
                     f"thread {thread_id} is leased by {t['lease_owner']} until {t['lease_expires_at']}")
             # The owner claiming again keeps its status and extends its lease: claims are idempotent.
             t = _touch(conn, thread_id, now, lease_expires_at=until)
-            return {"thread": t, "lease_expires_at": until, "already_claimed": True}
+            return {"thread": t, "message": None, "lease_expires_at": until, "already_claimed": True}
         t = dict(r)
         m = add_message(conn, thread_id, from_agent=agent, to_agent=t["created_by"], kind="event",
                         summary="thread claimed", payload_json=f'{{"lease_seconds":{seconds}}}', now=now)
         add_event(conn, "thread_claim", run_id=t["run_id"], task_id=t["task_id"], thread_id=thread_id,
                   agent=agent, message_id=m["message_id"], summary=f"claimed by {agent}", now=now)
         fold_thread(conn, t, now=now, summary=f"claimed by {agent}")
-        return {"thread": t, "lease_expires_at": until, "already_claimed": False}
+        return {"thread": t, "message": public_message(m), "lease_expires_at": until, "already_claimed": False}
 
     return store.write(tx)
 
@@ -191,13 +191,14 @@ def renew(store: Store, *, agent: str, thread_id: str, lease_seconds: int | None
         t = _owned_update(conn, thread_id, agent, "renew",
                           "lease_expires_at=?, lease_expired_noted='', updated_at=?", (until, now))
         conn.execute("UPDATE attempts SET last_activity_at=? WHERE thread_id=?", (now, thread_id))
+        m = None
         if not quiet:
             m = add_message(conn, thread_id, from_agent=agent, to_agent=t["created_by"], kind="event",
                             summary="lease renewed", payload_json=f'{{"lease_seconds":{seconds}}}', now=now)
             add_event(conn, "lease_renewed", run_id=t["run_id"], task_id=t["task_id"],
                       thread_id=thread_id, agent=agent, message_id=m["message_id"],
                       summary=f"lease renewed for {seconds}s", now=now)
-        return {"thread": t, "lease_expires_at": until}
+        return {"thread": t, "message": public_message(m), "lease_expires_at": until}
 
     return store.write(tx)
 
@@ -259,32 +260,40 @@ def finish(store: Store, *, agent: str, thread_id: str, outcome: str, summary: s
 def reply_tx(conn: sqlite3.Connection, *, from_agent: str, to_agent: str, thread_id: str,
              summary: str, body: str, payload: str, kind: str, now: str,
              require_blocked: bool = False, artifacts: tuple[Artifact, ...] = ()) -> dict[str, Any]:
-    """A reply inside an open transaction. An answer to a blocked thread unblocks it, guarded, so
-    two leaders answering the same question cannot both win."""
+    """A reply inside an open transaction. It adds the message and leaves the thread's status as
+    it was: a blocked worker resumes itself with `update --status in_progress` (orch-contract.md
+    section 3.3). The first answer after a blocked thread's latest question is the answer to it
+    (event task_answered); with require_blocked (orch answer) a second one is refused, guarded by
+    this write transaction, so two leaders answering the same question cannot both win."""
     t = _thread(conn, thread_id)
     if t["status"] in TERMINAL_THREAD:
         raise InvalidState(f"thread {thread_id} is {t['status']}; it takes no replies")
-    if kind == "answer" and (t["status"] == "blocked" or require_blocked):
-        r = conn.execute("UPDATE threads SET status='in_progress', updated_at=? WHERE thread_id=?"
-                         " AND status='blocked' RETURNING *", (now, thread_id)).fetchone()
-        if r is None:
+    open_question = t["status"] == "blocked" and not question_answered(conn, thread_id)
+    if require_blocked:
+        if t["status"] != "blocked":
             raise InvalidState(f"thread {thread_id} is {t['status']}, not blocked; nothing to answer")
-        t = dict(r)
-        unblocked = True
-    else:
-        t = _touch(conn, thread_id, now)
-        unblocked = False
+        if not open_question:
+            raise InvalidState(f"thread {thread_id}'s question is already answered; waiting for "
+                               f"{t['assigned_to']} to resume")
+    t = _touch(conn, thread_id, now)
     m = add_message(conn, thread_id, from_agent=from_agent, to_agent=to_agent or t["assigned_to"],
                     kind=kind, summary=summary, body=body, payload_json=payload, artifacts=artifacts,
                     now=now)
     add_event(conn, "thread_reply", run_id=t["run_id"], task_id=t["task_id"], thread_id=thread_id,
               agent=t["assigned_to"], message_id=m["message_id"], summary=summary,
               payload={"kind": kind}, now=now)
-    if unblocked:
+    if kind == "answer" and open_question:
         add_event(conn, "task_answered", run_id=t["run_id"], task_id=t["task_id"], thread_id=thread_id,
                   agent=t["assigned_to"], message_id=m["message_id"], summary=summary, now=now)
-        fold_thread(conn, t, now=now, summary=f"answered: {summary}")
     return {"thread": t, "message": public_message(m)}
+
+
+def question_answered(conn: Any, thread_id: str) -> bool:
+    """Whether an answer follows the thread's latest question."""
+    return conn.execute(
+        "SELECT 1 FROM messages WHERE thread_id=? AND kind='answer' AND message_id > coalesce(("
+        "SELECT max(message_id) FROM messages WHERE thread_id=? AND kind='question'), 0) LIMIT 1",
+        (thread_id, thread_id)).fetchone() is not None
 
 
 def reply(store: Store, *, from_agent: str, to_agent: str | None, thread_id: str, summary: str | None,

@@ -75,6 +75,7 @@ class Facts:
     output_changed_at: float = 0.0    # pane hash or log size last changed
     pane_state: str = ""              # '' | 'active' | 'waiting_input' | 'error'
     pane_line: str = ""
+    answered_at: float = 0.0          # the leader answered the blocked thread's question (0: not yet)
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class Verdict:
 
 def last_signal(f: Facts) -> float:
     return max(f.started_at, f.heartbeat_at, f.last_message_at, f.worktree_write_at, f.last_commit_at,
-               f.output_changed_at)
+               f.output_changed_at, f.answered_at)
 
 
 def judge(f: Facts, s: Settings) -> Verdict:
@@ -106,8 +107,10 @@ def judge(f: Facts, s: Settings) -> Verdict:
     # however long it has waited (the attention flag says so at once).
     if f.pane_state == "waiting_input":
         return Verdict("waiting_input", "attention", f"waiting for input: {f.pane_line}", sig)
-    # Likewise a worker blocked on a question: the time is the leader's, not the worker's.
-    if f.thread_status == "blocked":
+    # Likewise a worker blocked on a question: the time is the leader's, not the worker's. Once it
+    # is answered the worker is due to resume (update --status in_progress; a reply leaves the
+    # thread blocked) and is watched as any other, its quiet counted from the answer.
+    if f.thread_status == "blocked" and not f.answered_at:
         return Verdict("blocked", "", "blocked on a question to the leader", sig)
     if s.attempt_timeout_seconds > 0 and f.now - f.started_at > s.attempt_timeout_seconds:
         return Verdict("timed_out", "timed_out",

@@ -82,7 +82,10 @@ def record_input_sent(store: Store, *, thread_id: str, text: str, by: str) -> No
 LIVE_ATTEMPTS_SQL = f"""
 SELECT a.*, th.status AS thread_status, th.lease_owner, th.lease_expires_at, t.status AS task_status,
        (SELECT max(created_at) FROM messages m WHERE m.thread_id=a.thread_id AND m.kind<>'control'
-        AND m.from_agent=a.assigned_to) AS last_message_at
+        AND m.from_agent=a.assigned_to) AS last_message_at,
+       (SELECT max(m.created_at) FROM messages m WHERE m.thread_id=a.thread_id AND m.kind='answer'
+        AND m.message_id > coalesce((SELECT max(q.message_id) FROM messages q WHERE q.thread_id=a.thread_id
+        AND q.kind='question'), 0)) AS answered_at
 FROM attempts a
 JOIN threads th ON th.thread_id=a.thread_id
 JOIN tasks t ON t.run_id=a.run_id AND t.task_id=a.task_id

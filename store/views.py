@@ -16,7 +16,7 @@ from .fold import fold_thread, refresh_run, run_status_from_counts, task_counts
 from .plan import plan_from
 from .records import RawJSON, loads, public_message, rows
 from .runs import get_run, public_run
-from .states import FOLDABLE_TASK, NEEDS_LOOK_ORDER, THREAD_TO_TASK, TaskStatus, sql_in
+from .states import FOLDABLE_TASK, NEEDS_LOOK_ORDER, TASK_EVENT, THREAD_TO_TASK, TaskStatus, sql_in
 from .validate import check_id, now_ts, parse_ts
 
 
@@ -36,18 +36,71 @@ WHERE a.run_id=? AND (a.status<>th.status OR (
 """
 
 
-def reconcile(store: Store, *, run_id: str) -> dict[str, Any]:
-    """Fold every attempt whose thread moved without it (normally none) into its task again.
+# Task status events -> the status they record: each transition's event (states.TASK_EVENT), plus
+# task_added (a new task is ready until a dep add) and task_planned (a dep add took it back).
+STATUS_EVENTS: dict[str, str] = {"task_added": str(TaskStatus.READY), "task_planned": str(TaskStatus.PLANNED),
+                                 **{e: str(st) for st, e in TASK_EVENT.items()}}
+# the status before an event that does not record it (events written before from_status was)
+_FROM_DEFAULT = {"task_ready": TaskStatus.PLANNED, "task_planned": TaskStatus.READY}
+# without a change to report, the cursor still moves past this many events of the run, so each
+# reconcile scans a bounded stretch of the log
+_CURSOR_SLACK = 5000
 
-    Thread changes are folded in their own transaction, so this is a repair and a check; when
-    nothing lags it costs one read and takes no write lock.
+
+def _cursor_key(run_id: str) -> str:
+    return f"reconcile_cursor:{run_id}"
+
+
+def _reconcile_cursor(conn: Any, run_id: str) -> int:
+    r = conn.execute("SELECT value FROM meta WHERE key=?", (_cursor_key(run_id),)).fetchone()
+    return int(r[0]) if r is not None else 0
+
+
+def _status_changes(conn: Any, run_id: str, after: int) -> list[dict[str, Any]]:
+    """Each task whose status changed in the run's events after the cursor: from (its status at
+    the cursor; None for a task added since) and to (its status at the last such event)."""
+    q = ",".join("?" * len(STATUS_EVENTS))
+    changes: dict[str, dict[str, Any]] = {}
+    for event_type, task_id, payload_json in conn.execute(
+            f"SELECT event_type, task_id, payload_json FROM events WHERE run_id=? AND event_id>? AND"
+            f" event_type IN ({q}) AND task_id<>'' ORDER BY event_id", (run_id, after, *STATUS_EVENTS)):
+        c = changes.get(task_id)
+        if c is None:
+            if event_type == "task_added":
+                before = None
+            else:
+                before = loads(payload_json, {}).get("from_status") if payload_json else None
+                before = before or str(_FROM_DEFAULT.get(event_type, ""))
+            c = changes[task_id] = {"task_id": task_id, "from": before, "to": ""}
+        c["to"] = str(STATUS_EVENTS[event_type])
+    return list(changes.values())
+
+
+def reconcile(store: Store, *, run_id: str, report: bool = True) -> dict[str, Any]:
+    """Fold worker thread state into task state, and report what changed.
+
+    Thread changes are folded eagerly, in the worker's own transaction, so the fold here is a
+    repair and a check (normally nothing lags). updated_tasks reports every task whose status
+    changed since the previous reconcile of the run (`orch reconcile`), each change once: a
+    per-run cursor over the event log, kept in the store's meta table and moved in the same
+    transaction that reads the changes. report=False (status, the watcher, the console) folds
+    without reporting or moving the cursor; its updated_tasks lists only what the repair moved.
     """
     check_id(run_id, "--run")
     with store.snapshot() as conn:
         run = get_run(conn, run_id)
         lagging = conn.execute(LAGGING_SQL, (run_id,)).fetchall()
         counts = task_counts(conn, run_id)
-    if not lagging and run_status_from_counts(counts, run["status"]) == run["status"]:
+        pending = False
+        if report:
+            cursor = _reconcile_cursor(conn, run_id)
+            last = conn.execute("SELECT coalesce(max(event_id), 0) FROM events WHERE run_id=?",
+                                (run_id,)).fetchone()[0]
+            pending = last > cursor and (last - cursor > _CURSOR_SLACK or conn.execute(
+                f"SELECT 1 FROM events WHERE run_id=? AND event_id>? AND event_type IN "
+                f"({','.join('?' * len(STATUS_EVENTS))}) LIMIT 1", (run_id, cursor, *STATUS_EVENTS)).fetchone()
+                is not None)
+    if not lagging and not pending and run_status_from_counts(counts, run["status"]) == run["status"]:
         return {"updated_tasks": [], "run": public_run(run, counts)}
 
     def tx(conn: sqlite3.Connection) -> dict[str, Any]:
@@ -64,6 +117,14 @@ def reconcile(store: Store, *, run_id: str) -> dict[str, Any]:
             if after != before:
                 updated.append({"task_id": task["task_id"], "from": before, "to": after})
         refresh_run(conn, run_id, now=now)
+        if report:
+            cursor = _reconcile_cursor(conn, run_id)
+            updated = _status_changes(conn, run_id, cursor)
+            last = conn.execute("SELECT coalesce(max(event_id), 0) FROM events WHERE run_id=?",
+                                (run_id,)).fetchone()[0]
+            if last > cursor:
+                conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET"
+                             " value=excluded.value", (_cursor_key(run_id), str(last)))
         return {"updated_tasks": updated, "run": public_run(get_run(conn, run_id), task_counts(conn, run_id))}
 
     return store.write(tx)
@@ -87,7 +148,8 @@ def status(store: Store, *, run_id: str, reconcile_first: bool = True,
     (a test holds the two equal) without making and encoding 10,000 dicts in Python.
     """
     check_id(run_id, "--run")
-    updated = reconcile(store, run_id=run_id)["updated_tasks"] if reconcile_first else []
+    # status folds first but leaves the report of changes (and its cursor) to `orch reconcile`
+    updated = reconcile(store, run_id=run_id, report=False)["updated_tasks"] if reconcile_first else []
     if encoded and needs_look_limit is None:
         return _status_encoded(store, run_id, updated)
     with store.snapshot() as conn:
@@ -245,11 +307,17 @@ def gate_of(required: list[str], checks: list[dict[str, Any]]) -> dict[str, Any]
 
 
 def blocked_questions(conn: Any, run_id: str) -> dict[str, dict[str, Any]]:
-    """task_id -> the latest question on its latest attempt's thread, for blocked tasks."""
+    """task_id -> the latest question on its latest attempt's thread, for blocked tasks.
+
+    A reply leaves the thread blocked until its worker resumes (`update --status in_progress`), so
+    a blocked task may already have its answer: `answered` and `answer` say so, and whoever looks
+    for questions to answer (the console's pane, the demo's stand-in leader) skips those."""
     out = {}
     for r in rows(conn.execute(
             "SELECT t.task_id, t.title, a.attempt_no, a.thread_id, a.assigned_to, m.message_id, m.kind,"
-            " m.summary, m.body, m.payload_json, m.from_agent, m.created_at FROM tasks t"
+            " m.summary, m.body, m.payload_json, m.from_agent, m.created_at, (SELECT y.message_id FROM messages y"
+            " WHERE y.thread_id=a.thread_id AND y.kind='answer' AND y.message_id>m.message_id"
+            " ORDER BY y.message_id LIMIT 1) AS answer_id FROM tasks t"
             " JOIN attempts a ON a.run_id=t.run_id AND a.task_id=t.task_id AND a.attempt_no=(SELECT"
             " max(attempt_no) FROM attempts b WHERE b.run_id=t.run_id AND b.task_id=t.task_id)"
             " JOIN messages m ON m.message_id=(SELECT max(message_id) FROM messages x WHERE"
@@ -257,9 +325,15 @@ def blocked_questions(conn: Any, run_id: str) -> dict[str, dict[str, Any]]:
             " WHERE t.run_id=? AND t.status='blocked'", (run_id,)).fetchall()):
         q = public_message({k: r[k] for k in ("message_id", "kind", "summary", "body", "payload_json",
                                               "from_agent", "created_at")})
+        answer = None
+        if r["answer_id"] is not None:
+            a = conn.execute("SELECT message_id, kind, summary, body, payload_json, from_agent, created_at"
+                             " FROM messages WHERE message_id=?", (r["answer_id"],)).fetchone()
+            answer = public_message(dict(a)) if a is not None else None
         out[r["task_id"]] = {"task_id": r["task_id"], "title": r["title"], "attempt_no": r["attempt_no"],
                              "thread_id": r["thread_id"], "asked_by": r["from_agent"],
-                             "asked_at": r["created_at"], "question": q}
+                             "asked_at": r["created_at"], "question": q,
+                             "answered": answer is not None, "answer": answer}
     return out
 
 
@@ -272,7 +346,7 @@ def blocked(store: Store, *, run_id: str) -> dict[str, Any]:
     for b in found:
         b["age_seconds"] = round(now - parse_ts(b["asked_at"]), 1)
     found.sort(key=lambda b: b["asked_at"])
-    return {"tasks": found, "count": len(found)}
+    return {"tasks": found, "count": len(found), "unanswered": sum(1 for b in found if not b["answered"])}
 
 
 def plan(store: Store, *, run_id: str) -> dict[str, Any]:

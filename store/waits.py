@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .db import Store
-from .errors import InvalidInput, NoMatchingWork
+from .errors import InvalidInput, NoMatchingWork, NotFound, OrchError
 from .inbox import _statuses, _thread, advance_cursor, renew
 from .records import attach_artifacts, public_event, public_message, row, rows
 from .states import TERMINAL_THREAD
@@ -28,10 +28,11 @@ def last_event_id(store: Store) -> int:
 
 
 def poll_until(store: Store, probe: Callable[[], T | None], timeout_seconds: float,
-               on_idle: Callable[[], None] | None = None, what: str = "a match") -> T:
+               on_idle: Callable[[], bool | None] | None = None, what: str = "a match") -> T:
     """Run probe whenever the database changed, until it returns something or time runs out.
 
-    timeout_seconds == 0 waits forever. on_idle runs about once a second while waiting.
+    timeout_seconds == 0 waits forever. on_idle runs about once a second while waiting; when it
+    returns True (it changed something) the probe runs again.
     """
     if timeout_seconds < 0:
         raise InvalidInput("--timeout-seconds must be 0 (forever) or positive")
@@ -49,7 +50,8 @@ def poll_until(store: Store, probe: Callable[[], T | None], timeout_seconds: flo
         if deadline is not None and now >= deadline:
             raise NoMatchingWork(f"timed out after {timeout_seconds:g}s waiting for {what}")
         if on_idle is not None and now >= idle_at:
-            on_idle()
+            if on_idle():  # it wrote: this connection's own commit does not move data_version
+                seen = None
             idle_at = now + 1.0
         time.sleep(POLL_SECONDS if deadline is None else max(0.0, min(POLL_SECONDS, deadline - now)))
 
@@ -96,6 +98,12 @@ def wait_reply(store: Store, *, thread_id: str, agent: str | None = None,
         raise InvalidInput("--after-message and --after-event are mutually exclusive")
     kinds = [k.strip() for k in (kinds or ["answer", "control", "result"]) if k.strip()]
     _thread(store.conn, thread_id)
+    if after_message is not None:
+        if int(after_message) < 0:
+            raise InvalidInput("--after-message must be a message id (0: from the thread's first message)")
+        if int(after_message) and store.one("SELECT 1 FROM messages WHERE message_id=? AND thread_id=?",
+                                            (int(after_message), thread_id)) is None:
+            raise NotFound(f"message {after_message} not found on thread {thread_id}")
     params: list[Any] = [thread_id, *kinds]
     kind_sql = f"m.kind IN ({','.join('?' * len(kinds))})"
     to_sql = ""
@@ -158,7 +166,17 @@ def wait_events(store: Store, *, run_id: str, types: list[str], after_event: int
                                " ORDER BY event_id LIMIT ?", (run_id, start, *types, limit)))
         return found or None
 
-    found = poll_until(store, probe, timeout_seconds, what=f"{','.join(types)} in run {run_id}")
+    def repair() -> bool:
+        """The wait loop reconciles inbox state while polling (orch-contract.md 2.3): a thread that
+        moved without its fold is folded here, and its task event wakes this wait."""
+        from .views import reconcile
+
+        try:
+            return bool(reconcile(store, run_id=run_id, report=False)["updated_tasks"])
+        except OrchError:  # a busy or vanished run is the next real command's to report
+            return False
+
+    found = poll_until(store, probe, timeout_seconds, on_idle=repair, what=f"{','.join(types)} in run {run_id}")
     events = [public_event(e) for e in found]
     return {"woke": True, "events": events, "event": events[0],
             "next_event_id": events[-1]["event_id"]}

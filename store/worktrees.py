@@ -66,10 +66,12 @@ def create(repo_path: str | None, *, run_id: str, task_id: str, attempt_no: int,
     top = Path(repo.working_tree_dir or repo.working_dir)
     commit = resolve_base(repo, base_ref)
     root = Path(workspace_root).expanduser() if workspace_root else top / ".orch" / "worktrees"
-    if not root.is_absolute():
-        root = Path.cwd() / root
+    if not root.is_absolute():  # relative to the repository it names (--repo-path), not the cwd
+        root = Path(repo_path or os.getcwd()).expanduser().absolute() / root
     if not workspace_root:
         _exclude(repo, ".orch/")
+    elif root.resolve().is_relative_to(top.resolve()) and root.resolve() != top.resolve():
+        _exclude(repo, "/" + root.resolve().relative_to(top.resolve()).as_posix() + "/")  # keep `git status` clean
     path = root / run_id / task_id / f"a{attempt_no}"
     branch = branch_for(run_id, task_id, attempt_no)
     if path.exists():
@@ -81,7 +83,8 @@ def create(repo_path: str | None, *, run_id: str, task_id: str, attempt_no: int,
         repo.git.worktree("add", "-b", branch, str(path), commit)
     except git.GitCommandError as exc:
         raise InvalidState(f"git worktree add failed: {_git_msg(exc)}") from None
-    return Workspace(repo_path=str(top), base_ref=base_ref or "", base_commit=commit,
+    # without --base-ref the base is HEAD (a clean repository's), recorded as such beside its commit
+    return Workspace(repo_path=str(top), base_ref=base_ref or "HEAD", base_commit=commit,
                      branch_name=branch, worktree_path=str(path))
 
 

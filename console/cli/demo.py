@@ -26,7 +26,7 @@ from orch_console.store import dispatch, runs
 from orch_console.store import runtime as rt
 from orch_console.store import watcher_actions as wa
 from orch_console.store.db import Store
-from orch_console.store.errors import InvalidInput
+from orch_console.store.errors import InvalidInput, InvalidState
 from orch_console.store.states import FINISHED_TASK, RunStatus, TaskStatus
 
 RUN_ID = "demo"
@@ -78,8 +78,9 @@ def _git(repo: Path, *args: str) -> None:
                    cwd=repo, check=True, capture_output=True, stdin=subprocess.DEVNULL)
 
 
-def create(root: Path, *, tmux: bool = False) -> tuple[str, str]:
-    """Make the scratch repository, database and run; returns (db_path, run_id)."""
+def create(root: Path, *, tmux: bool = False, db: str | None = None) -> tuple[str, str]:
+    """Make the scratch repository, database and run; returns (db_path, run_id). db: the
+    database to use (`orch --db PATH demo`), else ROOT/.agents/coord.db."""
     repo = root / "repo"
     repo.mkdir(parents=True)
     subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True, capture_output=True)
@@ -90,8 +91,9 @@ def create(root: Path, *, tmux: bool = False) -> tuple[str, str]:
     (repo / "checks" / "files.sh").write_text(CHECK_SCRIPT)
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "initial commit")
-    (root / ".agents").mkdir(parents=True, exist_ok=True)
-    db = str(root / ".agents" / "coord.db")
+    if db is None:
+        (root / ".agents").mkdir(parents=True, exist_ok=True)
+        db = str(root / ".agents" / "coord.db")
     cfg = dict(DEMO_CONFIG, repo_path=str(repo), profile="sim-tmux" if tmux else "sim")
     with Store(db) as s:
         runs.run_init(s, run_id=RUN_ID, goal="Ship a small service: storage, API, auth, UI, CLI, search, docs",
@@ -135,9 +137,10 @@ class _Progress:
 def _answer_blocked(store: Store, run_id: str, seen: dict[str, float]) -> None:
     """Headless stand-in for the leader: answer each question after a short delay."""
     now = time.monotonic()
-    for task_id, status in runs.task_statuses(store, run_id).items():
-        if status != TaskStatus.BLOCKED:
-            continue
+    from orch_console.store import views
+
+    # an answered question stays blocked until its worker resumes: only the open ones wait for us
+    for task_id in [b["task_id"] for b in views.blocked(store, run_id=run_id)["tasks"] if not b["answered"]]:
         first = seen.setdefault(task_id, now)
         if now - first >= ANSWER_DELAY:
             try:
@@ -174,8 +177,13 @@ def _exit_on_signal(signum: int, _frame: Any) -> None:
 
 
 def main(*, directory: str | None = None, headless: bool = False, as_json: bool = False,
-         timeout: float = 110.0, tmux: bool = False) -> dict[str, Any]:
+         timeout: float = 110.0, tmux: bool = False, db: str | None = None) -> dict[str, Any]:
     out = sys.stderr if as_json else sys.stdout
+    if db is not None:  # an explicit --db: the demo's run goes there (refused before anything is made)
+        db = str(Path(db).expanduser().absolute())
+        with Store(db, create_dirs=True) as s:
+            if runs.run_exists(s, RUN_ID):
+                raise InvalidState(f"{db} already has a run {RUN_ID}; give a new --db for the demo")
     if directory:
         root = Path(directory).expanduser().resolve()
         if root.exists() and any(root.iterdir()):
@@ -190,7 +198,7 @@ def main(*, directory: str | None = None, headless: bool = False, as_json: bool 
             out.write(f"the console is not available ({exc}); running headless instead\n")
             headless = True
     use_tmux = tmux or (not headless and shutil.which("tmux") is not None)
-    db, run_id = create(root, tmux=use_tmux)
+    db, run_id = create(root, tmux=use_tmux, db=db)
     out.write(f"orch demo in {root}\n  database {db}\n  repository {root / 'repo'}\n"
               f"  run {run_id}: {len(TASKS)} tasks in 4 waves, simulated workers "
               f"({'tmux' if use_tmux else 'processes'}), autopilot on, cap {DEMO_CONFIG['concurrency']}\n\n")

@@ -22,10 +22,14 @@ def _from(args: argparse.Namespace) -> str:
 
 
 def h_init(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from pathlib import Path
+
     from orch_console.store.schema import SCHEMA_VERSION
 
-    store = ctx.store
-    return {"db": store.path, "schema_version": SCHEMA_VERSION, "journal_mode": store.scalar("PRAGMA journal_mode")}
+    store = ctx.store  # opening creates or migrates the schema; an existing database keeps its rows
+    path = str(Path(store.path).resolve())
+    return {"db_path": path, "status": "initialized", "db": path, "schema_version": SCHEMA_VERSION,
+            "journal_mode": store.scalar("PRAGMA journal_mode")}
 
 
 def h_send(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
@@ -164,7 +168,8 @@ def build() -> Parser:
     c.add_argument("--payload-json", metavar="JSON")
     add_artifacts(c)
 
-    c = command(sub, "reply", h_reply, "answer or steer a worker on its thread", agent=True)
+    c = command(sub, "reply", h_reply, "answer or steer a worker on its thread (the thread keeps its status: "
+                "a blocked worker resumes with update --status in_progress)", agent=True)
     c.add_argument("--from", dest="from_agent", metavar="AGENT", help="sender (default: --agent)")
     c.add_argument("--to", metavar="AGENT", help="recipient (default: the thread's assignee)")
     c.add_argument("--thread", required=True)

@@ -325,7 +325,8 @@ def build() -> Parser:
                 "escalations), ranked: critical path first, then most work unblocked, then longest wait")
     c.add_argument("--run", required=True)
 
-    c = command(sub, "answer", h_answer, "answer a blocked task's question (it resumes)")
+    c = command(sub, "answer", h_answer, "answer a blocked task's question (the task stays blocked until its "
+                "worker resumes with `inbox update --status in_progress`)")
     c.add_argument("--run", required=True)
     c.add_argument("--task", required=True)
     c.add_argument("--summary")

@@ -87,6 +87,8 @@ def _blocked(d: dict[str, Any], args: Any = None) -> None:
             block(q["body"])
         if q.get("payload") is not None:
             block("payload: " + json.dumps(q["payload"], ensure_ascii=False))
+        if b.get("answered") and b.get("answer"):
+            line("  answered: ", text(b["answer"]["summary"]), "  (waiting for the worker to resume)")
 
 
 def _attention(d: dict[str, Any], args: Any = None) -> None:
@@ -102,7 +104,8 @@ def _attention(d: dict[str, Any], args: Any = None) -> None:
 
 def _answer(d: dict[str, Any], args: Any = None) -> None:
     line("answered ", text(d["task"]["task_id"], "bold"), " on thread ", d["thread"]["thread_id"],
-         "; task is now ", status_text(d["task"]["status"]))
+         "; task is ", status_text(d["task"]["status"]), " until its worker resumes" if d["task"]["status"] == "blocked"
+         else "")
 
 
 def _cancel(d: dict[str, Any], args: Any = None) -> None:
@@ -120,7 +123,7 @@ def _cleanup(d: dict[str, Any], args: Any = None) -> None:
 
 def _reconcile(d: dict[str, Any], args: Any = None) -> None:
     for u in d["updated_tasks"]:
-        line(f"{u['task_id']}: {u['from']} -> {u['to']}")
+        line(f"{u['task_id']}: {u['from'] or '(new)'} -> {u['to']}")
     _run(d)
 
 

@@ -107,7 +107,7 @@ def h_demo(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from orch_console.console.cli import demo
 
     result = demo.main(directory=args.dir, headless=args.headless, as_json=ctx.json,
-                       timeout=args.timeout_seconds, tmux=args.tmux)
+                       timeout=args.timeout_seconds, tmux=args.tmux, db=args.db)
     if result["headless"] and not result["all_done"]:
         from orch_console.store.errors import InvalidState
 

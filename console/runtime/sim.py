@@ -173,6 +173,9 @@ class Worker:
                 raise SystemExit(0)
             if m.get("kind") == "answer":
                 self.say(f"answered: {m.get('summary', '')}")
+                # a reply leaves the thread blocked: the worker resumes it itself
+                self.must("update", "--agent", self.agent, "--thread", self.thread, "--status", "in_progress",
+                          "--summary", f"resuming with the answer: {m.get('summary', '')}"[:200])
                 self.lease_until = time.monotonic() + self.lease_seconds
                 return
             self.say(f"control message while waiting: {m.get('summary', '')}")

@@ -143,7 +143,7 @@ class Watcher:
                 break
         for run_id in sorted(touched):
             try:
-                views.reconcile(self.store, run_id=run_id)
+                views.reconcile(self.store, run_id=run_id, report=False)
             except OrchError:
                 continue
         rt.clear_ended_liveness(self.store, ended[-500:])
@@ -231,7 +231,8 @@ class Watcher:
             lease_owner=a["lease_owner"], lease_expires_at=parse_ts(a["lease_expires_at"]),
             heartbeat_at=parse_ts(a["last_activity_at"]), last_message_at=parse_ts(a["last_message_at"] or ""),
             worktree_write_at=_newest_write(a["worktree_path"]), last_commit_at=self._last_commit(a, memo),
-            output_changed_at=memo.output_changed_at, pane_state=pane_state, pane_line=pane_line)
+            output_changed_at=memo.output_changed_at, pane_state=pane_state, pane_line=pane_line,
+            answered_at=parse_ts(a.get("answered_at") or "") if a["thread_status"] == "blocked" else 0.0)
 
     def _last_commit(self, a: dict[str, Any], memo: watch_memory.Memory) -> float:
         """The worktree's last commit time, if a commit was made after the attempt's base."""

@@ -156,7 +156,7 @@ class OrchConsole(App[None]):
     def _reconcile_only(self, run_id: str) -> None:
         s = Store(self.db_path)
         try:
-            views.reconcile(s, run_id=run_id)
+            views.reconcile(s, run_id=run_id, report=False)
             inbox.expire_leases(s)
         finally:
             s.close()

@@ -298,15 +298,17 @@ def test_update_in_progress_and_blocked_fold_into_the_task(flow: Flow, cli: Cli)
     assert len(events(cli, "task_blocked", task_id="A")) == 1
 
 
-def test_reply_answers_a_blocked_thread_and_it_resumes(flow: Flow, cli: Cli) -> None:
+def test_reply_answers_a_blocked_thread_and_the_worker_resumes_it(flow: Flow, cli: Cli) -> None:
+    # the contract (orch-contract.md 3.3): a reply adds a message; the worker resumes with update in_progress
     tid = cli.ok("inbox", "send", "--from", "leader", "--to", "w1", "--subject", "s")["thread"]["thread_id"]
     flow.claim(tid)
     flow.update(tid, "blocked", "question?")
     r = cli.ok("inbox", "reply", "--from", "leader", "--thread", tid, "--summary", "use sqlite", "--body", "why")
-    assert r["thread"]["status"] == "in_progress"
+    assert r["thread"]["status"] == "blocked"
     assert (r["message"]["kind"], r["message"]["to_agent"], r["message"]["from_agent"]) == ("answer", "w1", "leader")
     ctl = cli.ok("inbox", "reply", "--from", "leader", "--thread", tid, "--summary", "hurry", "--kind", "control")
-    assert ctl["message"]["kind"] == "control" and ctl["thread"]["status"] == "in_progress"
+    assert ctl["message"]["kind"] == "control" and ctl["thread"]["status"] == "blocked"
+    assert flow.update(tid, "in_progress", "resuming")["thread"]["status"] == "in_progress"
 
 
 @pytest.mark.parametrize("verb,status,task_status", [("done", "done", "done"), ("fail", "failed", "failed")])
@@ -450,10 +452,16 @@ def test_answer_with_body_resumes_the_blocked_task(flow: Flow, cli: Cli) -> None
     ta = flow.start("A")
     flow.update(ta, "blocked", "Which port?")
     d = cli.ok("orch", "answer", "--run", "r1", "--task", "A", "--summary", "8080", "--body", "8080, always")
-    assert d["thread"]["thread_id"] == ta and d["thread"]["status"] == "in_progress"
+    # the answer goes to the worker; the thread stays blocked until the worker resumes it
+    assert d["thread"]["thread_id"] == ta and d["thread"]["status"] == "blocked"
     assert (d["message"]["kind"], d["message"]["to_agent"], d["message"]["body"]) == ("answer", "w1", "8080, always")
-    assert d["task"]["status"] == "running"
+    assert d["task"]["status"] == "blocked"
     assert len(events(cli, "task_answered", task_id="A")) == 1
+    b = cli.ok("orch", "blocked", "--run", "r1")
+    assert (b["count"], b["unanswered"], b["tasks"][0]["answered"]) == (1, 0, True)
+    assert b["tasks"][0]["answer"]["message_id"] == d["message"]["message_id"]
+    flow.update(ta, "in_progress", "resuming with 8080")
+    assert flow.task_status("A")["status"] == "running"
     assert cli.ok("orch", "blocked", "--run", "r1")["count"] == 0
 
 
@@ -462,7 +470,7 @@ def test_answer_with_only_a_payload_is_accepted(flow: Flow, cli: Cli) -> None:
     flow.update(ta, "blocked", "Pick one")
     d = cli.ok("orch", "answer", "--run", "r1", "--task", "A", "--payload-json", '{"choice": "b"}')
     assert d["message"]["payload"] == {"choice": "b"} and d["message"]["summary"]
-    assert d["task"]["status"] == "running"
+    assert d["task"]["status"] == "blocked"  # until the worker resumes
     got = cli.ok("inbox", "wait-reply", "--thread", ta, "--agent", "w1", "--timeout-seconds", "5")
     assert got["message"]["payload"] == {"choice": "b"}
 
@@ -607,6 +615,7 @@ def test_cleanup_all_completed_skips_live_attempts(flow: Flow, cli: Cli, repo: P
 def test_reconcile_repairs_a_task_that_lags_its_thread(flow: Flow, cli: Cli) -> None:
     ta = flow.start("A")
     flow.update(ta, "in_progress", "busy")
+    cli.ok("orch", "reconcile", "--run", "r1")  # reports the changes so far (test_contract.py holds them)
     clean = cli.ok("orch", "reconcile", "--run", "r1")
     assert clean["updated_tasks"] == [] and clean["run"]["run_id"] == "r1"
     execute(cli.db, "UPDATE tasks SET status='dispatched' WHERE run_id='r1' AND task_id='A'")  # simulate a lag

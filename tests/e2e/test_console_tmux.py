@@ -26,7 +26,7 @@ def capture(session: str) -> str:
                           text=True).stdout
 
 
-def wait_screen(session: str, needle: str, timeout: float = 20) -> str:
+def wait_screen(session: str, needle: str, timeout: float = 45) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = capture(session)
@@ -67,11 +67,13 @@ def test_console_under_tmux_answers_a_blocked_worker(cli, tmp_path) -> None:  # 
         out, _ = waiter.communicate(timeout=30)
         doc = json.loads(out)
         assert doc["ok"] and doc["data"]["message"]["body"] == "use 9090"
+        # the answer leaves the thread blocked; the worker resumes it (orch-contract.md 3.3)
+        cli.ok("inbox", "update", "--agent", "w1", "--thread", thread, "--status", "in_progress", "--summary", "9090")
         status = cli.ok("orch", "status", "--run", "r1")
         assert status["tasks"][0]["status"] == "running"
         wait_screen(session, "blocked 0")
         subprocess.run(["tmux", "-L", SOCKET, "send-keys", "-t", session, "q"], check=True)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while "Run board" in capture(session) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert "Traceback" not in capture(session)
@@ -109,7 +111,7 @@ def test_attach_key_hands_the_terminal_to_the_tmux_worker_and_back(cli, tmp_path
         return subprocess.run(["tmux", "-L", sock, "capture-pane", "-p", "-t", session], capture_output=True,
                               text=True).stdout
 
-    def wait(needle: str, timeout: float = 20) -> str:
+    def wait(needle: str, timeout: float = 45) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = cap()

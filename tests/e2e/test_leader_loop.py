@@ -54,6 +54,7 @@ def test_leader_loop_end_to_end(cli: Cli, repo: Path) -> None:
     code, reply = finish(waiter)
     assert code == 0 and reply["data"]["message"]["body"] == "Yes, email/password."
     cursor = reply["data"]["next_event_id"]
+    cli.ok("inbox", "update", "--agent", "w1", "--thread", th1, "--status", "in_progress", "--summary", "resuming")
 
     # the leader waits for task_done while the worker finishes
     waiting = background(cli, ORCH, "wait", "--run", "blog", "--for", "task_done", "--after-event", str(cursor),

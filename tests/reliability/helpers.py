@@ -20,12 +20,25 @@ def fifo_race(tmp_path: Path, argv: list[str], argv2: list[str] | None = None,
     cmds = [[exe, *argv], [exe2 or exe, *(argv2 if argv2 is not None else argv)]]
     ps = [subprocess.Popen([sys.executable, "-c", gate, str(fifo), *cmd], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, env=git_env(), cwd=tmp_path) for cmd in cmds]
-    time.sleep(0.3)  # both are blocked in open()
+    time.sleep(0.3)  # by now both are usually blocked in open(): released together below
+    # The write end stays open until both have passed their open(): on a loaded machine one may
+    # reach it late, and would then wait forever for a writer that had already come and gone.
     with open(fifo, "wb"):
-        pass
+        deadline = time.monotonic() + 60
+        while any(p.poll() is None and _in_gate(p.pid) for p in ps) and time.monotonic() < deadline:
+            time.sleep(0.005)
     out = []
     for p in ps:
         stdout, stderr = p.communicate(timeout=60)
         out.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
     fifo.unlink()
     return out
+
+
+def _in_gate(pid: int) -> bool:
+    """Whether the process is still the gate (not yet exec'd into the CLI)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"open(sys.argv[1]" in f.read()
+    except OSError:
+        return False

@@ -24,6 +24,9 @@ from tests.reliability import invariants as inv
 AGENT = Path(__file__).with_name("soak_agent.py")
 KILLS = int(os.environ.get("SOAK_KILLS", "300"))
 SECONDS = float(os.environ.get("SOAK_SECONDS", "35"))
+# On a loaded machine processes take longer to get past their imports, so fewer kills fit in
+# SECONDS: the soak then runs on until it has MIN_KILLS, up to SECONDS * 6 (an outcome, not a rate).
+MIN_KILLS = 50
 WORKERS = int(os.environ.get("SOAK_WORKERS", "3"))
 SEED = int(os.environ.get("SOAK_SEED", str(random.randrange(1 << 30))))
 
@@ -75,7 +78,8 @@ def test_kill9_soak_loses_no_acknowledged_write_and_tears_no_transition(tmp_path
     kills = 0
     t0 = time.monotonic()
     try:
-        while kills < KILLS and time.monotonic() - t0 < SECONDS:
+        while kills < KILLS and (time.monotonic() - t0 < SECONDS or kills < min(KILLS, MIN_KILLS)) \
+                and time.monotonic() - t0 < SECONDS * 6:
             time.sleep(rng.uniform(0.01, 0.06))
             # a process is worth killing once it is past its imports and writing
             now = time.monotonic()
@@ -96,7 +100,7 @@ def test_kill9_soak_loses_no_acknowledged_write_and_tears_no_transition(tmp_path
                 kills += 1
     elapsed = time.monotonic() - t0
 
-    assert kills >= min(KILLS, 50), f"only {kills} kills in {elapsed:.0f}s"
+    assert kills >= min(KILLS, MIN_KILLS), f"only {kills} kills in {elapsed:.0f}s"
     errors = [p.name + ": " + Path(str(p.ack) + ".err").read_text()
               for p in procs if Path(str(p.ack) + ".err").exists()]
     assert not errors, "unexpected errors inside the agents (seed %d):\n%s" % (SEED, "\n".join(errors)[:5000])
@@ -109,14 +113,16 @@ def test_kill9_soak_loses_no_acknowledged_write_and_tears_no_transition(tmp_path
     # the kills were spread over real work: every kind of operation was acknowledged many times
     for op in ("claim", "update", "finish", "dispatch", "answer", "retry", "task_add"):
         assert ops.get(op, 0) > 0, (op, ops)
-    # and the store works afterwards: reconcile finds nothing lagging (no fold was lost), status reads
+    # and the store works afterwards: reconcile runs, and the fold status runs first finds nothing
+    # lagging (no fold was lost; status's updated_tasks is what its repair moved, reconcile's is every
+    # change since the run's previous reconcile)
     p = subprocess.run([ORCH, "--db", db, "--json", "reconcile", "--run", "soak"], capture_output=True, text=True,
                        env=git_env(), timeout=60)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert json.loads(p.stdout)["data"]["updated_tasks"] == []
     p = subprocess.run([ORCH, "--db", db, "--json", "status", "--run", "soak"], capture_output=True, text=True,
                        env=git_env(), timeout=60)
     assert p.returncode == 0, p.stdout + p.stderr
+    assert json.loads(p.stdout)["data"]["updated_tasks"] == []
     conn = inv.connect(db)
     rows = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("tasks", "attempts", "messages",
                                                                                   "events")}

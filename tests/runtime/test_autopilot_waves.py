@@ -17,6 +17,7 @@ from tests.runtime.conftest import Rig, until
 
 CAP = 2
 TICK = 1.0  # the watcher's timer: liveness_interval_seconds below (its poll granularity is 0.25 s)
+LOAD_MARGIN = 7.0  # what a loaded machine may add to a pass (one start took 1.54 s against a 1.0 s bound)
 
 # task, paths, deps; priority = wave, so a task freed by its blocker ranks first among the ready.
 DAG: list[tuple[str, list[str], list[str]]] = [
@@ -99,8 +100,12 @@ def test_autopilot_cap_overlaps_and_start_within_one_tick(rig: Rig) -> None:
             if deps[k] and max(done_at[d] for d in deps[k]) == t:  # this done freed it
                 measured.append((k, blocker, disp_at[k] - t))
     assert len(measured) >= 2, measured
+    # The start follows its last blocker's done in the watcher's next pass: about one tick here,
+    # but a pass on a busy 2-core machine took 1.5 s. The bound is a margin that holds under load
+    # (it still refuses a start that waited for the timer many times over, or for the whole run);
+    # what is asserted exactly is the cause below. The figures go to ORCH_TEST_FIGURES.
     worst = max(d for _, _, d in measured)
-    assert worst <= TICK, measured
+    assert worst <= TICK + LOAD_MARGIN, measured
     # The dispatch event says why: the blocker that finished last, its slot, the cap.
     why = {e["task_id"]: json.loads(e["payload_json"]) for e in ev if e["event_type"] == "task_auto_dispatched"}
     for k, blocker, _ in measured:
@@ -151,4 +156,34 @@ def test_a_commit_during_a_pass_wakes_the_next_pass(rig: Rig) -> None:
         assert w.last_tick is again  # and with nothing new, a wake does not pass again
     finally:
         other.close()
+        w.close()
+
+
+def test_autopilot_starts_a_task_in_the_first_pass_after_its_last_blocker_without_waiting_for_its_wave(
+        rig: Rig) -> None:
+    """The load-proof half of "start within one tick": passes driven by hand, no timer, no
+    workers of its own. The pass right after a1 is done dispatches b1 (a1's dependant, ranked
+    first), while a2 of a1's wave is still running and a3 waits for a slot."""
+    from orch_console.console.runtime.watcher import Watcher
+    from orch_console.store import inbox, runs
+
+    rig.run(autopilot=True, concurrency=2, execution_mode="analysis", profile="")
+    for tid, prio in (("a1", 0), ("a2", 0), ("a3", 0), ("b1", 1)):
+        rig.task(tid, "done", priority=prio)
+    runs.dep_add(rig.store, run_id=rig.run_id, task_id="b1", depends_on="a1")
+    w = Watcher(rig.store.path, rig.run_id, autopilot=True)
+    try:
+        w.tick(force_liveness=True)
+        assert {t: rig.task_status(t) for t in ("a1", "a2", "a3", "b1")} == \
+            {"a1": "dispatched", "a2": "dispatched", "a3": "ready", "b1": "planned"}
+        th = rig.attempts("a1")[0]["thread_id"]
+        inbox.claim(rig.store, agent="worker", thread_id=th)
+        inbox.finish(rig.store, agent="worker", thread_id=th, outcome="done", summary="ok")
+        assert rig.task_status("b1") == "ready"  # the done promoted it in the worker's transaction
+        w.tick(force_liveness=True)  # one pass
+        assert {t: rig.task_status(t) for t in ("a2", "a3", "b1")} == \
+            {"a2": "dispatched", "a3": "ready", "b1": "dispatched"}
+        why = json.loads(rig.events("task_auto_dispatched", "b1")[0]["payload_json"])
+        assert why["after"] == "a1" and why["cap"] == 2
+    finally:
         w.close()

@@ -49,6 +49,16 @@ def test_blocked_worker_waiting_for_the_leader_is_not_stalled() -> None:
     assert (v.liveness, v.action) == ("blocked", "")
 
 
+def test_answered_blocked_worker_is_due_to_resume_and_watched_from_the_answer() -> None:
+    """A reply leaves the thread blocked until its worker resumes: once answered, the time is the
+    worker's again, counted from the answer."""
+    old = dict(thread_status="blocked", heartbeat_at=100.0, lease_expires_at=150.0)
+    v = judge(facts(**old, answered_at=998.0), S)
+    assert (v.liveness, v.action) == ("alive", "")
+    assert judge(facts(**old, answered_at=985.0), S).action == "nudge"
+    assert judge(facts(**old, answered_at=960.0), S).action == "stalled"
+
+
 def test_unlaunched_pending_attempt_is_never_stalled() -> None:
     v = judge(facts(thread_status="pending", launched=False, process_alive=None, lease_owner="",
                     heartbeat_at=0.0, started_at=0.0), S)

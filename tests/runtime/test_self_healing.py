@@ -20,7 +20,7 @@ def test_crashed_worker_is_marked_crashed_and_retried_in_a_fresh_worktree(rig: R
     rig.start("t")
     w = Watcher(rig.store.path, rig.run_id)
     try:
-        until(lambda: rig.task_status("t") == "done", timeout=40, step=w.tick)
+        until(lambda: rig.task_status("t") == "done", timeout=90, step=w.tick)
     finally:
         w.close()
     a1, a2 = rig.attempts("t")
@@ -43,7 +43,7 @@ def test_retries_stop_at_the_bound_and_the_task_escalates(rig: Rig) -> None:
     bells: list[str] = []
     w = Watcher(rig.store.path, rig.run_id, on_action=lambda line, bell: bells.append(line) if bell else None)
     try:
-        until(lambda: rt.needs_attention(rig.store, rig.run_id) == {"t"}, timeout=40, step=w.tick)
+        until(lambda: rt.needs_attention(rig.store, rig.run_id) == {"t"}, timeout=90, step=w.tick)
         for _ in range(10):  # more passes change nothing: the bound holds
             w.tick(force_liveness=True)
     finally:
@@ -61,7 +61,7 @@ def test_hung_worker_lease_expires_it_is_stalled_and_the_policy_retries(rig: Rig
     first = rig.start("t")
     w = Watcher(rig.store.path, rig.run_id)
     try:
-        until(lambda: rig.task_status("t") == "done", timeout=40, step=w.tick)
+        until(lambda: rig.task_status("t") == "done", timeout=90, step=w.tick)
     finally:
         w.close()
     assert len(rig.events("lease_expired", "t")) >= 1
@@ -84,13 +84,13 @@ def test_worker_waiting_at_a_prompt_needs_attention_and_the_leaders_answer_reach
     assert out["runtime"] == "tmux" and out["attach"][:2] == ["tmux", "-L"]
     w = Watcher(rig.store.path, rig.run_id)
     try:
-        until(lambda: rt.needs_attention(rig.store, rig.run_id) == {"t"}, timeout=30, step=w.tick)
+        until(lambda: rt.needs_attention(rig.store, rig.run_id) == {"t"}, timeout=60, step=w.tick)
         a = rig.attempts("t")[0]
         assert a["liveness"] == "waiting_input"
         assert "Continue? [y/n]" in launcher.capture(rig.store.path, a)
         assert rig.task_status("t") == "running"
         launcher.send_keys(rig.store, run_id=rig.run_id, task_id="t", text="y")
-        until(lambda: rig.task_status("t") == "done", timeout=30, step=w.tick)
+        until(lambda: rig.task_status("t") == "done", timeout=60, step=w.tick)
     finally:
         w.close()
     assert rt.needs_attention(rig.store, rig.run_id) == set()
@@ -108,7 +108,7 @@ def test_a_second_launch_of_the_same_attempt_is_refused(rig: Rig) -> None:
 
     with pytest.raises(InvalidState, match="already launched"):
         launcher.launch(rig.store, run_id=rig.run_id, task_id="t")
-    until(lambda: rig.task_status("t") == "done", timeout=30)
+    until(lambda: rig.task_status("t") == "done", timeout=60)
     a = rig.attempts("t")[0]
     # Analysis mode: the worker ran in a scratch directory beside the database.
     assert a["runtime"] == "process" and Path(a["log_path"]).exists() and "scratch" not in a["worktree_path"]

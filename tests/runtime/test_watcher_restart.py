@@ -25,7 +25,7 @@ def _watch(rig: Rig) -> subprocess.Popen[str]:
 
 def _kill(p: subprocess.Popen[str]) -> str:
     os.killpg(p.pid, signal.SIGKILL)
-    out, _ = p.communicate(timeout=10)
+    out, _ = p.communicate(timeout=30)
     return out
 
 
@@ -41,14 +41,14 @@ def test_watcher_killed_with_sigkill_resumes_without_repeating_an_action(rig: Ri
     first = _watch(rig)
     try:
         # Kill it in the middle of healing: after the nudge of the hung worker, before it is done.
-        until(lambda: rig.events("attempt_nudged", "q"), timeout=40)
+        until(lambda: rig.events("attempt_nudged", "q"), timeout=90)
     finally:
         out1 = _kill(first)
     saved = wa.cursor(rig.store, rig.run_id)
     assert saved > 0, out1
     second = _watch(rig)
     try:
-        until(lambda: rig.task_status("f") == "done" and rig.task_status("q") == "done", timeout=60)
+        until(lambda: rig.task_status("f") == "done" and rig.task_status("q") == "done", timeout=120)
         time.sleep(1.0)  # a few more passes of the restarted watcher
     finally:
         out2 = _kill(second)
@@ -66,7 +66,7 @@ def test_a_watcher_that_lost_its_cursor_repeats_nothing(rig: Rig) -> None:
     rig.task("f", "crash")
     w = Watcher(rig.store.path, rig.run_id)
     try:
-        until(lambda: rt.needs_attention(rig.store, rig.run_id), timeout=40, step=w.tick)
+        until(lambda: rt.needs_attention(rig.store, rig.run_id), timeout=90, step=w.tick)
         w.tick(force_liveness=True)
     finally:
         w.close()

@@ -24,6 +24,17 @@ def attempts(db: str, task: str) -> list[dict]:
         c.close()
 
 
+def answers(db: str, thread: str) -> int:
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT count(*) FROM messages WHERE thread_id=? AND kind='answer'",
+                            (thread,)).fetchone()[0]
+    finally:
+        conn.close()
+
+
 def task_status(db: str, task: str) -> str:
     import sqlite3
 
@@ -81,6 +92,9 @@ async def test_answer_key_reaches_the_workers_wait_reply(cli) -> None:  # type: 
         await pilot.press("1")
         await pilot.pause()
         assert app.board.pane == "board"
+    # the answer leaves the thread blocked; the worker resumes it (orch-contract.md 3.3)
+    assert task_status(cli.db, "t1") == "blocked"
+    cli.ok("inbox", "update", "--agent", "w1", "--thread", thread, "--status", "in_progress", "--summary", "on 9090")
     assert task_status(cli.db, "t1") == "running"
 
 
@@ -114,7 +128,7 @@ async def test_answer_with_json_sends_a_structured_payload(cli) -> None:  # type
         await pilot.pause()
         await pilot.press(*'{"port": 9090}')
         await pilot.press("enter")
-        await wait_until(pilot, lambda: task_status(cli.db, "t1") == "running", what="answer stored")
+        await wait_until(pilot, lambda: answers(cli.db, thread) == 1, what="answer stored")
     show = cli.ok("inbox", "show", "--thread", thread)
     last = show["messages"][-1]
     assert last["kind"] == "answer" and last["payload"] == {"port": 9090}

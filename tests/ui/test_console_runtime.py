@@ -207,7 +207,7 @@ async def test_autopilot_key_makes_the_consoles_watcher_dispatch_and_launch(rund
         await wait_until(pilot, lambda: header.header.autopilot, what="header shows autopilot on")
         assert "AUTOPILOT ON" in str(header.render())
         await wait_until(pilot, lambda: (latest(rundb, "t1") or {}).get("pid") and (latest(rundb, "t3") or {}).get("pid"),
-                         timeout=20, what="ready tasks dispatched and launched")
+                         timeout=60, what="ready tasks dispatched and launched")
         assert latest(rundb, "t2") is None or status(rundb, "t1") == "done"
         await wait_until(pilot, lambda: all(status(rundb, t) == "done" for t in ("t1", "t2", "t3")), timeout=60,
                          what="every task done")

@@ -167,8 +167,11 @@ def test_checkpoint_does_not_wait_out_the_busy_timeout(db_path: str) -> None:
     other.execute("BEGIN IMMEDIATE")  # another writer holds the lock a RESTART needs
     start = time.monotonic()
     busy, _log, _done = store.checkpoint("RESTART")
-    assert busy == 1 and time.monotonic() - start < 2.0
+    waited = time.monotonic() - start
     assert store.scalar("PRAGMA busy_timeout") >= 10_000
+    # waiting out the busy timeout would take >= 10 s; anything well under it (margin for a
+    # loaded machine) shows the checkpoint gave up at once
+    assert busy == 1 and waited < 6.0, waited
     other.execute("ROLLBACK")
     other.close()
     store.close()

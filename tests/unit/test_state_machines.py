@@ -105,10 +105,14 @@ def test_blocked_then_answer_resumes_and_second_answer_is_invalid_state(plan: St
     q = views.blocked(plan, run_id="r")["tasks"][0]
     assert q["question"]["payload"] == {"question": "sqlite or postgres?"}
     dispatch.answer(plan, run_id="r", task_id="A", body="sqlite")
-    assert task_status(plan, "A") == "running"
+    # the answer leaves the thread (and task) blocked until the worker resumes (orch-contract.md 3.3)
+    assert task_status(plan, "A") == "blocked"
+    assert views.blocked(plan, run_id="r")["tasks"][0]["answered"] is True
     with pytest.raises(InvalidState):
         dispatch.answer(plan, run_id="r", task_id="A", body="postgres")
     assert plan.scalar("SELECT count(*) FROM messages WHERE kind='answer'") == 1
+    inbox.update(plan, agent="w1", thread_id=th, status="in_progress", summary="resuming")
+    assert task_status(plan, "A") == "running"
 
 
 def test_failed_task_retry_has_new_attempt_and_failure_context(plan: Store) -> None:
@@ -210,9 +214,11 @@ def test_run_done_when_every_task_done(plan: Store) -> None:
 
 def test_reconcile_repairs_a_thread_changed_behind_the_fold(plan: Store) -> None:
     th = start(plan)
+    views.reconcile(plan, run_id="r")  # the cursor: changes before it are reported no more
     plan.write(lambda c: c.execute("UPDATE threads SET status='done' WHERE thread_id=?", (th,)))
     out = views.reconcile(plan, run_id="r")
-    assert {"task_id": "A", "from": "running", "to": "done"} in out["updated_tasks"]
+    assert sorted(out["updated_tasks"], key=lambda u: u["task_id"]) == [
+        {"task_id": "A", "from": "running", "to": "done"}, {"task_id": "B", "from": "planned", "to": "ready"}]
     assert task_status(plan, "B") == "ready"
     assert views.reconcile(plan, run_id="r")["updated_tasks"] == []
 
@@ -399,3 +405,17 @@ def test_a_payload_with_an_escaped_lone_surrogate_is_stored_as_an_escape(plan: S
     stored = plan.scalar("SELECT payload_json FROM messages WHERE message_id=?", (out["message"]["message_id"],))
     assert json.loads(stored) == json.loads(payload)
     assert out["message"]["payload"] == {"q": "\ud800 and é"}
+
+
+def test_live_attempts_carry_when_the_open_question_was_answered(plan: Store) -> None:
+    """The watcher's liveness reads answered_at: set by the answer to the latest question, and
+    cleared by a new question (the worker is blocked on the leader again)."""
+    from orch_console.store import runtime as rt
+
+    th = start(plan)
+    inbox.update(plan, agent="w1", thread_id=th, status="blocked", summary="which db?")
+    assert rt.live_attempts(plan, "r")[0]["answered_at"] is None
+    dispatch.answer(plan, run_id="r", task_id="A", body="sqlite")
+    assert rt.live_attempts(plan, "r")[0]["answered_at"]
+    inbox.update(plan, agent="w1", thread_id=th, status="blocked", summary="and the host?")
+    assert rt.live_attempts(plan, "r")[0]["answered_at"] is None

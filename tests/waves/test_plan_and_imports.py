@@ -41,16 +41,27 @@ def test_paths_overlap_rules() -> None:
     assert not plan.paths_overlap(["docs/a.md"], ["docs/b.md"])
 
 
-def test_plan_of_a_random_5000_task_dag_takes_under_a_second() -> None:
+def _random_dag(n: int) -> tuple[list[dict], list[tuple[str, str]]]:
     rnd = random.Random(7)
     tasks = [{"task_id": f"T{i}", "title": "t", "status": "planned", "priority": 0, "default_to": "",
-              "paths_json": json.dumps([f"src/m{rnd.randint(0, 800)}/f{rnd.randint(0, 3)}.py"])} for i in range(5000)]
-    deps = list({(f"T{i}", f"T{rnd.randint(max(0, i - 200), i - 1)}") for i in range(1, 5000) for _ in range(rnd.randint(0, 3))})
+              "paths_json": json.dumps([f"src/m{rnd.randint(0, 800)}/f{rnd.randint(0, 3)}.py"])} for i in range(n)]
+    deps = list({(f"T{i}", f"T{rnd.randint(max(0, i - 200), i - 1)}") for i in range(1, n) for _ in range(rnd.randint(0, 3))})
+    return tasks, deps
+
+
+def test_plan_of_a_random_5000_task_dag_completes_in_seconds() -> None:
+    """A 5,000-task DAG plans in about 0.1 s here (bench/plan_bench.py measures it). The bound is a
+    margin a busy 2-core machine holds (a pass that took 0.3 s idle took 1.3 s loaded) and still
+    refuses a blow-up; the outcome asserted exactly is the plan itself."""
+    tasks, deps = _random_dag(5000)
     start = time.perf_counter()
     p = plan.plan_from({"run_id": "r", "config_json": ""}, tasks, deps)
     elapsed = time.perf_counter() - start
     assert sum(len(w["tasks"]) for w in p["waves"]) == 5000
-    assert elapsed < 1.0, f"planning took {elapsed:.2f}s"
+    ids = {t["task_id"] for t in tasks}
+    wave_of = {t["task_id"]: w["wave"] for w in p["waves"] for t in w["tasks"]}
+    assert set(wave_of) == ids and all(wave_of[a] > wave_of[b] for a, b in deps)  # every dep in an earlier wave
+    assert elapsed < 10.0, f"planning took {elapsed:.2f}s"
 
 
 MANIFEST = {
@@ -156,8 +167,9 @@ def test_verify_run_times_out_a_hanging_check(store: Store, repo: Path) -> None:
     inbox.finish(store, agent="w", thread_id=a["thread_id"], outcome="done", summary="ok")
     start = time.monotonic()
     out = verify_run(store, run_id="r", task_id="A", timeout=1)
-    assert time.monotonic() - start < 10
+    waited = time.monotonic() - start
     assert out["ran"][0]["status"] == "failed" and "timed out" in out["ran"][0]["output_tail"]
+    assert waited < 20, waited  # killed at its 1 s timeout, not after the 30 s sleep (margin for load)
 
 
 def test_run_config_sets_the_cap_and_refuses_unknown_keys(cli) -> None:  # type: ignore[no-untyped-def]
