@@ -39,6 +39,8 @@ class Settings:
     execution_mode: str = ""                 # "" = code when repo_path is set, else analysis
     repo_path: str = ""
     workspace_root: str = ""
+    land_target: str = ""                    # issue 14: branch to land into ("" = orch/<run>/_land, no gate)
+    auto_land: bool = False                  # land what passes its gate, in graph order (implies the gate)
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | None) -> Settings:

@@ -12,6 +12,8 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .land_schema import LAND_DDL
+
 if TYPE_CHECKING:
     from .db import Store
 
@@ -229,6 +231,7 @@ MIGRATIONS: list[tuple[str, str | Callable[[Any], None]]] = [
     ("m002_runtime", V2_RUNTIME),
     ("m004_lean_write_indexes", V4_LEAN_INDEXES),
     ("m005_stored_waves", _m005_stored_waves),
+    ("m006_land", LAND_DDL),  # issue 14: land targets and per-attempt land state (land_schema.py)
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -10,6 +10,7 @@ from orch_console.store.errors import InvalidInput
 
 from .common import Context, Parser, add_body, add_globals, body_of, command, csv_list, group, main_for, top_commands
 from .inbox import EXIT_HELP
+from .land_cmds import add_land_commands
 from .runtime_cmds import add_launch_flags, add_runtime_commands
 
 WAIT_TYPES = "task_blocked,task_verifying,task_done,task_failed"
@@ -57,6 +58,10 @@ def h_run_config(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
             if isinstance(default, (int, float)) else isinstance(value, str))
         if not ok:
             raise InvalidInput(f"--set {key}: expected {type(default).__name__}, not {raw!r}")
+        if key == "land_target" and value:
+            from orch_console.store.land import validate_target
+
+            validate_target(value)
         updates[key] = value
     if args.concurrency is not None:
         if args.concurrency < 1:
@@ -414,6 +419,7 @@ def build() -> Parser:
     c.add_argument("--format", choices=["md", "json", "html"], default="md")
     c.add_argument("--out", metavar="FILE", help="write to FILE instead of printing")
     add_runtime_commands(sub)
+    add_land_commands(sub)
     return p
 
 

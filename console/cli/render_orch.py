@@ -72,6 +72,9 @@ def _status(d: dict[str, Any], args: Any = None) -> None:
         line(f"showing {len(shown)} of {total} tasks (those needing a look first); --all lists every task")
     if d.get("updated_tasks"):
         line(f"reconciled: {len(d['updated_tasks'])} task(s) moved")
+    from .render_land import status_lines
+
+    status_lines(d)
 
 
 def _blocked(d: dict[str, Any], args: Any = None) -> None:
@@ -161,3 +164,6 @@ RENDERERS = {
     "answer": _answer, "cancel": _cancel, "cleanup": _cleanup, "status": _status, "verify": _verify,
     "plan": _plan, "import": _import, "report": _report,
 }
+from .render_land import RENDERERS as _LAND  # noqa: E402 (issue 14)
+
+RENDERERS.update(_LAND)
