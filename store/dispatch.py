@@ -164,11 +164,16 @@ def _new_attempt(store: Store, *, run_id: str, task_id: str, mode: str | None, t
                 "previous_attempt": public_attempt(cur) if cur else None}
 
     try:
-        return store.write(tx)
+        result = store.write(tx)
     except BaseException:
         if ws is not None:
             worktrees.discard(ws)
         raise
+    if ws is not None:
+        from .land import after_code_dispatch
+
+        after_code_dispatch(store, run_id=run_id, repo=ws.repo_path, base_commit=ws.base_commit)
+    return result
 
 
 def dispatch(store: Store, *, run_id: str, task_id: str, execution_mode: str | None, to: str | None = None,

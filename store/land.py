@@ -91,10 +91,10 @@ def validate_target(name: str) -> str:
 
 # -- dispatch: the base of a code attempt ------------------------------------------------------
 def code_base(store: Store, *, run_id: str, repo_path: str | None, base_ref: str | None, action: str) -> str | None:
-    """Called by dispatch before it makes a worktree. Makes sure the run's target branch exists
-    (created from this dispatch's base the first time), and returns the base to use: the target's
-    tip for a rework, and under the graph gate for every dispatch without --base-ref and for
-    retries and reassigns; otherwise base_ref unchanged."""
+    """Called by dispatch before it makes a worktree: the base to use. The target's tip for a
+    rework, and under the graph gate for every dispatch without --base-ref and for retries and
+    reassigns; otherwise base_ref unchanged (also while the target does not exist yet: the first
+    code dispatch creates it at its own base, after_code_dispatch)."""
     from . import worktrees
 
     repo = worktrees._repo(repo_path or "")
@@ -103,20 +103,28 @@ def code_base(store: Store, *, run_id: str, repo_path: str | None, base_ref: str
         get_run(conn, run_id)
         gated = gate_on(conn, run_id)
         target = target_of(conn, run_id)
-        known = row(conn.execute("SELECT * FROM land_targets WHERE run_id=?", (run_id,)).fetchone())
     tip = g.rev(top, f"refs/heads/{target}")
     if tip is None:
         g.check_branch_name(target)
-        start = worktrees.resolve_base(repo, base_ref if action == "dispatch" else None)
-        created = g.create_branch(top, target, start)
-        tip = g.rev(top, f"refs/heads/{target}")
-        if not known:
-            _record_target(store, run_id, top, target, start, created)
-    elif not known:
-        _record_target(store, run_id, top, target, tip, False)
+        return base_ref
     if action == "rework" or (gated and (base_ref is None or action != "dispatch")):
         return tip
     return base_ref
+
+
+def after_code_dispatch(store: Store, *, run_id: str, repo: str, base_commit: str) -> None:
+    """The run's first code dispatch creates the land target at its base (once the dispatch committed)."""
+    with store.snapshot() as conn:
+        target = target_of(conn, run_id)
+        known = conn.execute("SELECT 1 FROM land_targets WHERE run_id=?", (run_id,)).fetchone()
+    if known:
+        return
+    tip = g.rev(repo, f"refs/heads/{target}")
+    created = False
+    if tip is None:
+        created = g.create_branch(repo, target, base_commit)
+        tip = g.rev(repo, f"refs/heads/{target}") or base_commit
+    _record_target(store, run_id, repo, target, tip, created)
 
 
 def _record_target(store: Store, run_id: str, repo: str, target: str, base: str, created: bool) -> None:
@@ -599,26 +607,30 @@ def diff(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = No
 # -- the autopilot's landing -------------------------------------------------------------------
 def auto_land(store: Store, run_id: str, *, strategy: str = "merge") -> list[dict[str, Any]]:
     """Land every done, unlanded code task whose gate passed, in topological order (wave, then
-    creation); a conflicting task is recorded and skipped. Each land promotes what it unblocked."""
-    recover(store, run_id)
+    creation). A conflicting task is recorded (event task_conflicts) and skipped, and is not tried
+    again until the target or its branch moves. Each land promotes what it unblocked."""
+    recover_if_needed(store, run_id)
     with store.snapshot() as conn:
-        cands = [r[0] for r in conn.execute(
-            "SELECT t.task_id FROM tasks t WHERE t.run_id=? AND t.status='done' AND NOT EXISTS (SELECT 1 FROM lands l"
-            " WHERE l.run_id=t.run_id AND l.task_id=t.task_id AND l.status='landed') AND EXISTS (SELECT 1 FROM"
-            " attempts a WHERE a.run_id=t.run_id AND a.task_id=t.task_id AND a.branch_name<>'' AND a.attempt_no=(SELECT"
-            " max(attempt_no) FROM attempts b WHERE b.run_id=t.run_id AND b.task_id=t.task_id))"
-            " ORDER BY t.wave, t.rowid", (run_id,)).fetchall()]
+        target = target_of(conn, run_id)
+        cands = rows(conn.execute(
+            "SELECT t.task_id, a.repo_path, a.branch_name, l.status AS land_status, l.checked_target, l.head_commit"
+            " FROM tasks t JOIN attempts a ON a.run_id=t.run_id AND a.task_id=t.task_id AND a.attempt_no=(SELECT"
+            " max(attempt_no) FROM attempts b WHERE b.run_id=t.run_id AND b.task_id=t.task_id)"
+            " LEFT JOIN lands l ON l.run_id=a.run_id AND l.task_id=a.task_id AND l.attempt_no=a.attempt_no"
+            " WHERE t.run_id=? AND t.status='done' AND a.branch_name<>'' AND NOT EXISTS (SELECT 1 FROM lands x"
+            " WHERE x.run_id=t.run_id AND x.task_id=t.task_id AND x.status='landed')"
+            " ORDER BY t.wave, t.rowid", (run_id,)).fetchall())
     out = []
-    for task_id in cands:
-        with store.snapshot() as conn:
-            lr = row(conn.execute("SELECT l.status, l.checked_target, l.head_commit FROM lands l WHERE l.run_id=? AND"
-                                  " l.task_id=? ORDER BY attempt_no DESC LIMIT 1", (run_id, task_id)).fetchone())
+    for c in cands:
+        if c["land_status"] == "conflicts":
+            tip = g.rev(c["repo_path"], f"refs/heads/{target}")
+            if tip == c["checked_target"] and g.rev(c["repo_path"], f"refs/heads/{c['branch_name']}") == c["head_commit"]:
+                continue  # already known to conflict with this very target
         try:
-            out.append(land(store, run_id=run_id, task_id=task_id, strategy=strategy, by="autopilot")
-                       | {"task_id": task_id})
+            out.append(land(store, run_id=run_id, task_id=c["task_id"], strategy=strategy, by="autopilot")
+                       | {"task_id": c["task_id"]})
         except InvalidState as exc:
-            out.append({"task_id": task_id, "landed": False, "error": exc.message,
-                        "known": bool(lr and lr["status"] == "conflicts")})
+            out.append({"task_id": c["task_id"], "landed": False, "error": exc.message})
     return out
 
 

@@ -202,7 +202,10 @@ class HealingMixin:
     def _autopilot(self, runs: dict[str, Settings], res: TickResult) -> None:
         from orch_console.store import autopilot, dispatch
 
+        from orch_console.console.runtime.landing import land_pass
+
         for run_id, s in runs.items():
+            land_pass(self.store, run_id, s, lambda line, bell: self._act(res, line, bell))  # issue 14
             if not (self.autopilot or s.autopilot):
                 continue
             sel = autopilot.select(self.store, run_id, s.concurrency)
