@@ -111,7 +111,8 @@ class Watcher(HealingMixin):
             rows = self.store.all("SELECT run_id, status, config_json FROM runs WHERE run_id=?", (self.run_id,))
         else:
             rows = self.store.all("SELECT run_id, status, config_json FROM runs WHERE status IN "
-                                  "('active','blocked','failed')")
+                                  "('active','blocked','failed') OR (status='done' AND "
+                                  "json_extract(config_json, '$.auto_land') IN (1, 'true'))")  # issue 14: lands left
         return {r["run_id"]: Settings.from_config(loads(r["config_json"], {})) for r in rows
                 if r["status"] not in ("cancelled",)}
 

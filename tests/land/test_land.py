@@ -1,0 +1,344 @@
+"""Landing (issue 14) with real git, a real SQLite file and the real `orch` CLI: graph order over
+simulated workers, conflicts known before any merge and resolved through a new attempt, every
+refusal leaving git and the database unchanged, strategies, --verify, --pr against a bare remote,
+and kill -9 in the middle of a land."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from orch_console.store import land, views
+from orch_console.store.checks import verify_run
+from tests.conftest import ORCH, Cli, db_snapshot, git_env
+from tests.land.conftest import LandRig, git, head, is_ancestor
+
+TARGET = "orch/r1/_land"
+
+
+def _ls(repo: Path, ref: str) -> set[str]:
+    return set(git(repo, "ls-tree", "-r", "--name-only", ref).split())
+
+
+# -- graph order over simulated workers -----------------------------------------------------------
+def test_three_wave_run_with_sim_workers_lands_in_graph_order(lrig: LandRig, cli: Cli) -> None:
+    """auto_land + autopilot in a real `orch watch` process: each dependant starts from the
+    target's tip after its parents landed, and the target ends with every task's work."""
+    from tests.runtime.conftest import FAST
+
+    from orch_console.console.runtime import launcher
+
+    dag = {"a1": [], "a2": [], "b1": ["a1"], "b2": ["a1", "a2"], "c1": ["b1", "b2"]}
+    lrig.run(**(FAST | {"autopilot": True, "auto_land": True, "concurrency": 3, "profile": "sim",
+                        "execution_mode": "code", "liveness_interval_seconds": 0.5,
+                        "worker_env": {"ORCH_SIM_STEP_SECONDS": "0.1", "ORCH_SIM_LEASE_SECONDS": "10"}}))
+    for tid, deps in dag.items():
+        lrig.task(tid, deps=tuple(deps), paths=[f"src/{tid}.txt"], spec="sim-script: progress*2,done")
+    assert lrig.status("b1") == "planned"
+    main_before = head(lrig.repo, "main")
+    watch = subprocess.Popen([ORCH, "--db", lrig.store.path, "watch", "--run", lrig.run_id, "--autopilot"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                             env=git_env(), cwd=str(lrig.repo))
+    try:
+        deadline = time.monotonic() + 150
+        while len(lrig.events("task_landed")) < len(dag):
+            assert time.monotonic() < deadline, [dict(r) for r in lrig.store.all("SELECT task_id, status FROM tasks")]
+            time.sleep(0.3)
+    finally:
+        os.killpg(watch.pid, signal.SIGTERM)
+        try:
+            watch.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(watch.pid, signal.SIGKILL)
+            watch.wait()
+        for a in lrig.store.all("SELECT * FROM attempts WHERE runtime<>''"):
+            launcher.stop(lrig.store.path, dict(a), grace=0.5)
+
+    repo = lrig.repo
+    heads = {tid: head(repo, lrig.attempt(tid)["branch_name"]) for tid in dag}
+    landed = {e["task_id"]: json.loads(e["payload_json"]) for e in lrig.events("task_landed")}
+    for tid, deps in dag.items():
+        att = lrig.attempt(tid)
+        for d in deps:
+            # the dependant's worktree holds its parent's commits and its parent's landed commit
+            assert is_ancestor(repo, heads[d], att["base_commit"]), (tid, d)
+            assert is_ancestor(repo, landed[d]["commit"], head(att["worktree_path"], "HEAD"))
+            assert (Path(att["worktree_path"]) / f"src/{d}.txt").exists()
+        # it was dispatched only after every parent landed
+        disp = lrig.events("task_dispatched", tid)[0]["event_id"]
+        for d in deps:
+            assert lrig.events("task_landed", d)[0]["event_id"] < disp
+    tip = head(repo, TARGET)
+    files = _ls(repo, TARGET)
+    for tid in dag:
+        assert is_ancestor(repo, heads[tid], tip), tid
+        assert f"src/{tid}.txt" in files
+    # graph order: a parent's land precedes its dependants' lands
+    order = [e["task_id"] for e in lrig.events("task_landed")]
+    for tid, deps in dag.items():
+        assert all(order.index(d) < order.index(tid) for d in deps)
+    st = cli.ok("orch", "status", "--run", "r1")
+    assert st["land"]["gate"] is True and st["land"]["target"] == TARGET
+    assert {t for t, v in st["land"]["tasks"].items() if v["status"] == "landed"} == set(dag)
+    # the leader's working tree (main checkout) was never touched
+    assert git(repo, "status", "--porcelain") == "" and head(repo, "main") == main_before
+
+
+# -- conflicts ------------------------------------------------------------------------------------
+def test_conflict_known_before_merge_then_resolved_by_a_new_attempt(lrig: LandRig, cli: Cli) -> None:
+    repo = lrig.repo
+    lrig.run(land_target="main")
+    lrig.task("x")
+    lrig.task("y")
+    lrig.dispatch("x")
+    lrig.dispatch("y")
+    lrig.work("x", {"README.md": "written by x\n"})
+    lrig.work("y", {"README.md": "written by y\n"})
+    # x lands into main, which the leader has checked out clean: the checkout follows
+    out = cli.ok("orch", "land", "--run", "r1", "--task", "x")
+    assert out["land"]["landed_commit"] == head(repo, "main")
+    assert (repo / "README.md").read_text() == "written by x\n" and git(repo, "status", "--porcelain") == ""
+
+    main_before = head(repo, "main")
+    status_before = git(repo, "status", "--porcelain")
+    readme_before = (repo / "README.md").read_text()
+    # the watcher's pass (what runs under a land target) finds the conflict without merging
+    found = land.scan(lrig.store, "r1")
+    assert [(f["task_id"], f["conflicts"]) for f in found] == [("y", ["README.md"])]
+    st = cli.ok("orch", "status", "--run", "r1")
+    assert st["land"]["tasks"]["y"]["status"] == "conflicts"
+    assert st["land"]["tasks"]["y"]["conflicts"] == ["README.md"]
+    ev = lrig.events("task_conflicts", "y")
+    assert len(ev) == 1 and json.loads(ev[0]["payload_json"])["files"] == ["README.md"]
+    human = cli.orch("status", "--run", "r1", json_out=False).stdout
+    assert "conflicts" in human and "README.md" in human
+    # landing refuses, naming the file; nothing moved, no working tree touched
+    err = cli.err("orch", "land", "--run", "r1", "--task", "y", code="invalid_state", exit_code=30)
+    assert "README.md" in err["message"]
+    assert head(repo, "main") == main_before
+    assert git(repo, "status", "--porcelain") == status_before and (repo / "README.md").read_text() == readme_before
+    assert git(lrig.attempt("y")["worktree_path"], "status", "--porcelain") == ""
+    assert len(lrig.events("task_conflicts", "y")) == 1  # said once
+
+    # the leader sends it back: a new attempt on the current target, the brief names both sides
+    y1 = lrig.attempt("y")
+    rw = cli.ok("orch", "rework", "--run", "r1", "--task", "y", "--body", "keep both lines")
+    assert rw["attempt"]["attempt_no"] == 2 and rw["attempt"]["base_commit"] == main_before
+    brief = cli.ok("orch", "brief", "--run", "r1", "--task", "y")["brief"]
+    assert "README.md" in brief and "main" in brief and y1["branch_name"] in brief
+    assert "x: work" in brief and "y: work" in brief and "keep both lines" in brief
+    lrig.work("y", {"README.md": "written by x\nwritten by y\n"})
+    out = cli.ok("orch", "land", "--run", "r1", "--task", "y")
+    assert out["land"]["attempt_no"] == 2
+    assert git(repo, "show", "main:README.md") == "written by x\nwritten by y"
+    assert (repo / "README.md").read_text() == "written by x\nwritten by y\n"
+    st = cli.ok("orch", "status", "--run", "r1")
+    assert st["land"]["tasks"]["y"]["status"] == "landed"
+
+
+# -- refusals -------------------------------------------------------------------------------------
+def _unchanged(cli: Cli, repo: Path, ref: str, *args: str, msg: str) -> None:
+    before_db = db_snapshot(cli.db)
+    before_ref = head(repo, ref)
+    err = cli.err("orch", "land", "--run", "r1", *args, code="invalid_state", exit_code=30)
+    assert msg in err["message"], err
+    assert head(repo, ref) == before_ref
+    assert db_snapshot(cli.db) == before_db
+
+
+def test_refusals_change_nothing_and_landing_twice_is_a_noop(lrig: LandRig, cli: Cli) -> None:
+    repo = lrig.repo
+    lrig.run()
+    lrig.task("busy")
+    lrig.task("dirty")
+    lrig.task("checked", required_checks=["unit"], check_cmds={"unit": "false"})
+    lrig.task("ok")
+    for t in ("busy", "dirty", "checked", "ok"):
+        lrig.dispatch(t)
+    # not done
+    _unchanged(cli, repo, TARGET, "--task", "busy", msg="only a done task lands")
+    # uncommitted changes in the worktree
+    a = lrig.work("dirty", {"d.txt": "d\n"})
+    (Path(a["worktree_path"]) / "stray.txt").write_text("not committed\n")
+    _unchanged(cli, repo, TARGET, "--task", "dirty", msg="uncommitted changes")
+    # failed checks
+    lrig.work("checked", {"c.txt": "c\n"})
+    assert lrig.status("checked") == "verifying"
+    verify_run(lrig.store, run_id="r1", task_id="checked")
+    assert lrig.status("checked") == "failed"
+    _unchanged(cli, repo, TARGET, "--task", "checked", msg="failed its required checks")
+    # landing twice: the second is a no-op
+    lrig.work("ok", {"ok.txt": "ok\n"})
+    first = cli.ok("orch", "land", "--run", "r1", "--task", "ok", "--strategy", "squash")
+    tip = head(repo, TARGET)
+    assert first["land"]["landed_commit"] == tip and git(repo, "rev-list", "--count", f"{tip}^@") == "1"
+    before = db_snapshot(cli.db)
+    again = cli.ok("orch", "land", "--run", "r1", "--task", "ok")
+    assert again["noop"] is True and again["land"]["landed_commit"] == tip
+    assert head(repo, TARGET) == tip and db_snapshot(cli.db) == before
+    assert len(lrig.events("task_landed", "ok")) == 1
+
+
+def test_target_checked_out_and_dirty_is_refused(lrig: LandRig, cli: Cli) -> None:
+    repo = lrig.repo
+    lrig.run(land_target="main")
+    lrig.task("t")
+    lrig.dispatch("t")
+    lrig.work("t", {"t.txt": "t\n"})
+    (repo / "README.md").write_text("the leader's own edit\n")
+    _unchanged(cli, repo, "main", "--task", "t", msg="checked out in")
+    assert (repo / "README.md").read_text() == "the leader's own edit\n"
+    assert not (repo / "t.txt").exists()
+    git(repo, "checkout", "--", "README.md")
+    assert cli.ok("orch", "land", "--run", "r1", "--task", "t")["landed"] is True
+    assert (repo / "t.txt").read_text() == "t\n"
+
+
+# -- strategies, diff, --verify -------------------------------------------------------------------
+def test_rebase_and_verify_on_the_landed_result(lrig: LandRig, cli: Cli) -> None:
+    repo = lrig.repo
+    lrig.run()
+    lrig.task("p")
+    lrig.task("q", required_checks=["alone"], check_cmds={"alone": "test ! -f p.txt"})
+    lrig.task("r")
+    for t in ("p", "q", "r"):
+        lrig.dispatch(t)
+    lrig.work("p", {"p.txt": "p\n"})
+    lrig.work("q", {"q.txt": "q\n"})
+    verify_run(lrig.store, run_id="r1", task_id="q")
+    assert lrig.status("q") == "done"  # passes on its own branch
+    d = cli.ok("orch", "diff", "--run", "r1", "--task", "q", "--name-only")
+    assert d["files"] == ["q.txt"] and d["diff"].strip() == "q.txt"
+    assert "+q" in cli.ok("orch", "diff", "--run", "r1", "--task", "q")["diff"]
+    cli.ok("orch", "land", "--run", "r1", "--task", "p")
+    before = head(repo, TARGET)
+    # --verify runs `alone` on the landed result, where p.txt exists: refused, target unchanged
+    err = cli.err("orch", "land", "--run", "r1", "--task", "q", "--verify", code="invalid_state", exit_code=30)
+    assert "alone" in err["message"] and head(repo, TARGET) == before
+    assert not [w for w in git(repo, "worktree", "list").splitlines() if "orch-land-verify" in w]
+    # rebase replays r's commit on top of the moved target: linear history, r's author kept
+    lrig.work("r", {"r.txt": "r\n"})
+    out = cli.ok("orch", "land", "--run", "r1", "--task", "r", "--strategy", "rebase", "--verify")
+    tip = head(repo, TARGET)
+    assert out["land"]["landed_commit"] == tip and git(repo, "rev-parse", f"{tip}^") == before
+    assert git(repo, "log", "-1", "--format=%s", tip) == "r: work"
+    assert _ls(repo, TARGET) >= {"p.txt", "r.txt", "README.md"} and "q.txt" not in _ls(repo, TARGET)
+
+
+# -- pull requests --------------------------------------------------------------------------------
+def test_land_pr_pushes_to_a_bare_remote_and_records_the_pr(lrig: LandRig, cli: Cli, tmp_path: Path) -> None:
+    """No forge is reachable from these machines, so `gh` is a stand-in script on PATH that records
+    its arguments and prints a PR address the way `gh pr create` does. The push is real, into a
+    local bare repository."""
+    repo = lrig.repo
+    bare = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    git(repo, "remote", "add", "origin", str(bare))
+    git(repo, "push", "-q", "origin", "main")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    record = tmp_path / "gh-args.json"
+    (bindir / "gh").write_text(
+        "#!/usr/bin/env python3\nimport json, sys\n"
+        f"open({str(record)!r}, 'w').write(json.dumps(sys.argv[1:]))\n"
+        "print('https://github.com/example/repo/pull/42')\n")
+    (bindir / "gh").chmod(0o755)
+    lrig.run(land_target="main")
+    lrig.task("feat", summary="add the feature")
+    lrig.dispatch("feat")
+    lrig.work("feat", {"feat.txt": "feature\n"})
+    branch = lrig.attempt("feat")["branch_name"]
+    env = git_env() | {"PATH": f"{bindir}:{os.environ['PATH']}"}
+    p = subprocess.run([ORCH, "--db", cli.db, "--json", "land", "--run", "r1", "--task", "feat", "--pr"],
+                       capture_output=True, text=True, env=env, cwd=str(tmp_path))
+    assert p.returncode == 0, p.stdout + p.stderr
+    data = json.loads(p.stdout)["data"]
+    assert data["pr"] == {"number": 42, "url": "https://github.com/example/repo/pull/42"}
+    assert git(bare, "rev-parse", f"refs/heads/{branch}") == head(repo, branch)
+    args = json.loads(record.read_text())
+    assert args[:2] == ["pr", "create"]
+    assert args[args.index("--base") + 1] == "main" and args[args.index("--head") + 1] == branch
+    assert args[args.index("--title") + 1] == "feat: task feat"
+    assert "add the feature" in args[args.index("--body") + 1] and "feat.txt" in args[args.index("--body") + 1]
+    st = cli.ok("orch", "status", "--run", "r1")
+    assert st["land"]["tasks"]["feat"]["pr_number"] == 42 and st["land"]["tasks"]["feat"]["status"] == "clean"
+    assert lrig.events("task_pr_opened", "feat")
+    record.unlink()
+    p = subprocess.run([ORCH, "--db", cli.db, "--json", "land", "--run", "r1", "--task", "feat", "--pr"],
+                       capture_output=True, text=True, env=env, cwd=str(tmp_path))
+    assert json.loads(p.stdout)["data"]["noop"] is True and not record.exists()
+    assert git(bare, "rev-parse", "refs/heads/main") == head(repo, "main")  # merging stays the leader's choice
+
+
+# -- kill -9 --------------------------------------------------------------------------------------
+def _land_proc(cli: Cli, task: str, env_extra: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([ORCH, "--db", cli.db, "--json", "land", "--run", "r1", "--task", task],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+                            env=git_env() | env_extra, start_new_session=True)
+
+
+def _settled(cli: Cli, lrig: LandRig, task: str, before: str) -> bool:
+    """After recovery (status settles interrupted lands): landed with its commit recorded and the
+    target at or past it, or not landed and the target exactly as before. Returns landed."""
+    st = cli.ok("orch", "status", "--run", "r1")
+    info = st["land"]["tasks"].get(task, {})
+    tip = head(lrig.repo, TARGET)
+    rows = lrig.store.all("SELECT status, landed_commit FROM lands WHERE run_id='r1' AND task_id=?", (task,))
+    assert all(r["status"] != "landing" for r in rows), [dict(r) for r in rows]
+    if info.get("status") == "landed":
+        assert info["landed_commit"] and is_ancestor(lrig.repo, info["landed_commit"], tip)
+        assert tip == info["landed_commit"]
+        assert len(lrig.events("task_landed", task)) == 1
+        return True
+    assert tip == before, (task, tip, before)
+    assert not lrig.events("task_landed", task)
+    return False
+
+
+def test_kill_9_mid_land_never_leaves_an_in_between_state(lrig: LandRig, cli: Cli, tmp_path: Path) -> None:
+    lrig.run()
+    tasks = [f"k{i}" for i in range(8)]
+    for t in tasks:
+        lrig.task(t)
+        lrig.dispatch(t)
+        lrig.work(t, {f"{t}.txt": f"{t}\n"})
+    hook = tmp_path / "hook.txt"
+    outcomes = {}
+    # deterministic points: after the intent is written, and after the ref moved (before recording)
+    for t, step in (("k0", "intent"), ("k1", "ref"), ("k2", "intent"), ("k3", "ref")):
+        before = head(lrig.repo, TARGET)
+        hook.write_text("")
+        p = _land_proc(cli, t, {"ORCH_LAND_HOOK_FILE": str(hook), "ORCH_LAND_PAUSE": "5"})
+        deadline = time.monotonic() + 30
+        while step not in hook.read_text().split():
+            assert p.poll() is None and time.monotonic() < deadline, hook.read_text()
+            time.sleep(0.02)
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        outcomes[t] = _settled(cli, lrig, t, before)
+    assert outcomes == {"k0": False, "k1": True, "k2": False, "k3": True}
+    # random points, no pauses
+    rng = random.Random(14)
+    for t in tasks[4:]:
+        before = head(lrig.repo, TARGET)
+        p = _land_proc(cli, t, {})
+        time.sleep(rng.uniform(0.05, 0.6))
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.wait()
+        outcomes[t] = _settled(cli, lrig, t, before)
+    # whatever was interrupted lands cleanly afterwards, and nothing is lost
+    for t in tasks:
+        cli.ok("orch", "land", "--run", "r1", "--task", t)
+    tip = head(lrig.repo, TARGET)
+    for t in tasks:
+        assert is_ancestor(lrig.repo, head(lrig.repo, lrig.attempt(t)["branch_name"]), tip)
+        assert len(lrig.events("task_landed", t)) == 1
+    assert views.status(lrig.store, run_id="r1")["land"]["tasks"]["k0"]["status"] == "landed"
