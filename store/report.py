@@ -56,6 +56,9 @@ def report_data(store: Store, *, run_id: str) -> dict[str, Any]:
             "WHERE a.run_id=? AND m.kind IN ('question','answer','result') ORDER BY m.message_id",
             (run_id,)).fetchall())
         last_event = conn.execute("SELECT max(created_at) FROM events WHERE run_id=?", (run_id,)).fetchone()[0]
+        from .report_land import land_section  # issue 14
+
+        landing = land_section(conn, run_id)
     ids = [t["task_id"] for t in tasks]
     wave = {t["task_id"]: t["wave"] for t in tasks}
     crit = critical_path(ids, deps)
@@ -122,6 +125,7 @@ def report_data(store: Store, *, run_id: str) -> dict[str, Any]:
         "waves": [{"wave": w, "tasks": wave_rows[w]} for w in sorted(wave_rows)],
         "questions": questions, "follow_ups": follow_ups, "critical_path": crit,
         "dependencies": [{"task_id": a, "depends_on": b} for a, b in deps],
+        "landing": landing,
     }
 
 
@@ -168,6 +172,9 @@ def to_markdown(data: dict[str, Any]) -> str:
                 _md(t["status"]), _md(attempts_text(t["attempts"]), 200), fmt_duration(t["duration_seconds"]),
                 _md(t["branch"]), _md(checks), _md(t["links"].get("pr")), _md(t["links"].get("ci"))]) + " |")
         out.append("")
+    from .report_land import to_markdown as landing_md
+
+    out += landing_md(data["landing"], _md)
     out += ["## Blocked questions", ""]
     if data["questions"]:
         out += ["| task | asked by | asked at | question | answer | answered by |", "|---|---|---|---|---|---|"]

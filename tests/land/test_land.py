@@ -139,6 +139,17 @@ def test_conflict_known_before_merge_then_resolved_by_a_new_attempt(lrig: LandRi
     assert (repo / "README.md").read_text() == "written by x\nwritten by y\n"
     st = cli.ok("orch", "status", "--run", "r1")
     assert st["land"]["tasks"]["y"]["status"] == "landed"
+    # the report: what landed, what conflicted and how it was resolved, how long each wave waited
+    rep = json.loads(cli.ok("orch", "report", "--run", "r1", "--format", "json")["report"])["landing"]
+    assert [(x["task_id"], x["attempt_no"], x["strategy"]) for x in rep["landed"]] == [("x", 1, "merge"), ("y", 2, "merge")]
+    assert rep["landed"][1]["commit"] == head(repo, "main")
+    assert [(c["task_id"], c["attempt_no"], c["files"]) for c in rep["conflicts"]] == [("y", 1, ["README.md"])]
+    assert rep["conflicts"][0]["resolution"].startswith("resolved by attempt 2")
+    assert rep["waves"] == [dict(rep["waves"][0], wave=0, landed=2, done_not_landed=0)]
+    assert rep["waves"][0]["wait_max_seconds"] > 0
+    md = cli.ok("orch", "report", "--run", "r1", "--format", "md")["report"]
+    assert "## Landing" in md and "resolved by attempt 2" in md and head(repo, "main")[:12] in md
+    assert "Landing into main" in cli.ok("orch", "report", "--run", "r1", "--format", "html")["report"]
 
 
 # -- refusals -------------------------------------------------------------------------------------
@@ -268,6 +279,9 @@ def test_land_pr_pushes_to_a_bare_remote_and_records_the_pr(lrig: LandRig, cli: 
     st = cli.ok("orch", "status", "--run", "r1")
     assert st["land"]["tasks"]["feat"]["pr_number"] == 42 and st["land"]["tasks"]["feat"]["status"] == "clean"
     assert lrig.events("task_pr_opened", "feat")
+    rep = json.loads(cli.ok("orch", "report", "--run", "r1", "--format", "json")["report"])["landing"]
+    assert rep["prs"] == [{"task_id": "feat", "attempt_no": 1, "number": 42,
+                           "url": "https://github.com/example/repo/pull/42", "landed": False}]
     record.unlink()
     p = subprocess.run([ORCH, "--db", cli.db, "--json", "land", "--run", "r1", "--task", "feat", "--pr"],
                        capture_output=True, text=True, env=env, cwd=str(tmp_path))
