@@ -198,8 +198,64 @@ class Checkout(NamedTuple):
     dirty: bool
 
 
+def revs(repo: str, *refs: str) -> list[str | None]:
+    """Several commits (or trees, `X^{tree}`) in one exec; None for a ref that does not resolve."""
+    p = run(repo, "rev-parse", *refs, check=False)
+    got = p.stdout.split()
+    if p.returncode == 0 and len(got) == len(refs):
+        return list(got)
+    return [rev(repo, r) if not r.endswith("^{tree}") else (
+        run(repo, "rev-parse", "--verify", "--quiet", r, check=False).stdout.strip() or None) for r in refs]
+
+
+def _head_files(repo: str) -> list[tuple[str, str]]:
+    """(HEAD file, worktree path) for the main worktree and every linked one, read from disk:
+    cheaper than `git worktree list` with hundreds of attempt worktrees."""
+    common = common_dir_cached(repo)
+    found = [(os.path.join(common, "HEAD"), os.path.dirname(common) if os.path.basename(common) == ".git" else "")]
+    wts = os.path.join(common, "worktrees")
+    try:
+        names = os.listdir(wts)
+    except OSError:
+        names = []
+    for n in names:
+        try:
+            with open(os.path.join(wts, n, "gitdir")) as f:
+                path = os.path.dirname(f.read().strip())
+        except OSError:
+            continue
+        found.append((os.path.join(wts, n, "HEAD"), path))
+    return found
+
+
+_common: dict[str, str] = {}
+
+
+def common_dir_cached(repo: str) -> str:
+    if repo not in _common:
+        _common[repo] = common_dir(repo)
+    return _common[repo]
+
+
 def checkouts_of(repo: str, branch: str) -> list[Checkout]:
     """Worktrees (the main one included) that have refs/heads/<branch> checked out."""
+    want = f"ref: refs/heads/{branch}"
+    found: list[Checkout] = []
+    for head_file, path in _head_files(repo):
+        try:
+            with open(head_file) as f:
+                if f.read().strip() != want:
+                    continue
+        except OSError:
+            continue
+        if path and os.path.isdir(path):
+            dirty = bool(out(path, "status", "--porcelain", "--untracked-files=no"))
+            found.append(Checkout(path, "", dirty))
+    return found
+
+
+def checkouts_of_slow(repo: str, branch: str) -> list[Checkout]:
+    """checkouts_of through `git worktree list` (kept for cross-checking in tests)."""
     text = out(repo, "worktree", "list", "--porcelain")
     found: list[Checkout] = []
     cur: dict[str, str] = {}
@@ -222,6 +278,35 @@ def dirty_files(worktree: str) -> list[str]:
         return []
     text = out(worktree, "status", "--porcelain", "-z")
     return [e[3:] for e in text.split("\0") if len(e) > 3]
+
+
+class PendingStatus:
+    """`git status` of a worktree started in the background: the land runs its own plumbing
+    meanwhile and reads the answer before anything is written."""
+
+    def __init__(self, worktree: str) -> None:
+        self.proc = None
+        if os.path.isdir(worktree):
+            self.proc = subprocess.Popen(["git", "-C", worktree, "status", "--porcelain", "-z"], stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=_env())
+
+    _files: list[str] | None = None
+
+    def files(self) -> list[str]:
+        if self.proc is None:
+            return []
+        if self._files is not None:
+            return self._files
+        so, se = self.proc.communicate()
+        if self.proc.returncode != 0:
+            raise GitError(f"git status failed: {(se.decode(errors='replace').strip().splitlines() or ['?'])[-1]}")
+        self._files = [e[3:] for e in so.decode(errors="replace").split("\0") if len(e) > 3]
+        return self._files
+
+    def cancel(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def diff(repo: str, base: str, head: str, mode: str = "patch") -> str:

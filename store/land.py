@@ -437,19 +437,36 @@ def _land_once(store: Store, *, run_id: str, task_id: str, strategy: str, dry_ru
     if att["execution_mode"] != "code" or not att["branch_name"]:
         raise InvalidState(f"task {task_id} attempt {att['attempt_no']} ran in analysis mode; it has no branch to land")
     repo = att["repo_path"]
-    dirty = g.dirty_files(att["worktree_path"]) if att["workspace_status"] == "created" else []
+    status = g.PendingStatus(att["worktree_path"] if att["workspace_status"] == "created" else "")
+    try:
+        return _land_checked(store, task=task, att=att, checks=checks, target=target, status=status,
+                             strategy=strategy, dry_run=dry_run, verify=verify, by=by, timeout=timeout)
+    finally:
+        status.cancel()
+
+
+def _refuse_dirty(task_id: str, att: dict[str, Any], status: g.PendingStatus) -> None:
+    dirty = status.files()  # the worktree's `git status`, run meanwhile
     if dirty:
         raise InvalidState(f"task {task_id}'s worktree {att['worktree_path']} has uncommitted changes "
                            f"({', '.join(dirty[:10])}); commit or discard them first; nothing landed")
-    g.check_branch_name(target)
-    tip = g.rev(repo, f"refs/heads/{target}")
+
+
+def _land_checked(store: Store, *, task: dict[str, Any], att: dict[str, Any], checks: list[dict[str, Any]],
+                  target: str, status: g.PendingStatus, strategy: str, dry_run: bool, verify: bool, by: str,
+                  timeout: float | None) -> dict[str, Any] | None:
+    run_id, task_id, repo = task["run_id"], task["task_id"], att["repo_path"]
+    tip, head, tip_tree = g.revs(repo, f"refs/heads/{target}", f"refs/heads/{att['branch_name']}",
+                                 f"refs/heads/{target}^{{tree}}")
     if tip is None:
+        g.check_branch_name(target)
+        _refuse_dirty(task_id, att, status)
         tip = att["base_commit"]
         if not dry_run:
             created = g.create_branch(repo, target, tip)
             _record_target(store, run_id, repo, target, tip, created)
             tip = g.rev(repo, f"refs/heads/{target}") or tip
-    head = g.rev(repo, f"refs/heads/{att['branch_name']}")
+        tip_tree = g.tree_of(repo, tip)
     if head is None:
         raise InvalidState(f"branch {att['branch_name']} is gone from {repo}; nothing to land")
     checkouts = g.checkouts_of(repo, target)
@@ -459,19 +476,23 @@ def _land_once(store: Store, *, run_id: str, task_id: str, strategy: str, dry_ru
                                f"landing never touches that working tree: commit or stash them there, or set "
                                f"another land_target; nothing landed")
     m = g.merge_tree(repo, tip, head)
-    _record_check(store, run_id=run_id, task_id=task_id, attempt_no=att["attempt_no"], target=target,
-                  target_tip=tip, head=head, conflicts=m.conflicts)
+    _refuse_dirty(task_id, att, status)
+    if not m.clean or dry_run:  # a clean check is recorded with the intent below (one transaction less)
+        _record_check(store, run_id=run_id, task_id=task_id, attempt_no=att["attempt_no"], target=target,
+                      target_tip=tip, head=head, conflicts=m.conflicts)
     if not m.clean:
         raise InvalidState(f"task {task_id} conflicts with {target} at {tip[:12]} in {', '.join(m.conflicts)}; "
                            f"nothing landed (send it back with `orch rework --run {run_id} --task {task_id}`)")
-    contained = head == tip or g.is_ancestor(repo, head, tip)
+    # contained only if merging changes nothing (then ask git whether it is really an ancestor)
+    contained = head == tip or (m.tree == tip_tree and g.is_ancestor(repo, head, tip))
     plan = {"task_id": task_id, "attempt_no": att["attempt_no"], "target": target, "target_commit": tip,
             "branch": att["branch_name"], "head_commit": head, "strategy": strategy, "clean": True,
             "already_contained": contained}
     if dry_run:
         return {"dry_run": True, "landed": False, "plan": plan}
-    merge_base = g.out(repo, "merge-base", tip, head)
-    commits = g.commits_between(repo, merge_base, head)
+    commits: list[str] = []
+    if strategy != "merge" and not contained:
+        commits = g.commits_between(repo, g.out(repo, "merge-base", tip, head), head)
     if contained:
         new = tip
     elif strategy == "merge":
@@ -504,7 +525,7 @@ def _land_once(store: Store, *, run_id: str, task_id: str, strategy: str, dry_ru
             " target_before, landed_commit, strategy, landed_by, landing_pid, checked_at) VALUES"
             " (?,?,?, 'landing', ?,?,?,?,?,?,?,?,?) ON CONFLICT(run_id, task_id, attempt_no) DO UPDATE SET"
             " status='landing', target=excluded.target, head_commit=excluded.head_commit,"
-            " target_before=excluded.target_before, landed_commit=excluded.landed_commit,"
+            " checked_target=excluded.checked_target, conflicts_json='[]', target_before=excluded.target_before, landed_commit=excluded.landed_commit,"
             " strategy=excluded.strategy, landed_by=excluded.landed_by, landing_pid=excluded.landing_pid",
             (run_id, task_id, att["attempt_no"], target, head, tip, tip, new, strategy, by, os.getpid(), now_ts()))
 
