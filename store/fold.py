@@ -69,7 +69,7 @@ def set_task_status(conn: sqlite3.Connection, run_id: str, task_id: str, new: st
 def promote_dependents(conn: sqlite3.Connection, run_id: str, task_id: str, *, now: str) -> list[str]:
     """Tasks whose last unfinished dependency was task_id become ready, in this transaction.
     With the run's land gate on (store/land.py), a dependency counts only once it has landed."""
-    from .land import gate_on, unlanded_dependency_sql
+    from .land_state import gate_on, unlanded_dependency_sql
 
     unlanded = f" OR {unlanded_dependency_sql('u')}" if gate_on(conn, run_id) else ""
     ready = [r[0] for r in conn.execute(

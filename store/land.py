@@ -28,9 +28,7 @@ refuses and names the checkout and its changed files.
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
-import tempfile
 import time
 from typing import Any
 
@@ -42,46 +40,12 @@ from .runs import get_run, get_task
 from .validate import check_id, check_text, now_ts
 
 STRATEGIES = ("merge", "squash", "rebase")
-DEFAULT_SUFFIX = "_land"
 
 
-# -- settings and the gate ---------------------------------------------------------------------
-def default_target(run_id: str) -> str:
-    return f"orch/{run_id}/{DEFAULT_SUFFIX}"
-
-
-def _config(conn: Any, run_id: str) -> dict[str, Any]:
-    r = conn.execute("SELECT config_json FROM runs WHERE run_id=?", (run_id,)).fetchone()
-    return loads(r[0], {}) if r else {}
-
-
-def _truthy(v: Any) -> bool:
-    return v is True or str(v).lower() in ("1", "true", "yes", "on")
-
-
-def gate_on(conn: Any, run_id: str) -> bool:
-    """With a land target set (or auto_land), dependants wait for their dependencies to land."""
-    cfg = _config(conn, run_id)
-    return bool(cfg.get("land_target")) or _truthy(cfg.get("auto_land", False))
-
-
-def target_of(conn: Any, run_id: str) -> str:
-    cfg = _config(conn, run_id)
-    if cfg.get("land_target"):
-        return str(cfg["land_target"])
-    r = conn.execute("SELECT target FROM land_targets WHERE run_id=?", (run_id,)).fetchone()
-    return r[0] if r else default_target(run_id)
-
-
-def is_landed(conn: Any, run_id: str, task_id: str) -> bool:
-    return conn.execute("SELECT 1 FROM lands WHERE run_id=? AND task_id=? AND status='landed' LIMIT 1",
-                        (run_id, task_id)).fetchone() is not None
-
-
-def unlanded_dependency_sql(alias: str) -> str:
-    """SQL (for fold.promote_dependents) true when dependency row `alias` has not landed."""
-    return (f"NOT EXISTS (SELECT 1 FROM lands l WHERE l.run_id={alias}.run_id AND l.task_id={alias}.task_id"
-            " AND l.status='landed')")
+# -- settings, the gate and the read model live in land_state.py (imported by status and the fold,
+# which must not pay for subprocess and tempfile); re-exported here.
+from .land_state import (DEFAULT_SUFFIX, default_target, gate_on, is_landed, public_land,  # noqa: E402,F401
+                         summary, target_of, unlanded_dependency_sql)
 
 
 def validate_target(name: str) -> str:
@@ -154,33 +118,6 @@ def _attempt(conn: Any, run_id: str, task_id: str, attempt_no: int | None = None
     return dict(a)
 
 
-def public_land(r: dict[str, Any] | None) -> dict[str, Any] | None:
-    if r is None:
-        return None
-    out = dict(r)
-    out["conflicts"] = loads(out.pop("conflicts_json", "[]"), [])
-    out.pop("landing_pid", None)
-    return out
-
-
-def summary(conn: Any, run_id: str) -> dict[str, Any]:
-    """For `orch status`: the target, whether the gate is on, and each task's latest land state."""
-    found = rows(conn.execute(
-        "SELECT * FROM lands l WHERE run_id=? AND attempt_no=(SELECT max(attempt_no) FROM lands m WHERE"
-        " m.run_id=l.run_id AND m.task_id=l.task_id)", (run_id,)).fetchall())
-    landed = {r["task_id"] for r in rows(conn.execute(
-        "SELECT DISTINCT task_id FROM lands WHERE run_id=? AND status='landed'", (run_id,)).fetchall())}
-    tasks = {}
-    for r in found:
-        st = "landed" if r["task_id"] in landed else r["status"]
-        tasks[r["task_id"]] = {"status": st, "attempt_no": r["attempt_no"],
-                               "conflicts": loads(r["conflicts_json"], []) if st == "conflicts" else [],
-                               "landed_commit": r["landed_commit"] if st == "landed" else "",
-                               "strategy": r["strategy"] if st == "landed" else "",
-                               "pr_number": r["pr_number"], "pr_url": r["pr_url"]}
-    return {"target": target_of(conn, run_id), "gate": gate_on(conn, run_id), "tasks": tasks}
-
-
 # -- recovery of intents -----------------------------------------------------------------------
 def _pid_alive(pid: int | None) -> bool:
     if not pid:
@@ -225,11 +162,6 @@ def recover(store: Store, run_id: str) -> list[dict[str, Any]]:
             store.write(undo)
         settled.append({"task_id": p["task_id"], "landed": done})
     return settled
-
-
-def recover_if_needed(store: Store, run_id: str) -> None:
-    if store.scalar("SELECT count(*) FROM lands WHERE run_id=? AND status='landing'", (run_id,)):
-        recover(store, run_id)
 
 
 def _finalize(store: Store, p: dict[str, Any], *, recovered: bool = False) -> dict[str, Any]:
@@ -367,6 +299,9 @@ def _verify(repo: str, commit: str, task: dict[str, Any], timeout: float) -> lis
     todo = [n for n in required if cmds.get(n)]
     if not todo:
         return []
+    import shutil
+    import tempfile
+
     tmp = tempfile.mkdtemp(prefix="orch-land-verify-")
     path = os.path.join(tmp, "wt")
     results = []
@@ -503,6 +438,8 @@ def _land_checked(store: Store, *, task: dict[str, Any], att: dict[str, Any], ch
     elif g.is_ancestor(repo, tip, head):
         new = head  # rebase onto a target that has not moved: a fast-forward
     else:
+        import tempfile
+
         fd, index = tempfile.mkstemp(prefix="orch-land-index-")
         os.close(fd)
         new = g.replay(repo, tip, commits, index)
@@ -630,6 +567,8 @@ def auto_land(store: Store, run_id: str, *, strategy: str = "merge") -> list[dic
     """Land every done, unlanded code task whose gate passed, in topological order (wave, then
     creation). A conflicting task is recorded (event task_conflicts) and skipped, and is not tried
     again until the target or its branch moves. Each land promotes what it unblocked."""
+    from .land_state import recover_if_needed
+
     recover_if_needed(store, run_id)
     with store.snapshot() as conn:
         target = target_of(conn, run_id)

@@ -230,7 +230,7 @@ def dep_add_tx(conn: sqlite3.Connection, run_id: str, task_id: str, depends_on: 
     from .plan import raise_wave
 
     raise_wave(conn, run_id, task_id, d["wave"] + 1)
-    from .land import gate_on, is_landed  # issue 14: under the land gate a dependency counts once landed
+    from .land_state import gate_on, is_landed  # issue 14: under the land gate a dependency counts once landed
 
     if (d["status"] != "done" or (gate_on(conn, run_id) and not is_landed(conn, run_id, depends_on))) \
             and t["status"] == "ready":
