@@ -501,6 +501,15 @@ def rework(store: Store, *, run_id: str, task_id: str, to: str | None = None, bo
         task = get_task(conn, run_id, task_id)
         if is_landed(conn, run_id, task_id):
             raise InvalidState(f"task {task_id} has landed; there is nothing to rework")
+        if task["status"] in ("dispatched", "running"):
+            live = _attempt(conn, run_id, task_id)
+        else:
+            live = None
+    if live is not None:  # the attempt still runs: the review goes to its worker as a reply
+        if not (body or "").strip():
+            raise InvalidInput(f"task {task_id} is still {task['status']}; say what to change with --body")
+        return _request_changes(store, live, body or "")
+    with store.snapshot() as conn:
         if task["status"] != "done":
             raise InvalidState(f"task {task_id} is {task['status']}; rework takes a done task that has not landed "
                                f"(use retry for a failed one)")
@@ -538,6 +547,24 @@ def rework(store: Store, *, run_id: str, task_id: str, to: str | None = None, bo
     out["conflicts"] = conflicts
     out["target"] = target
     return out
+
+
+def _request_changes(store: Store, att: dict[str, Any], body: str) -> dict[str, Any]:
+    from .dispatch import leader_name
+    from .inbox import reply_tx
+
+    summary = "changes requested: " + " ".join(body.split())[:180]
+
+    def tx(conn: sqlite3.Connection) -> dict[str, Any]:
+        out = reply_tx(conn, from_agent=leader_name(), to_agent=att["assigned_to"], thread_id=att["thread_id"],
+                       summary=summary, body=body, payload="", kind="control", now=now_ts())
+        add_event(conn, "task_changes_requested", run_id=att["run_id"], task_id=att["task_id"],
+                  thread_id=att["thread_id"], attempt_no=att["attempt_no"], summary=summary, now=now_ts())
+        return out
+
+    out = store.write(tx)
+    return {"replied": True, "attempt": {k: att[k] for k in ("run_id", "task_id", "attempt_no", "thread_id",
+                                                               "assigned_to")}, "message": out["message"]}
 
 
 # -- review ------------------------------------------------------------------------------------

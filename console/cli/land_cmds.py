@@ -62,8 +62,8 @@ def add_land_commands(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--name-only", action="store_true", help="changed file names only")
 
     c = command(sub, "rework", h_rework, "send a done, unlanded task back as a new attempt on the land target's "
-                "tip: its brief names the conflicting files and both sides, plus your review (--body)",
-                render_key="dispatch")
+                "tip: its brief names the conflicting files and both sides, plus your review (--body); "
+                "for an attempt still running, the review goes to its worker as a control reply")
     c.add_argument("--run", required=True)
     c.add_argument("--task", required=True)
     c.add_argument("--to", metavar="AGENT", help="worker (default: the previous attempt's)")

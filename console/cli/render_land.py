@@ -53,4 +53,16 @@ def status_lines(d: dict[str, Any]) -> None:
             line(f"  {t}: pull request #{v['pr_number']} {v['pr_url']}")
 
 
-RENDERERS = {"land": land, "diff": diff}
+def rework(d: dict[str, Any], args: Any = None) -> None:
+    if d.get("replied"):
+        a = d["attempt"]
+        line(f"sent the review to {a['assigned_to']} on {a['task_id']} attempt {a['attempt_no']} (still running)")
+        return
+    from .render_orch import _dispatch
+
+    _dispatch(d)
+    if d.get("conflicts"):
+        line(f"  conflicting files named in the brief: {', '.join(d['conflicts'])}")
+
+
+RENDERERS = {"land": land, "diff": diff, "rework": rework}

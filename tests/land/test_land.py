@@ -356,3 +356,43 @@ def test_kill_9_mid_land_never_leaves_an_in_between_state(lrig: LandRig, cli: Cl
         assert is_ancestor(lrig.repo, head(lrig.repo, lrig.attempt(t)["branch_name"]), tip)
         assert len(lrig.events("task_landed", t)) == 1
     assert views.status(lrig.store, run_id="r1")["land"]["tasks"]["k0"]["status"] == "landed"
+
+
+# -- the leader's commands: config, graph gate by hand, request changes ---------------------------
+def test_gate_by_hand_through_the_cli(cli: Cli, repo: Path) -> None:
+    cli.ok("orch", "run", "init", "--run", "r1", "--goal", "g")
+    cli.err("orch", "run", "config", "--run", "r1", "--set", "land_target=bad..name", code="invalid_input",
+            exit_code=30)
+    cfg = cli.ok("orch", "run", "config", "--run", "r1", "--set", "land_target=integration")
+    assert cfg["run"]["config"]["land_target"] == "integration"
+    for t in ("a", "b"):
+        cli.ok("orch", "task", "add", "--run", "r1", "--task", t, "--title", t, "--default-to", "w")
+    cli.ok("orch", "dep", "add", "--run", "r1", "--task", "b", "--depends-on", "a")
+    a = cli.ok("orch", "dispatch", "--run", "r1", "--task", "a", "--execution-mode", "code",
+               "--repo-path", str(repo))["attempt"]
+    assert head(repo, "integration") == a["base_commit"] == head(repo, "main")  # created at the first dispatch
+    wt = Path(a["worktree_path"])
+    cli.ok("inbox", "claim", "--agent", "w", "--thread", a["thread_id"])
+    (wt / "a.txt").write_text("a\n")
+    git(wt, "add", "-A")
+    git(wt, "commit", "-q", "-m", "a: work")
+    # a running attempt: a review is a control reply to its worker, not a new attempt
+    rq = cli.ok("orch", "rework", "--run", "r1", "--task", "a", "--body", "also add a test")
+    assert rq["replied"] is True
+    shown = cli.ok("inbox", "show", "--thread", a["thread_id"])
+    assert any(m["kind"] == "control" and "also add a test" in m["body"] for m in shown["messages"])
+    cli.ok("inbox", "done", "--agent", "w", "--thread", a["thread_id"], "--summary", "ok")
+    st = cli.ok("orch", "status", "--run", "r1")
+    assert {t["task_id"]: t["status"] for t in st["tasks"]} == {"a": "done", "b": "planned"}  # waits for a to land
+    cli.ok("orch", "land", "--run", "r1", "--task", "a", "--dry-run")
+    assert head(repo, "integration") == head(repo, "main")  # a dry run moves nothing
+    landed = cli.ok("orch", "land", "--run", "r1", "--task", "a")["land"]["landed_commit"]
+    assert cli.ok("orch", "ready", "--run", "r1")["count"] == 1
+    b = cli.ok("orch", "dispatch", "--run", "r1", "--task", "b", "--execution-mode", "code",
+               "--repo-path", str(repo))["attempt"]
+    assert b["base_commit"] == landed and (Path(b["worktree_path"]) / "a.txt").exists()
+    assert head(repo, "main") != landed  # main (the leader's checkout) never moved
+    out = cli.orch("land", "--run", "r1", "--task", "a", json_out=False)
+    assert out.returncode == 0 and "already landed" in out.stdout
+    d = cli.orch("diff", "--run", "r1", "--task", "a", "--stat", json_out=False)
+    assert d.returncode == 0 and "a.txt" in d.stdout
