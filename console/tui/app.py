@@ -109,6 +109,7 @@ class OrchConsole(LiveMixin, ActionsMixin, App):
         B("R", "reassign", "Reassign", "orch.reassign"),
         B("c", "cleanup", "Cleanup", "orch.cleanup", show=False),
         B("x", "cancel_task", "Cancel task", "orch.cancel"),
+        B("V", "review", "Review / land", "orch.review", show=False),
         B("e", "export", "Export report", "orch.export", show=False),
         B("p", "autopilot", "Autopilot", "orch.autopilot"),
         B("s", "send_keys", "Send keys", "worker.send_keys"),

@@ -186,6 +186,12 @@ class ActionsMixin:
 
             self.leader_action("autopilot", toggle)
 
+    def action_review(self: OrchConsole) -> None:
+        """Issue 14: the selected task's changed files and diff; land or request changes from there."""
+        from orch_console.console.tui.screens.review import open_review
+
+        open_review(self)
+
     # -- the worker's terminal --------------------------------------------------------------
     def action_send_keys(self: OrchConsole) -> None:
         task = self._need_task("type into")
