@@ -79,6 +79,16 @@ def rev(repo: str, ref: str) -> str | None:
     return p.stdout.strip() if p.returncode == 0 and p.stdout.strip() else None
 
 
+def branch_heads(repo: str, *patterns: str) -> dict[str, str]:
+    """branch name -> commit, for refs/heads/<pattern> (one exec for any number of branches)."""
+    text = out(repo, "for-each-ref", "--format=%(objectname) %(refname)", *[f"refs/heads/{p}" for p in patterns])
+    heads = {}
+    for line in text.splitlines():
+        sha, _, ref = line.partition(" ")
+        heads[ref[len("refs/heads/"):]] = sha
+    return heads
+
+
 def is_ancestor(repo: str, a: str, b: str) -> bool:
     return run(repo, "merge-base", "--is-ancestor", a, b, check=False).returncode == 0
 

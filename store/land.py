@@ -251,16 +251,26 @@ def scan(store: Store, run_id: str) -> list[dict[str, Any]]:
             " WHERE t.run_id=? AND t.status='done' AND a.branch_name<>'' AND NOT EXISTS (SELECT 1 FROM lands x WHERE"
             " x.run_id=t.run_id AND x.task_id=t.task_id AND x.status IN ('landed','landing'))", (run_id,)).fetchall())
     out = []
-    tips: dict[str, str | None] = {}
+    heads = _heads(run_id, target, {c["repo_path"] for c in cands})
     for c in cands:
-        if c["repo_path"] not in tips:
-            tips[c["repo_path"]] = g.rev(c["repo_path"], f"refs/heads/{target}")
-        tip = tips[c["repo_path"]]
-        head = g.rev(c["repo_path"], f"refs/heads/{c['branch_name']}")
+        tip = heads.get((c["repo_path"], target))
+        head = heads.get((c["repo_path"], c["branch_name"]))
         if not tip or not head or (c["checked_target"] == tip and c["head_commit"] == head):
             continue
         out.append(check(store, run_id=run_id, task_id=c["task_id"]))
     return out
+
+
+def _heads(run_id: str, target: str, repos: set[str]) -> dict[tuple[str, str], str]:
+    """(repo, branch) -> commit for the target and every attempt branch of the run: one
+    for-each-ref per repository, whatever the number of tasks (the watcher asks every pass)."""
+    found: dict[tuple[str, str], str] = {}
+    for repo in repos:
+        if not repo:
+            continue
+        for name, sha in g.branch_heads(repo, target, f"orch/{run_id}/").items():
+            found[(repo, name)] = sha
+    return found
 
 
 # -- land --------------------------------------------------------------------------------------
@@ -608,10 +618,11 @@ def auto_land(store: Store, run_id: str, *, strategy: str = "merge") -> list[dic
             " WHERE x.run_id=t.run_id AND x.task_id=t.task_id AND x.status='landed')"
             " ORDER BY t.wave, t.rowid", (run_id,)).fetchall())
     out = []
+    heads = _heads(run_id, target, {c["repo_path"] for c in cands if c["land_status"] == "conflicts"})
     for c in cands:
         if c["land_status"] == "conflicts":
-            tip = g.rev(c["repo_path"], f"refs/heads/{target}")
-            if tip == c["checked_target"] and g.rev(c["repo_path"], f"refs/heads/{c['branch_name']}") == c["head_commit"]:
+            tip = heads.get((c["repo_path"], target))
+            if tip == c["checked_target"] and heads.get((c["repo_path"], c["branch_name"])) == c["head_commit"]:
                 continue  # already known to conflict with this very target
         try:
             out.append(land(store, run_id=run_id, task_id=c["task_id"], strategy=strategy, by="autopilot")

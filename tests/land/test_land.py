@@ -396,3 +396,21 @@ def test_gate_by_hand_through_the_cli(cli: Cli, repo: Path) -> None:
     assert out.returncode == 0 and "already landed" in out.stdout
     d = cli.orch("diff", "--run", "r1", "--task", "a", "--stat", json_out=False)
     assert d.returncode == 0 and "a.txt" in d.stdout
+
+
+def test_dependency_added_later_respects_the_gate(lrig: LandRig) -> None:
+    from orch_console.store import runs
+
+    lrig.run(auto_land=True)
+    for t in ("a", "b", "c"):
+        lrig.task(t)
+    lrig.dispatch("a")
+    lrig.work("a", {"a.txt": "a\n"})
+    runs.dep_add(lrig.store, run_id="r1", task_id="b", depends_on="a")
+    assert lrig.status("b") == "planned"  # a is done but not landed: b waits
+    out = land.auto_land(lrig.store, "r1")
+    assert [o["task_id"] for o in out if o["landed"]] == ["a"]
+    assert lrig.status("b") == "ready"
+    runs.dep_add(lrig.store, run_id="r1", task_id="c", depends_on="a")
+    assert lrig.status("c") == "ready"  # a has landed: c stays ready
+    assert lrig.dispatch("b")["base_commit"] == head(lrig.repo, TARGET)

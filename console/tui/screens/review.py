@@ -134,6 +134,8 @@ class ReviewScreen(Screen):
                         else f"\nlands into {clean(d['target'])}")
         else:
             head.append(f"\ntask is {d.get('task_status')}: `c` sends the review to its worker")
+        if land.get("pr_url"):
+            head.append(f"\npull request #{land['pr_number']} {clean(land['pr_url'])}")
         if d["uncommitted"]:
             head.append(f"\nuncommitted in the worktree (not shown): {clean(', '.join(d['uncommitted'][:10]))}",
                         style="yellow")
