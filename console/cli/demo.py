@@ -63,6 +63,7 @@ TASKS: list[tuple[str, str, list[str], list[str], str]] = [
 
 DEMO_CONFIG: dict[str, Any] = {
     "autopilot": True, "concurrency": 5, "profile": "sim", "execution_mode": "code",
+    "auto_land": True,  # issue 14: land in graph order; dependants start from their parents' landed code
     "liveness_interval_seconds": 0.5, "nudge_seconds": 3.0, "stall_seconds": 5.0, "idle_seconds": 10.0,
     "crash_grace_seconds": 0.3, "max_attempts": 3, "retry_backoff_seconds": 1.0, "retry_backoff_max_seconds": 4.0,
     "worker_env": {"ORCH_SIM_STEP_SECONDS": "0.25", "ORCH_SIM_LEASE_SECONDS": "4"},
@@ -108,7 +109,7 @@ PROGRESS_EVENTS = {
     "attempt_stalled": "stalled", "attempt_nudged": "nudged", "task_auto_retried": "retrying",
     "task_escalated": "escalated", "lease_expired": "lease expired", "run_done": "run done",
     "task_verifying": "verifying", "task_check_started": "checking", "task_verification_recorded": "check",
-    "task_overlap_wait": "waiting",
+    "task_overlap_wait": "waiting", "task_landed": "landed", "task_conflicts": "conflicts",
 }
 
 
@@ -145,7 +146,11 @@ def _answer_blocked(store: Store, run_id: str, seen: dict[str, float]) -> None:
 
 def _finished(store: Store, run_id: str) -> bool:
     st = store.scalar("SELECT status FROM runs WHERE run_id=?", (run_id,))
-    if st in ("done", "cancelled"):
+    if st == "done":  # and, with auto_land, every done task landed (the last wave lands after the run is done)
+        return not store.scalar("SELECT count(*) FROM tasks t WHERE t.run_id=? AND t.status='done' AND NOT EXISTS"
+                                " (SELECT 1 FROM lands l WHERE l.run_id=t.run_id AND l.task_id=t.task_id AND"
+                                " l.status='landed')", (run_id,))
+    if st == "cancelled":
         return True
     # Everything left is failed and escalated: nothing more will happen without the leader.
     live = store.scalar("SELECT count(*) FROM tasks WHERE run_id=? AND status NOT IN ('done','cancelled','failed')",

@@ -414,3 +414,24 @@ def test_dependency_added_later_respects_the_gate(lrig: LandRig) -> None:
     runs.dep_add(lrig.store, run_id="r1", task_id="c", depends_on="a")
     assert lrig.status("c") == "ready"  # a has landed: c stays ready
     assert lrig.dispatch("b")["base_commit"] == head(lrig.repo, TARGET)
+
+
+def test_demo_lands_in_graph_order_so_ui_sees_api(tmp_path: Path) -> None:
+    """The issue's own repro: in `orch demo`, wave 2's `ui` worktree now holds wave 1's `api` files,
+    and the run's target ends with every task's work."""
+    root = tmp_path / "demo"
+    p = subprocess.run([ORCH, "--json", "demo", "--headless", "--dir", str(root)], capture_output=True, text=True,
+                       timeout=300, env=git_env())
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    repo = root / "repo"
+    ui = next((root / "repo" / ".orch" / "worktrees" / "demo" / "ui").glob("a*"))
+    assert (ui / "src" / "api").is_dir() and list((ui / "src" / "api").iterdir())
+    tip = head(repo, "orch/demo/_land")
+    latest: dict[str, int] = {}
+    for branch in git(repo, "branch", "--list", "orch/demo/*/a*", "--format=%(refname:short)").split():
+        task, attempt = branch.split("/")[2:4]
+        latest[task] = max(latest.get(task, 0), int(attempt[1:]))
+    assert len(latest) == 12
+    for task, n in latest.items():  # a failed attempt is not landed; the one that succeeded is
+        assert is_ancestor(repo, f"orch/demo/{task}/a{n}", tip), task
+    assert git(repo, "status", "--porcelain") == ""
