@@ -40,6 +40,9 @@ from .runs import get_run, get_task
 from .validate import check_id, check_text, now_ts
 
 STRATEGIES = ("merge", "squash", "rebase")
+# An intent of this very process older than this is a land that died in a thread (an exception
+# between the ref move and the record); a younger one is a land another thread is doing.
+OWN_INTENT_GRACE = 120.0
 
 
 # -- settings, the gate and the read model live in land_state.py (imported by status and the fold,
@@ -145,9 +148,12 @@ def recover(store: Store, run_id: str) -> list[dict[str, Any]]:
             "SELECT l.*, a.repo_path FROM lands l JOIN attempts a ON a.run_id=l.run_id AND a.task_id=l.task_id AND"
             " a.attempt_no=l.attempt_no WHERE l.run_id=? AND l.status='landing'", (run_id,)).fetchall())
     settled = []
+    from .validate import parse_ts
+
     for p in pending:
-        if _pid_alive(p["landing_pid"]) and p["landing_pid"] != os.getpid():
-            continue
+        mine = p["landing_pid"] == os.getpid()
+        if _pid_alive(p["landing_pid"]) and (not mine or time.time() - parse_ts(p["checked_at"]) < OWN_INTENT_GRACE):
+            continue  # a live lander (another thread of this process too) finishes its own land
         tip = g.rev(p["repo_path"], f"refs/heads/{p['target']}")
         done = bool(tip) and (tip == p["landed_commit"] or g.is_ancestor(p["repo_path"], p["landed_commit"], tip))
         if done:
@@ -467,13 +473,18 @@ def _land_checked(store: Store, *, task: dict[str, Any], att: dict[str, Any], ch
         t = get_task(conn, run_id, task_id)
         if t["status"] != "done" or is_landed(conn, run_id, task_id):
             raise InvalidState(f"task {task_id} changed while landing; nothing landed")
+        other = conn.execute("SELECT landing_pid FROM lands WHERE run_id=? AND task_id=? AND status='landing'",
+                             (run_id, task_id)).fetchone()
+        if other is not None:
+            raise InvalidState(f"another land of {task_id} is in progress (pid {other[0]}); nothing landed")
         conn.execute(
             "INSERT INTO lands (run_id, task_id, attempt_no, status, target, head_commit, checked_target,"
             " target_before, landed_commit, strategy, landed_by, landing_pid, checked_at) VALUES"
             " (?,?,?, 'landing', ?,?,?,?,?,?,?,?,?) ON CONFLICT(run_id, task_id, attempt_no) DO UPDATE SET"
             " status='landing', target=excluded.target, head_commit=excluded.head_commit,"
             " checked_target=excluded.checked_target, conflicts_json='[]', target_before=excluded.target_before, landed_commit=excluded.landed_commit,"
-            " strategy=excluded.strategy, landed_by=excluded.landed_by, landing_pid=excluded.landing_pid",
+            " strategy=excluded.strategy, landed_by=excluded.landed_by, landing_pid=excluded.landing_pid,"
+            " checked_at=excluded.checked_at",
             (run_id, task_id, att["attempt_no"], target, head, tip, tip, new, strategy, by, os.getpid(), now_ts()))
 
     store.write(write_intent)

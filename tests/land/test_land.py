@@ -435,3 +435,25 @@ def test_demo_lands_in_graph_order_so_ui_sees_api(tmp_path: Path) -> None:
     for task, n in latest.items():  # a failed attempt is not landed; the one that succeeded is
         assert is_ancestor(repo, f"orch/demo/{task}/a{n}", tip), task
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_two_landers_of_the_same_task_land_it_once(lrig: LandRig, cli: Cli) -> None:
+    """Two `orch land` processes race on one task (and two others on a second task, which both
+    move the same target): each task lands exactly once and both changes are in the target."""
+    lrig.run()
+    for t in ("u", "v"):
+        lrig.task(t)
+        lrig.dispatch(t)
+        lrig.work(t, {f"{t}.txt": f"{t}\n"})
+    procs = [subprocess.Popen([ORCH, "--db", cli.db, "--json", "land", "--run", "r1", "--task", t],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=git_env())
+             for t in ("u", "u", "v", "v")]
+    outs = [(p.wait(timeout=60), json.loads(p.stdout.read())) for p in procs]
+    for code, doc in outs:  # a loser is told why (in progress) or sees it landed already: never an error 50
+        assert code in (0, 30), doc
+        assert doc["ok"] or "in progress" in doc["error"]["message"] or "changed" in doc["error"]["message"]
+    for t in ("u", "v"):
+        cli.ok("orch", "land", "--run", "r1", "--task", t)  # settles whatever a loser left: a no-op or the land
+        assert len(lrig.events("task_landed", t)) == 1
+        assert is_ancestor(lrig.repo, head(lrig.repo, lrig.attempt(t)["branch_name"]), head(lrig.repo, TARGET))
+    assert git(lrig.repo, "rev-list", "--count", "--merges", TARGET) == "2"
