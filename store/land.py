@@ -611,7 +611,7 @@ def diff(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = No
 
 
 # -- the autopilot's landing -------------------------------------------------------------------
-def auto_land(store: Store, run_id: str, *, strategy: str = "merge") -> list[dict[str, Any]]:
+def auto_land(store: Store, run_id: str, *, strategy: str = "merge", verify: bool = False) -> list[dict[str, Any]]:
     """Land every done, unlanded code task whose gate passed, in topological order (wave, then
     creation). A conflicting task is recorded (event task_conflicts) and skipped, and is not tried
     again until the target or its branch moves. Each land promotes what it unblocked."""
@@ -629,18 +629,31 @@ def auto_land(store: Store, run_id: str, *, strategy: str = "merge") -> list[dic
             " WHERE x.run_id=t.run_id AND x.task_id=t.task_id AND x.status='landed')"
             " ORDER BY t.wave, t.rowid", (run_id,)).fetchall())
     out = []
-    heads = _heads(run_id, target, {c["repo_path"] for c in cands if c["land_status"] == "conflicts"})
+    heads = _heads(run_id, target, {c["repo_path"] for c in cands})
     for c in cands:
-        if c["land_status"] == "conflicts":
-            tip = heads.get((c["repo_path"], target))
-            if tip == c["checked_target"] and heads.get((c["repo_path"], c["branch_name"])) == c["head_commit"]:
-                continue  # already known to conflict with this very target
+        tip = heads.get((c["repo_path"], target))
+        mine = heads.get((c["repo_path"], c["branch_name"]))
+        if c["land_status"] == "conflicts" and tip == c["checked_target"] and mine == c["head_commit"]:
+            continue  # already known to conflict with this very target
+        key = (store.path, run_id, c["task_id"])
+        if _REFUSED.get(key) == (tip, mine):
+            continue  # refused for another reason (a failed --verify, say) at these very commits
         try:
-            out.append(land(store, run_id=run_id, task_id=c["task_id"], strategy=strategy, by="autopilot")
+            out.append(land(store, run_id=run_id, task_id=c["task_id"], strategy=strategy, verify=verify,
+                            by="autopilot")
                        | {"task_id": c["task_id"]})
-        except InvalidState as exc:
+            _REFUSED.pop(key, None)
+            if out[-1].get("landed") and not out[-1].get("noop"):
+                heads[(c["repo_path"], target)] = out[-1]["land"]["landed_commit"]
+        except InvalidState as exc:  # remembered at the target as it is now (an earlier land may have moved it)
+            _REFUSED[key] = (g.rev(c["repo_path"], f"refs/heads/{target}"), mine)
             out.append({"task_id": c["task_id"], "landed": False, "error": exc.message})
     return out
+
+
+# auto_land's memory of refusals, per (database, run, task): the target and branch commits it was
+# refused at; it tries again once either moves (a watcher restart forgets it: harmless).
+_REFUSED: dict[tuple[str, str, str], tuple[str | None, str | None]] = {}
 
 
 __all__ = ["land", "check", "scan", "rework", "diff", "auto_land", "recover", "summary", "code_base",

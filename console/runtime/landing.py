@@ -18,7 +18,7 @@ def land_pass(store: Any, run_id: str, s: Settings, act: Callable[[str, bool], N
         return
     try:
         if s.auto_land:
-            for r in land.auto_land(store, run_id):
+            for r in land.auto_land(store, run_id, strategy=s.land_strategy, verify=s.land_verify):
                 if r.get("landed") and not r.get("noop"):
                     ld = r["land"]
                     act(f"landed {ld['task_id']} into {ld['target']} at {ld['landed_commit'][:12]}", False)

@@ -457,3 +457,27 @@ def test_two_landers_of_the_same_task_land_it_once(lrig: LandRig, cli: Cli) -> N
         assert len(lrig.events("task_landed", t)) == 1
         assert is_ancestor(lrig.repo, head(lrig.repo, lrig.attempt(t)["branch_name"]), head(lrig.repo, TARGET))
     assert git(lrig.repo, "rev-list", "--count", "--merges", TARGET) == "2"
+
+
+def test_auto_land_verifies_and_does_not_retry_a_refusal_until_something_moves(lrig: LandRig) -> None:
+    lrig.run(auto_land=True)
+    lrig.task("p")
+    lrig.task("q", required_checks=["alone"], check_cmds={"alone": "test ! -f p.txt"})
+    for t in ("p", "q"):
+        lrig.dispatch(t)
+    lrig.work("q", {"q.txt": "q\n"})
+    verify_run(lrig.store, run_id="r1", task_id="q")
+    lrig.work("p", {"p.txt": "p\n"})
+    out = land.auto_land(lrig.store, "r1", verify=True)
+    assert [(o["task_id"], o["landed"]) for o in out] == [("p", True), ("q", False)]  # wave 0, creation order
+    assert "alone" in out[1]["error"]
+    assert land.auto_land(lrig.store, "r1", verify=True) == []  # nothing moved: not tried again
+    tip = head(lrig.repo, TARGET)
+    assert "q.txt" not in _ls(lrig.repo, tip)
+    # once the target moves, it is tried again (and, without --verify, lands)
+    lrig.task("s")
+    lrig.dispatch("s")
+    lrig.work("s", {"s.txt": "s\n"})
+    assert [o["task_id"] for o in land.auto_land(lrig.store, "r1") if o["landed"]] == ["s"]
+    assert [o["task_id"] for o in land.auto_land(lrig.store, "r1") if o["landed"]] == ["q"]  # the next pass
+    assert {"p.txt", "q.txt", "s.txt"} <= _ls(lrig.repo, TARGET)
