@@ -396,6 +396,11 @@ def test_gate_by_hand_through_the_cli(cli: Cli, repo: Path) -> None:
     assert out.returncode == 0 and "already landed" in out.stdout
     d = cli.orch("diff", "--run", "r1", "--task", "a", "--stat", json_out=False)
     assert d.returncode == 0 and "a.txt" in d.stdout
+    cli.err("orch", "land", "--run", "r1", "--task", "nope", code="not_found", exit_code=40)
+    cli.err("orch", "diff", "--run", "r1", "--task", "a", "--attempt", "9", code="not_found", exit_code=40)
+    cli.err("orch", "diff", "--run", "r1", "--task", "a", "--stat", "--name-only", code="invalid_input", exit_code=30)
+    cli.err("orch", "land", "--run", "r1", "--task", "b", "--pr", "--dry-run", code="invalid_input", exit_code=30)
+    cli.err("orch", "rework", "--run", "r1", "--task", "a", code="invalid_state", exit_code=30)  # landed
 
 
 def test_dependency_added_later_respects_the_gate(lrig: LandRig) -> None:
