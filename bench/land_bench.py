@@ -65,6 +65,7 @@ def main() -> int:
     ap.add_argument("--waves", type=int, default=6)
     ap.add_argument("--seed", type=int, default=14)
     ap.add_argument("--strategy", default="merge", choices=["merge", "squash", "rebase"])
+    ap.add_argument("--json", action="store_true", help="also print the figures as one JSON line (bench/run_all.py)")
     a = ap.parse_args()
     os.environ.update(ENV)
 
@@ -153,6 +154,16 @@ def main() -> int:
     print(f"  commits lost: {lost}; task files missing from the target: {missing_files}; "
           f"dependants missing a parent's file at dispatch: {missing_parents}; landed rows {landed_rows}/{len(order)}; "
           f"target tree == bare merge tree: {same_tree}")
+    if a.json:
+        import json
+
+        print(json.dumps({"tasks": len(order), "waves": len(graph), "strategy": a.strategy,
+                          "dependencies": sum(len(d) for layer in graph for _, d in layer),
+                          "land_p50_ms": p50 * 1000, "land_p95_ms": p95 * 1000, "land_mean_ms": statistics.mean(land_s) * 1000,
+                          "merge_p50_ms": m50 * 1000, "merge_p95_ms": m95 * 1000,
+                          "merge_mean_ms": statistics.mean(merge_s) * 1000, "ratio_p50": p50 / m50,
+                          "ratio_p95": p95 / m95, "lost": lost, "missing_files": missing_files,
+                          "missing_parents": missing_parents, "same_tree": same_tree, "s": total}))
     store.close()
     ok = lost == 0 and missing_files == 0 and missing_parents == 0 and same_tree and landed_rows == len(order)
     return 0 if ok else 1
