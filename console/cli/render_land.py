@@ -36,6 +36,14 @@ def diff(d: dict[str, Any], args: Any = None) -> None:
         line(f"(uncommitted in the worktree, not shown: {', '.join(d['uncommitted'][:20])})")
 
 
+def land_tag(d: dict[str, Any], task_id: str, status: Any) -> Any:
+    """A task's status cell in `orch status`, with its land state: `done, landed` or `done, conflicts`."""
+    v = ((d.get("land") or {}).get("tasks") or {}).get(task_id)
+    if not v or v["status"] not in ("landed", "conflicts"):
+        return status
+    return text(f"{status.plain}, {v['status']}", "red" if v["status"] == "conflicts" else status.style)
+
+
 def status_lines(d: dict[str, Any]) -> None:
     """After `orch status`'s table: the land target and the tasks that conflict or landed."""
     ld = d.get("land") or {}

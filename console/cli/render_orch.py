@@ -60,11 +60,14 @@ def _status(d: dict[str, Any], args: Any = None) -> None:
     shown = tasks if show_all or len(tasks) <= STATUS_LIMIT else \
         sorted([t for t in tasks if t["status"] in NEEDS_LOOK],
                key=lambda t: NEEDS_LOOK.index(t["status"]))[:STATUS_LIMIT]
+    from .render_land import land_tag
+
     rows = []
     for t in shown:
         a = t["latest_attempt"] or {}
         m = t["blocked_question"] or t["latest_message"] or {}
-        rows.append([t["wave"], t["task_id"], status_text(t["status"]), a.get("assigned_to") or t["default_to"] or "-",
+        rows.append([t["wave"], t["task_id"], land_tag(d, t["task_id"], status_text(t["status"])),
+                     a.get("assigned_to") or t["default_to"] or "-",
                      a.get("attempt_no") or "-", one_line(m.get("summary", ""), 60) or "-"])
     table(None, ["wave", "task", "status", "owner", "attempt", "latest"], rows)
     total = d["run"].get("total_tasks", len(tasks))

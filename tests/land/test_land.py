@@ -116,7 +116,7 @@ def test_conflict_known_before_merge_then_resolved_by_a_new_attempt(lrig: LandRi
     ev = lrig.events("task_conflicts", "y")
     assert len(ev) == 1 and json.loads(ev[0]["payload_json"])["files"] == ["README.md"]
     human = cli.orch("status", "--run", "r1", json_out=False).stdout
-    assert "conflicts" in human and "README.md" in human
+    assert "done, conflicts" in human and "done, landed" in human and "README.md" in human
     # landing refuses, naming the file; nothing moved, no working tree touched
     err = cli.err("orch", "land", "--run", "r1", "--task", "y", code="invalid_state", exit_code=30)
     assert "README.md" in err["message"]
