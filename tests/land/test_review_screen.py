@@ -111,3 +111,18 @@ def test_review_view_shows_conflicts_and_requests_changes(lrig: LandRig) -> None
         assert "append, do not replace" in a2["instruction"] and "big.txt" in a2["instruction"]
 
     asyncio.run(go())
+
+
+def test_diff_lines_are_coloured_by_kind_and_by_language() -> None:
+    from orch_console.console.tui.screens.review import _lexer_for, code_segments, line_kind
+
+    assert [line_kind(x) for x in ("diff --git a/x b/x", "@@ -1 +1 @@", "+a", "-b", " c", "+++ b/x")] == \
+        ["file", "hunk", "add", "del", "text", "meta"]
+    segs = code_segments("+def main():  # go", "add", _lexer_for("app.py"))
+    by_text = {s.text.strip(): s.style for s in segs if s.text.strip()}
+    assert by_text["+"].color.name == "green"
+    assert by_text["def"].color.name == "magenta" and by_text["def"].bold
+    assert by_text["# go"].italic
+    assert all(s.style.bgcolor is not None for s in segs)  # the added line's tint
+    plain = code_segments("+some text", "add", _lexer_for("notes.unknownext"))
+    assert "".join(s.text for s in plain) == "+some text"

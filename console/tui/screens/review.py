@@ -57,6 +57,56 @@ def line_kind(line: str) -> str:
     return "text"
 
 
+# Code inside the hunks is coloured by its language (Pygments, by file name), on a green or red
+# tint for added and removed lines; the +/- column keeps the diff colour.
+TOKEN_STYLES: list[tuple[str, Style]] = [
+    ("Token.Comment", Style(color="bright_black", italic=True)),
+    ("Token.Literal.String", Style(color="yellow")),
+    ("Token.Literal.Number", Style(color="cyan")),
+    ("Token.Keyword", Style(color="magenta", bold=True)),
+    ("Token.Name.Builtin", Style(color="cyan")),
+    ("Token.Name.Function", Style(color="blue", bold=True)),
+    ("Token.Name.Class", Style(color="blue", bold=True)),
+    ("Token.Name.Decorator", Style(color="magenta")),
+    ("Token.Operator.Word", Style(color="magenta")),
+]
+TINT = {"add": Style(bgcolor="#14301c"), "del": Style(bgcolor="#3a1519"), "text": Style()}
+
+
+def _token_style(tok: Any) -> Style:
+    name = str(tok)
+    for prefix, style in TOKEN_STYLES:
+        if name.startswith(prefix):
+            return style
+    return Style()
+
+
+def _lexer_for(path: str) -> Any:
+    try:
+        from pygments.lexers import get_lexer_for_filename
+        from pygments.util import ClassNotFound
+    except ImportError:
+        return None
+    try:
+        return get_lexer_for_filename(path, stripnl=False, ensurenl=False)
+    except ClassNotFound:
+        return None
+
+
+def code_segments(line: str, kind: str, lexer: Any) -> list[Segment]:
+    """One diff line as segments: the +/-/space column in the diff's colour, the code after it by
+    its language, all on the line's tint."""
+    tint = TINT.get(kind, Style())
+    mark, code = line[:1], line[1:]
+    segs = [Segment(mark, STYLES[kind] + tint)]
+    if lexer is None or not code:
+        return segs + [Segment(code, (STYLES[kind] if kind != "text" else Style()) + tint)]
+    for tok, value in lexer.get_tokens(code):
+        if value:
+            segs.append(Segment(value.replace("\n", ""), _token_style(tok) + tint))
+    return segs
+
+
 class DiffView(ScrollView, can_focus=True):
     """A unified diff, one coloured row per line, rendered only where visible."""
 
@@ -71,6 +121,8 @@ class DiffView(ScrollView, can_focus=True):
         self.lines = [clean(ln.expandtabs(4)) for ln in text.splitlines()]
         self.kinds = [line_kind(ln) for ln in self.lines]
         self.file_rows = [i for i, k in enumerate(self.kinds) if k == "file"]
+        self._paths = [ln.rsplit(" b/", 1)[-1] for ln in (self.lines[i] for i in self.file_rows)]
+        self._lexers: dict[str, Any] = {}
         self._cache: LRUCache[tuple[int, int, int], Strip] = LRUCache(1024)
         self.virtual_size = Size(max((cell_len(ln) for ln in self.lines), default=0) + 1, len(self.lines))
 
@@ -91,9 +143,27 @@ class DiffView(ScrollView, can_focus=True):
         if i >= len(self.lines):
             strip = Strip.blank(width)
         else:
-            strip = Strip([Segment(self.lines[i], STYLES[self.kinds[i]])]).crop_extend(scroll_x, scroll_x + width, None)
+            kind = self.kinds[i]
+            if kind in ("add", "del", "text") and self.lines[i]:
+                segs = code_segments(self.lines[i], kind, self._lexer_at(i))
+                tint = TINT.get(kind)
+            else:
+                segs, tint = [Segment(self.lines[i], STYLES[kind])], None
+            strip = Strip(segs).crop_extend(scroll_x, scroll_x + width, tint if tint else None)
         self._cache[key] = strip
         return strip
+
+    def _lexer_at(self, row: int) -> Any:
+        """The lexer of the file whose section holds this row (found by bisecting the file rows)."""
+        import bisect
+
+        k = bisect.bisect_right(self.file_rows, row) - 1
+        if k < 0:
+            return None
+        path = self._paths[k]
+        if path not in self._lexers:
+            self._lexers[path] = _lexer_for(path)
+        return self._lexers[path]
 
     def show_row(self, row: int) -> None:
         self.scroll_to(y=row, animate=False)
