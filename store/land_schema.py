@@ -1,4 +1,4 @@
-"""Tables for landing (issue 14), applied by schema.py as migration m006_land.
+"""Tables for landing (issue 14), applied by schema.py as migration m008_land.
 
 land_targets: the branch a run lands into, once known (the default run branch is created at the
 first code dispatch). lands: one row per attempt that was checked or landed: `clean` (mergeable
