@@ -159,7 +159,8 @@ def main() -> int:
 
         print(json.dumps({"tasks": len(order), "waves": len(graph), "strategy": a.strategy,
                           "dependencies": sum(len(d) for layer in graph for _, d in layer),
-                          "land_p50_ms": p50 * 1000, "land_p95_ms": p95 * 1000, "land_mean_ms": statistics.mean(land_s) * 1000,
+                          "land_p50_ms": p50 * 1000, "land_p95_ms": p95 * 1000,
+                          "land_mean_ms": statistics.mean(land_s) * 1000,
                           "merge_p50_ms": m50 * 1000, "merge_p95_ms": m95 * 1000,
                           "merge_mean_ms": statistics.mean(merge_s) * 1000, "ratio_p50": p50 / m50,
                           "ratio_p95": p95 / m95, "lost": lost, "missing_files": missing_files,

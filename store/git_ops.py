@@ -273,7 +273,7 @@ def checkouts_of_slow(repo: str, branch: str) -> list[Checkout]:
         if not line:
             if cur.get("branch") == f"refs/heads/{branch}" and "bare" not in cur:
                 path = cur["worktree"]
-                dirty = bool(out(path, "status", "--porcelain", "--untracked-files=no")) if os.path.isdir(path) else False
+                dirty = os.path.isdir(path) and bool(out(path, "status", "--porcelain", "--untracked-files=no"))
                 found.append(Checkout(path, cur.get("HEAD", ""), dirty))
             cur = {}
             continue

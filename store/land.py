@@ -36,75 +36,31 @@ from . import git_ops as g
 from .db import Store
 from .errors import InvalidInput, InvalidState, NotFound
 from .records import add_event, compact_json, loads, row, rows
-from .runs import get_run, get_task
+from .runs import get_task
 from .validate import check_id, check_text, now_ts
 
 STRATEGIES = ("merge", "squash", "rebase")
-# An intent of this very process older than this is a land that died in a thread (an exception
-# between the ref move and the record); a younger one is a land another thread is doing.
-OWN_INTENT_GRACE = 120.0
 
 
 # -- settings, the gate and the read model live in land_state.py (imported by status and the fold,
 # which must not pay for subprocess and tempfile); re-exported here.
-from .land_state import (DEFAULT_SUFFIX, default_target, gate_on, is_landed, public_land,  # noqa: E402,F401
-                         summary, target_of, unlanded_dependency_sql)
+from .land_recover import _finalize, recover  # noqa: E402,F401
+from .land_state import (  # noqa: E402,F401
+    DEFAULT_SUFFIX,
+    default_target,
+    gate_on,
+    is_landed,
+    public_land,
+    summary,
+    target_of,
+    unlanded_dependency_sql,
+)
+from .land_target import _record_target, after_code_dispatch, code_base  # noqa: E402,F401
 
 
 def validate_target(name: str) -> str:
     g.check_branch_name(name)
     return name
-
-
-# -- dispatch: the base of a code attempt ------------------------------------------------------
-def code_base(store: Store, *, run_id: str, repo_path: str | None, base_ref: str | None, action: str) -> str | None:
-    """Called by dispatch before it makes a worktree: the base to use. The target's tip for a
-    rework, and under the graph gate for every dispatch without --base-ref and for retries and
-    reassigns; otherwise base_ref unchanged (also while the target does not exist yet: the first
-    code dispatch creates it at its own base, after_code_dispatch)."""
-    from . import worktrees
-
-    repo = worktrees._repo(repo_path or "")
-    top = str(repo.working_tree_dir or repo.working_dir)
-    with store.snapshot() as conn:
-        get_run(conn, run_id)
-        gated = gate_on(conn, run_id)
-        target = target_of(conn, run_id)
-    tip = g.rev(top, f"refs/heads/{target}")
-    if tip is None:
-        g.check_branch_name(target)
-        return base_ref
-    if action == "rework" or (gated and (base_ref is None or action != "dispatch")):
-        return tip
-    return base_ref
-
-
-def after_code_dispatch(store: Store, *, run_id: str, repo: str, base_commit: str) -> None:
-    """The run's first code dispatch creates the land target at its base (once the dispatch committed)."""
-    with store.snapshot() as conn:
-        target = target_of(conn, run_id)
-        known = conn.execute("SELECT 1 FROM land_targets WHERE run_id=?", (run_id,)).fetchone()
-    if known:
-        return
-    tip = g.rev(repo, f"refs/heads/{target}")
-    created = False
-    if tip is None:
-        created = g.create_branch(repo, target, base_commit)
-        tip = g.rev(repo, f"refs/heads/{target}") or base_commit
-    _record_target(store, run_id, repo, target, tip, created)
-
-
-def _record_target(store: Store, run_id: str, repo: str, target: str, base: str, created: bool) -> None:
-    def tx(conn: sqlite3.Connection) -> None:
-        now = now_ts()
-        cur = conn.execute("INSERT OR IGNORE INTO land_targets (run_id, repo_path, target, base_commit, created_branch,"
-                           " created_at) VALUES (?,?,?,?,?,?)", (run_id, repo, target, base, int(created), now))
-        if cur.rowcount:
-            add_event(conn, "land_target_set", run_id=run_id, summary=f"lands into {target}"
-                      + (f" (created at {base[:12]})" if created else ""),
-                      payload={"target": target, "base_commit": base, "created": created, "repo_path": repo}, now=now)
-
-    store.write(tx)
 
 
 # -- reading a task's land state ---------------------------------------------------------------
@@ -119,80 +75,6 @@ def _attempt(conn: Any, run_id: str, task_id: str, attempt_no: int | None = None
         raise (NotFound(f"task {task_id} has no attempt {attempt_no}") if attempt_no is not None
                else InvalidState(f"task {task_id} has not been dispatched; nothing to land"))
     return dict(a)
-
-
-# -- recovery of intents -----------------------------------------------------------------------
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child of ours counts as dead
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-def recover(store: Store, run_id: str) -> list[dict[str, Any]]:
-    """Settle the intents of landers that died: landed if the target holds landed_commit, else not."""
-    with store.snapshot() as conn:
-        pending = rows(conn.execute(
-            "SELECT l.*, a.repo_path FROM lands l JOIN attempts a ON a.run_id=l.run_id AND a.task_id=l.task_id AND"
-            " a.attempt_no=l.attempt_no WHERE l.run_id=? AND l.status='landing'", (run_id,)).fetchall())
-    settled = []
-    from .validate import parse_ts
-
-    for p in pending:
-        mine = p["landing_pid"] == os.getpid()
-        if _pid_alive(p["landing_pid"]) and (not mine or time.time() - parse_ts(p["checked_at"]) < OWN_INTENT_GRACE):
-            continue  # a live lander (another thread of this process too) finishes its own land
-        tip = g.rev(p["repo_path"], f"refs/heads/{p['target']}")
-        done = bool(tip) and (tip == p["landed_commit"] or g.is_ancestor(p["repo_path"], p["landed_commit"], tip))
-        if done:
-            _finalize(store, p, recovered=True)
-        else:
-            def undo(conn: sqlite3.Connection, p: dict[str, Any] = p) -> None:
-                conn.execute("UPDATE lands SET status='clean', landing_pid=NULL WHERE run_id=? AND task_id=? AND"
-                             " attempt_no=? AND status='landing'", (p["run_id"], p["task_id"], p["attempt_no"]))
-                add_event(conn, "task_land_abandoned", run_id=p["run_id"], task_id=p["task_id"],
-                          attempt_no=p["attempt_no"], summary=f"an interrupted land into {p['target']} did not "
-                          f"move it; not landed", payload={"target": p["target"], "target_now": tip or ""})
-            store.write(undo)
-        settled.append({"task_id": p["task_id"], "landed": done})
-    return settled
-
-
-def _finalize(store: Store, p: dict[str, Any], *, recovered: bool = False) -> dict[str, Any]:
-    def tx(conn: sqlite3.Connection) -> dict[str, Any]:
-        now = now_ts()
-        cur = conn.execute(
-            "UPDATE lands SET status='landed', landing_pid=NULL, landed_at=? WHERE run_id=? AND task_id=? AND"
-            " attempt_no=? AND landed_commit=? AND status<>'landed'",
-            (now, p["run_id"], p["task_id"], p["attempt_no"], p["landed_commit"]))
-        if cur.rowcount:
-            add_event(conn, "task_landed", run_id=p["run_id"], task_id=p["task_id"], attempt_no=p["attempt_no"],
-                      summary=f"landed into {p['target']} at {p['landed_commit'][:12]} ({p['strategy']}) by "
-                              f"{p['landed_by']}" + (" (recovered after an interrupted land)" if recovered else ""),
-                      payload={"target": p["target"], "commit": p["landed_commit"], "strategy": p["strategy"],
-                               "by": p["landed_by"], "target_before": p["target_before"], "recovered": recovered},
-                      now=now)
-            if gate_on(conn, p["run_id"]):
-                from .fold import promote_dependents, refresh_run
-
-                promote_dependents(conn, p["run_id"], p["task_id"], now=now)
-                refresh_run(conn, p["run_id"], now=now)
-        return public_land(row(conn.execute("SELECT * FROM lands WHERE run_id=? AND task_id=? AND attempt_no=?",
-                                            (p["run_id"], p["task_id"], p["attempt_no"])).fetchone())) or {}
-
-    return store.write(tx)
 
 
 # -- conflicts ---------------------------------------------------------------------------------
@@ -346,7 +228,8 @@ def land(store: Store, *, run_id: str, task_id: str, strategy: str = "merge", dr
         by = leader_name()
     with store.snapshot() as conn:
         get_task(conn, run_id, task_id)
-        pending = conn.execute("SELECT count(*) FROM lands WHERE run_id=? AND status='landing'", (run_id,)).fetchone()[0]
+        pending = conn.execute("SELECT count(*) FROM lands WHERE run_id=? AND status='landing'",
+                               (run_id,)).fetchone()[0]
     if pending:
         recover(store, run_id)
     for _ in range(5):  # the target moved under us: compute again
@@ -387,7 +270,6 @@ def _land_once(store: Store, *, run_id: str, task_id: str, strategy: str, dry_ru
         raise InvalidState(f"task {task_id}'s required checks have not passed; nothing landed")
     if att["execution_mode"] != "code" or not att["branch_name"]:
         raise InvalidState(f"task {task_id} attempt {att['attempt_no']} ran in analysis mode; it has no branch to land")
-    repo = att["repo_path"]
     status = g.PendingStatus(att["worktree_path"] if att["workspace_status"] == "created" else "")
     try:
         return _land_checked(store, task=task, att=att, checks=checks, target=target, status=status,
@@ -450,7 +332,8 @@ def _land_checked(store: Store, *, task: dict[str, Any], att: dict[str, Any], ch
         new = g.commit_tree(repo, m.tree, [tip, head], _message(task, att, strategy, by, checks, commits))
     elif strategy == "squash":
         new = g.commit_tree(repo, m.tree, [tip], _message(task, att, strategy, by, checks,
-                                                          [g.out(repo, "log", "-1", "--format=%h %s", c) for c in commits]))
+                                                          [g.out(repo, "log", "-1", "--format=%h %s", c)
+                                                           for c in commits]))
     elif g.is_ancestor(repo, tip, head):
         new = head  # rebase onto a target that has not moved: a fast-forward
     else:
@@ -482,7 +365,8 @@ def _land_checked(store: Store, *, task: dict[str, Any], att: dict[str, Any], ch
             " target_before, landed_commit, strategy, landed_by, landing_pid, checked_at) VALUES"
             " (?,?,?, 'landing', ?,?,?,?,?,?,?,?,?) ON CONFLICT(run_id, task_id, attempt_no) DO UPDATE SET"
             " status='landing', target=excluded.target, head_commit=excluded.head_commit,"
-            " checked_target=excluded.checked_target, conflicts_json='[]', target_before=excluded.target_before, landed_commit=excluded.landed_commit,"
+            " checked_target=excluded.checked_target, conflicts_json='[]', target_before=excluded.target_before,"
+            " landed_commit=excluded.landed_commit,"
             " strategy=excluded.strategy, landed_by=excluded.landed_by, landing_pid=excluded.landing_pid,"
             " checked_at=excluded.checked_at",
             (run_id, task_id, att["attempt_no"], target, head, tip, tip, new, strategy, by, os.getpid(), now_ts()))
@@ -511,7 +395,8 @@ def _land_checked(store: Store, *, task: dict[str, Any], att: dict[str, Any], ch
 
 
 # -- rework: a new attempt on the current target -----------------------------------------------
-def rework(store: Store, *, run_id: str, task_id: str, to: str | None = None, body: str | None = None) -> dict[str, Any]:
+def rework(store: Store, *, run_id: str, task_id: str, to: str | None = None,
+           body: str | None = None) -> dict[str, Any]:
     """Send a done, unlanded task back as a new attempt based on the target's tip. Its brief names
     the conflicting files and both sides (the target's commits and the attempt's commits that
     touch them), plus the leader's review comment (body)."""
@@ -589,7 +474,8 @@ def _request_changes(store: Store, att: dict[str, Any], body: str) -> dict[str, 
 
 
 # -- review ------------------------------------------------------------------------------------
-def diff(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = None, mode: str = "patch") -> dict[str, Any]:
+def diff(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = None,
+         mode: str = "patch") -> dict[str, Any]:
     """The attempt's committed changes against the base it started from."""
     check_id(run_id, "--run")
     check_id(task_id, "--task")
@@ -603,7 +489,8 @@ def diff(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = No
     if head is None:
         raise InvalidState(f"branch {att['branch_name']} is gone from {repo}")
     files = [f for f in g.diff(repo, att["base_commit"], head, "name-only").splitlines() if f]
-    text = g.diff(repo, att["base_commit"], head, mode) if mode != "name-only" else "\n".join(files) + ("\n" if files else "")
+    text = g.diff(repo, att["base_commit"], head, mode) if mode != "name-only" else \
+        "\n".join(files) + ("\n" if files else "")
     dirty = g.dirty_files(att["worktree_path"]) if att["workspace_status"] == "created" else []
     return {"task_id": task_id, "attempt_no": att["attempt_no"], "branch": att["branch_name"],
             "base_commit": att["base_commit"], "head_commit": head, "mode": mode, "files": files,
@@ -615,7 +502,7 @@ def auto_land(store: Store, run_id: str, *, strategy: str = "merge", verify: boo
     """Land every done, unlanded code task whose gate passed, in topological order (wave, then
     creation). A conflicting task is recorded (event task_conflicts) and skipped, and is not tried
     again until the target or its branch moves. Each land promotes what it unblocked."""
-    from .land_state import recover_if_needed
+    from .land_recover import recover_if_needed
 
     recover_if_needed(store, run_id)
     with store.snapshot() as conn:

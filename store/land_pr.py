@@ -67,8 +67,8 @@ def open_pr(store: Store, *, run_id: str, task_id: str, remote: str = "origin", 
         raise InvalidState(f"pushed {branch} to {remote}, but `{gh}` is not installed, so no pull request was opened")
     stat = g.diff(repo, att["base_commit"], f"refs/heads/{branch}", "stat")
     title = f"{task['task_id']}: {task['title']}"[:200]
-    body = _body(task, att, checks, (res["summary"] + ("\n\n" + res["body"] if res and res["body"] else "")) if res else "",
-                 stat, target)
+    result = (res["summary"] + ("\n\n" + res["body"] if res["body"] else "")) if res else ""
+    body = _body(task, att, checks, result, stat, target)
     p = subprocess.run([exe, "pr", "create", "--base", target, "--head", branch, "--title", title, "--body", body],
                        cwd=repo, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
     if p.returncode != 0:
@@ -82,7 +82,8 @@ def open_pr(store: Store, *, run_id: str, task_id: str, remote: str = "origin", 
     def tx(conn: sqlite3.Connection) -> dict[str, Any]:
         now = now_ts()
         conn.execute(
-            "INSERT INTO lands (run_id, task_id, attempt_no, status, target, head_commit, pr_number, pr_url, checked_at)"
+            "INSERT INTO lands (run_id, task_id, attempt_no, status, target, head_commit, pr_number, pr_url,"
+            " checked_at)"
             " VALUES (?,?,?, 'clean', ?,?,?,?,?) ON CONFLICT(run_id, task_id, attempt_no) DO UPDATE SET"
             " pr_number=excluded.pr_number, pr_url=excluded.pr_url",
             (run_id, task_id, att["attempt_no"], target, pre["plan"]["head_commit"], number, url, now))

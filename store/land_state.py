@@ -75,11 +75,3 @@ def summary(conn: Any, run_id: str) -> dict[str, Any]:
                                "strategy": r["strategy"] if st == "landed" else "",
                                "pr_number": r["pr_number"], "pr_url": r["pr_url"]}
     return {"target": target_of(conn, run_id), "gate": gate_on(conn, run_id), "tasks": tasks}
-
-
-def recover_if_needed(store: Any, run_id: str) -> None:
-    """Settle a land interrupted by kill -9 (store/land.py recover), if there is one."""
-    if store.scalar("SELECT count(*) FROM lands WHERE run_id=? AND status='landing'", (run_id,)):
-        from .land import recover
-
-        recover(store, run_id)

@@ -70,7 +70,8 @@ def to_markdown(section: dict[str, Any], cell: Any) -> list[str]:
     out = ["## Landing", "", f"**Target:** {cell(section['target'])}"
            + (" (dependants wait for their dependencies to land)" if section["gate"] else ""), ""]
     if section["landed"]:
-        out += ["| task | wave | attempt | commit | strategy | by | landed at | PR |", "|---|---|---|---|---|---|---|---|"]
+        out += ["| task | wave | attempt | commit | strategy | by | landed at | PR |",
+                "|---|---|---|---|---|---|---|---|"]
         for x in section["landed"]:
             pr = f"#{x['pr_number']} {x['pr_url']}" if x["pr_url"] else ""
             out.append("| " + " | ".join([cell(x["task_id"]), str(x["wave"]), str(x["attempt_no"]), x["commit"][:12],

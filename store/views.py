@@ -85,7 +85,7 @@ def status(store: Store, *, run_id: str, reconcile_first: bool = True,
     check_id(run_id, "--run")
     updated = reconcile(store, run_id=run_id)["updated_tasks"] if reconcile_first else []
     if reconcile_first:
-        from .land_state import recover_if_needed  # issue 14: settle a land interrupted by kill -9
+        from .land_recover import recover_if_needed  # issue 14: settle a land interrupted by kill -9
 
         recover_if_needed(store, run_id)
     if encoded and needs_look_limit is None:

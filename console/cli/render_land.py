@@ -11,12 +11,14 @@ from .output import line, text
 def land(d: dict[str, Any], args: Any = None) -> None:
     if "pr" in d:
         pr = d["pr"]
-        line(("pull request already open: " if d.get("noop") else "opened pull request ") + f"#{pr['number']} {pr['url']}")
+        what = "pull request already open: " if d.get("noop") else "opened pull request "
+        line(what + f"#{pr['number']} {pr['url']}")
         return
     if d.get("dry_run"):
         p = d["plan"]
         line(f"{p['task_id']} attempt {p['attempt_no']} would land cleanly into {p['target']} at "
-             f"{p['target_commit'][:12]} ({p['strategy']})" + (" — already contained" if p["already_contained"] else ""))
+             f"{p['target_commit'][:12]} ({p['strategy']})"
+             + (" — already contained" if p["already_contained"] else ""))
         return
     if d.get("noop"):
         line(d["message"] + " (nothing to do)")
@@ -66,9 +68,9 @@ def rework(d: dict[str, Any], args: Any = None) -> None:
         a = d["attempt"]
         line(f"sent the review to {a['assigned_to']} on {a['task_id']} attempt {a['attempt_no']} (still running)")
         return
-    from .render_orch import _dispatch
-
-    _dispatch(d)
+    a = d["attempt"]
+    line("dispatched ", text(f"{a['task_id']} attempt {a['attempt_no']}", "bold"), f" to {a['assigned_to']}"
+         f" on the land target's tip {a['base_commit'][:12]} (worktree {a['worktree_path']})")
     if d.get("conflicts"):
         line(f"  conflicting files named in the brief: {', '.join(d['conflicts'])}")
 

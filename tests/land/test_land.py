@@ -29,9 +29,8 @@ def _ls(repo: Path, ref: str) -> set[str]:
 def test_three_wave_run_with_sim_workers_lands_in_graph_order(lrig: LandRig, cli: Cli) -> None:
     """auto_land + autopilot in a real `orch watch` process: each dependant starts from the
     target's tip after its parents landed, and the target ends with every task's work."""
-    from tests.runtime.conftest import FAST
-
     from orch_console.console.runtime import launcher
+    from tests.runtime.conftest import FAST
 
     dag = {"a1": [], "a2": [], "b1": ["a1"], "b2": ["a1", "a2"], "c1": ["b1", "b2"]}
     lrig.run(**(FAST | {"autopilot": True, "auto_land": True, "concurrency": 3, "profile": "sim",
@@ -141,7 +140,8 @@ def test_conflict_known_before_merge_then_resolved_by_a_new_attempt(lrig: LandRi
     assert st["land"]["tasks"]["y"]["status"] == "landed"
     # the report: what landed, what conflicted and how it was resolved, how long each wave waited
     rep = json.loads(cli.ok("orch", "report", "--run", "r1", "--format", "json")["report"])["landing"]
-    assert [(x["task_id"], x["attempt_no"], x["strategy"]) for x in rep["landed"]] == [("x", 1, "merge"), ("y", 2, "merge")]
+    assert [(x["task_id"], x["attempt_no"], x["strategy"]) for x in rep["landed"]] == \
+        [("x", 1, "merge"), ("y", 2, "merge")]
     assert rep["landed"][1]["commit"] == head(repo, "main")
     assert [(c["task_id"], c["attempt_no"], c["files"]) for c in rep["conflicts"]] == [("y", 1, ["README.md"])]
     assert rep["conflicts"][0]["resolution"].startswith("resolved by attempt 2")

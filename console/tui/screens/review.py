@@ -192,11 +192,13 @@ class ReviewScreen(Screen):
         d = self.data
         head = Text()
         head.append(f"Review {self.task_id}", style="bold")
-        head.append(f"  attempt {d['attempt_no']}  {clean(d['branch'])}  {d['base_commit'][:12]}..{d['head_commit'][:12]}"
+        head.append(f"  attempt {d['attempt_no']}  {clean(d['branch'])}  "
+                    f"{d['base_commit'][:12]}..{d['head_commit'][:12]}"
                     f"  {len(d['files'])} file(s)")
         land = d.get("land") or {}
         if land.get("status") == "conflicts":
-            head.append(f"\nconflicts with {clean(d['target'])}: {clean(', '.join(land['conflicts']))}", style="bold red")
+            head.append(f"\nconflicts with {clean(d['target'])}: {clean(', '.join(land['conflicts']))}",
+                        style="bold red")
         elif land.get("status") == "landed":
             head.append(f"\nlanded into {clean(d['target'])} at {land['landed_commit'][:12]}", style="green")
         elif d.get("task_status") == "done":
