@@ -82,7 +82,7 @@ def build(db: str, n_tasks: int, width: int, n_dispatch: int, history: int) -> d
                 " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", task_rows)
             conn.executemany("INSERT INTO deps (run_id, task_id, depends_on) VALUES (?,?,?)", deps)
             # bulk rows bypass dep add, which keeps tasks.wave: store the waves as it would
-            from orch_console.store.plan import recompute_waves
+            from orch_console.store.waves import recompute_waves
 
             recompute_waves(conn, RUN_ID)
             conn.executemany(

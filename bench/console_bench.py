@@ -61,7 +61,7 @@ def build(db: str, n_tasks: int, n_messages: int) -> None:
         for _ in range(rng.choice((1, 2))):
             deps.add((RUN, f"t{i:05d}", f"t{rng.randrange(max(0, i - 400), i - 100):05d}"))
     c.executemany("INSERT INTO deps (run_id, task_id, depends_on) VALUES (?,?,?)", sorted(deps))
-    from orch_console.store.plan import recompute_waves  # bulk rows bypass dep add, which keeps tasks.wave
+    from orch_console.store.waves import recompute_waves  # bulk rows bypass dep add, which keeps tasks.wave
 
     recompute_waves(c, RUN)
     threads = [(f"thr_b{i:010d}", RUN, f"t{i:05d}", "s", "leader", "w", "in_progress", "w", "2099-01-01T00:00:00.000000Z",
@@ -115,14 +115,14 @@ async def scenario(db: str, with_writer: bool, seconds: float) -> dict:
     t0 = time.perf_counter()
     app = OrchConsole(db, RUN, live=with_writer, engine=False)
     applied: list[tuple[float, set[str]]] = []
-    app.on_applied = lambda ids: applied.append((time.monotonic(), ids))
+    app.board.on_applied = lambda ids: applied.append((time.monotonic(), ids))
     out: dict = {}
     async with app.run_test(size=(160, 50)) as pilot:
-        while app.first_paint_at is None:  # set by the app one refresh after the board was drawn
+        while app.board.first_paint_at is None:  # set by the app one refresh after the board was drawn
             await asyncio.sleep(0.005)
-        out["first_paint_s"] = app.first_paint_at - t0
+        out["first_paint_s"] = app.board.first_paint_at - t0
         t_paint = time.monotonic()
-        out["rows_in_table"] = app.table.row_count
+        out["rows_in_table"] = app.board.table.row_count
         if not with_writer:
             return out
         proc = subprocess.Popen([sys.executable, "-c", WRITER, db, str(seconds), str(ROOT)],
@@ -142,14 +142,14 @@ async def scenario(db: str, with_writer: bool, seconds: float) -> dict:
         async def watch_open() -> None:
             # When the console finished opening (its waves computed after the first paint): commits
             # before that are the start-up transient, reported apart from the steady state.
-            while not (app.data.board is not None and app.data.board.waves_ready):
+            while not (app.board.data.board is not None and app.board.data.board.waves_ready):
                 await asyncio.sleep(0.005)
             opened.append(time.monotonic())
 
         opener = asyncio.ensure_future(watch_open())
         await asyncio.sleep(1.0)
-        app.table.focus()
-        app.table.move_cursor(row=5)
+        app.board.table.focus()
+        app.board.table.move_cursor(row=5)
         lat = []
         keys = ["down", "up"]
         end = time.monotonic() + seconds - 2
@@ -160,11 +160,11 @@ async def scenario(db: str, with_writer: bool, seconds: float) -> dict:
             # A real key event through the app's key dispatch; done when the cursor moved and the
             # screen refreshed. (Pilot.press also waits for the whole app to go idle, which under a
             # continuous event stream measures the stream, not the key.)
-            before = app.table.cursor_row
+            before = app.board.table.cursor_row
             painted = asyncio.Event()
             k0 = time.perf_counter()
             app.post_message(events.Key(keys[i % 2], None))
-            while app.table.cursor_row == before:
+            while app.board.table.cursor_row == before:
                 await asyncio.sleep(0.0005)
             app.call_after_refresh(painted.set)
             await painted.wait()

@@ -29,15 +29,17 @@ async def shoot(db: str, theme: str, out: Path) -> list[Path]:
             await pilot.pause()
             await app.workers.wait_for_complete()
             if select:
-                app.table.select_task(select)
+                app.board.table.select_task(select)
                 await pilot.pause()
             if pane != "board":
-                app.action_pane(pane)
+                app.board.action_pane(pane)
                 await pilot.pause(0.2)
                 await app.workers.wait_for_complete()
             if pane == "blocked":
                 app.query_one("#blocked-pane").select("sessions")  # the one with hostile text
             await pilot.pause(0.2)
+            # As snap_compare does: a tab's underline still sliding (a loaded machine) is not the screen.
+            await pilot.wait_for_scheduled_animations()
             name = f"{pane}-{theme}.svg"
             app.save_screenshot(filename=name, path=str(out))
             written.append(out / name)

@@ -16,10 +16,11 @@ from typing import Any
 from .db import Store
 from .plan import critical_path
 from .records import rows
+from .states import FINISHED_TASK, sql_in
 from .validate import check_id, parse_ts
 from .views import blocked_questions
 
-OPEN = ("done", "cancelled")
+DONE_SQL = sql_in(FINISHED_TASK)
 
 
 def _downstream(conn: Any, run_id: str, roots: list[str]) -> dict[str, int]:
@@ -32,7 +33,7 @@ def _downstream(conn: Any, run_id: str, roots: list[str]) -> dict[str, int]:
         f" SELECT depends_on, task_id FROM deps WHERE run_id=? AND depends_on IN ({marks})"
         " UNION SELECT down.root, d.task_id FROM deps d JOIN down ON d.depends_on=down.id WHERE d.run_id=?)"
         " SELECT down.root, count(*) FROM down JOIN tasks t ON t.run_id=? AND t.task_id=down.id"
-        f" WHERE t.status NOT IN {OPEN!r} GROUP BY down.root", (run_id, *roots, run_id, run_id)).fetchall()
+        f" WHERE t.status NOT IN {DONE_SQL} GROUP BY down.root", (run_id, *roots, run_id, run_id)).fetchall()
     return {r[0]: int(r[1]) for r in found}
 
 
@@ -56,7 +57,7 @@ def queue(store: Store, *, run_id: str, now: float | None = None) -> dict[str, A
             "SELECT x.task_id, x.attempt_no, x.kind, x.reason, x.created_at, a.assigned_to, a.thread_id, t.title"
             " FROM attention x JOIN tasks t ON t.run_id=x.run_id AND t.task_id=x.task_id"
             " JOIN attempts a ON a.run_id=x.run_id AND a.task_id=x.task_id AND a.attempt_no=x.attempt_no"
-            f" WHERE x.run_id=? AND t.status NOT IN {OPEN!r} AND x.attempt_no=(SELECT max(attempt_no)"
+            f" WHERE x.run_id=? AND t.status NOT IN {DONE_SQL} AND x.attempt_no=(SELECT max(attempt_no)"
             " FROM attempts b WHERE b.run_id=x.run_id AND b.task_id=x.task_id)"
             " AND (x.kind<>'waiting_input' OR a.liveness='waiting_input')", (run_id,)).fetchall())
         items: list[dict[str, Any]] = []
@@ -78,11 +79,11 @@ def queue(store: Store, *, run_id: str, now: float | None = None) -> dict[str, A
         roots = sorted({i["task_id"] for i in items})
         downstream = _downstream(conn, run_id, roots)
         unfinished = [r[0] for r in conn.execute(
-            f"SELECT task_id FROM tasks WHERE run_id=? AND status NOT IN {OPEN!r}", (run_id,))]
+            f"SELECT task_id FROM tasks WHERE run_id=? AND status NOT IN {DONE_SQL}", (run_id,))]
         deps = [(r[0], r[1]) for r in conn.execute(
             "SELECT d.task_id, d.depends_on FROM deps d JOIN tasks a ON a.run_id=d.run_id AND a.task_id=d.task_id"
             " JOIN tasks b ON b.run_id=d.run_id AND b.task_id=d.depends_on WHERE d.run_id=?"
-            f" AND a.status NOT IN {OPEN!r} AND b.status NOT IN {OPEN!r}", (run_id,))] if items else []
+            f" AND a.status NOT IN {DONE_SQL} AND b.status NOT IN {DONE_SQL}", (run_id,))] if items else []
     critical = set(critical_path(unfinished, deps)) if items and deps else set()
     for i in items:
         i["unblocks"] = downstream.get(i["task_id"], 0)

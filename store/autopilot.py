@@ -12,10 +12,7 @@ from typing import Any
 from .db import Store
 from .plan import paths_overlap
 from .records import loads, rows
-
-IN_FLIGHT = ("dispatched", "running", "blocked", "verifying")
-# A failed task that is waiting for its retry still owns its files.
-HOLDS_PATHS = IN_FLIGHT + ("failed",)
+from .states import HOLDS_PATHS_TASK, IN_FLIGHT_TASK
 
 
 def select(store: Store, run_id: str, cap: int) -> dict[str, Any]:
@@ -33,12 +30,12 @@ def select(store: Store, run_id: str, cap: int) -> dict[str, Any]:
         tasks = rows(conn.execute("SELECT task_id, status, paths_json, priority, created_at, updated_at, wave"
                                   " FROM tasks WHERE run_id=?", (run_id,)).fetchall())
     cap = max(0, int(cap))
-    in_flight = sum(1 for t in tasks if t["status"] in IN_FLIGHT)
+    in_flight = sum(1 for t in tasks if t["status"] in IN_FLIGHT_TASK)
     out: dict[str, Any] = {"cap": cap, "in_flight": in_flight, "picks": [], "held": []}
     ready = [t for t in tasks if t["status"] == "ready"]
     if not ready:
         return out
-    holders = [(t["task_id"], t["status"], loads(t["paths_json"], [])) for t in tasks if t["status"] in HOLDS_PATHS]
+    holders = [(t["task_id"], t["status"], loads(t["paths_json"], [])) for t in tasks if t["status"] in HOLDS_PATHS_TASK]
     holders = [h for h in holders if h[2]]
     waves = {t["task_id"]: t["wave"] for t in tasks}
     ready.sort(key=lambda t: (-t["priority"], waves.get(t["task_id"], 0), t["created_at"], t["task_id"]))

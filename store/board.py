@@ -12,106 +12,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, field
 from typing import Any
 
 from .db import Store
-
-# Task views offered by the console.
-VIEWS = ("all", "attention", "failed")
-# What makes a task need the leader: its own state, an open escalation or prompt
-# (store.runtime.attention), or what the watcher judged about its worker. The liveness values are
-# the ones store/liveness.py's Verdict writes to attempts.liveness (the last three also end the
-# attempt, store.runtime.end_attempt).
-ATTENTION_STATUSES = ("blocked", "failed")
-ATTENTION_LIVENESS = ("waiting_input", "error", "stalled", "crashed", "timed_out")
-LIVE_ATTEMPT = ("pending", "claimed", "in_progress", "blocked")
-# Events after which store.runtime.attention() can answer differently.
-ATTENTION_EVENTS = frozenset({"task_escalated", "attempt_waiting_input", "attempt_input_sent", "attempt_stalled",
-                              "attempt_crashed", "attempt_timed_out", "task_dispatched", "task_auto_dispatched",
-                              "task_auto_retried", "task_done", "task_cancelled", "task_failed", "task_running",
-                              "thread_result", "run_cancelled"})
-# Events the leader is called for (a bell and a notification in the console).
-ALERT_EVENTS = frozenset({"task_escalated", "attempt_waiting_input"})
-STATUS_ORDER = ("planned", "ready", "dispatched", "running", "blocked", "verifying", "done", "failed",
-                "cancelled")
-# Event types after which the wave layout may be stale (the plan changed).
-STRUCTURE_EVENTS = frozenset({"task_added", "dep_added", "task_removed", "dep_removed", "run_created"})
-
-Key = tuple[int, int]  # (wave, tasks.rowid): the keyset paging key
-FIRST_KEY: Key = (-1, -1)
-
-
-@dataclass(frozen=True)
-class TaskRow:
-    """One line of the task table (raw text: the renderer sanitises it)."""
-
-    key: Key
-    task_id: str
-    wave: int
-    title: str
-    owner: str
-    status: str
-    attempt_no: int
-    last_activity: str
-    liveness: str
-    end_reason: str
-    attention: str = ""   # the open store.runtime.attention kind (escalate, waiting_input), if any
-
-    def cells(self) -> tuple[Any, ...]:
-        """The values the table compares to decide which cells changed."""
-        return (self.wave, self.task_id, self.title, self.owner, self.status, self.attempt_no,
-                self.last_activity, self.liveness, self.attention)
-
-    @property
-    def needs_attention(self) -> bool:
-        return bool(self.attention) or self.status in ATTENTION_STATUSES or (
-            self.liveness in ATTENTION_LIVENESS and self.status not in ("done", "cancelled"))
-
-
-@dataclass(frozen=True)
-class TaskFilter:
-    view: str = "all"
-    text: str = ""
-
-
-@dataclass(frozen=True)
-class Page:
-    rows: list[TaskRow]
-    has_prev: bool
-    has_next: bool
-    total: int          # rows matching the filter
-    offset: int         # position of rows[0] among them
-
-
-@dataclass(frozen=True)
-class Header:
-    run_id: str
-    goal: str
-    status: str
-    counts: dict[str, int]
-    waves: list[tuple[int, int, int]]   # (wave, done, total)
-    autopilot: bool
-    total: int
-    attention: int = 0                  # tasks the needs-attention view shows
-
-
-@dataclass
-class Changes:
-    """What the events since the last refresh touched."""
-
-    last_event_id: int
-    task_ids: set[str] = field(default_factory=set)
-    types: set[str] = field(default_factory=set)
-    structure: bool = False
-    alerts: list[tuple[str, str, str]] = field(default_factory=list)   # (event type, task, summary)
-
-    @property
-    def empty(self) -> bool:
-        return not self.types
-
-
-LIVE_TASK = ("dispatched", "running", "blocked", "verifying")
+from .errors import NotFound
+from .models import FIRST_KEY, Changes, Header, Key, Page, RunSummary, TaskFilter, TaskRow
+from .records import loads
+from .runtime import attention as open_attention
+from .states import (ALERT_EVENTS, ATTENTION_LIVENESS, ATTENTION_TASK, FINISHED_TASK, IN_FLIGHT_TASK, LIVE_ATTEMPT,
+                     STRUCTURE_EVENTS, TaskStatus, sql_in)
 
 ROW_TEMPLATE = """
 SELECT w.tid, w.wave, t.task_id, t.title, t.status, t.default_to, t.updated_at,
@@ -122,7 +31,7 @@ LEFT JOIN attempts a ON a.run_id = t.run_id AND a.task_id = t.task_id AND a.atte
     (SELECT max(b.attempt_no) FROM attempts b WHERE b.run_id = t.run_id AND b.task_id = t.task_id)
 WHERE w.run_id = ?
 """
-# Tasks keep their wave (store/plan.py raise_wave), so the window pages over the tasks_wave index
+# Tasks keep their wave (store/waves.py raise_wave), so the window pages over the tasks_wave index
 # (run_id, wave, rowid) directly: no plan computation before the first paint.
 ROW_SQL = ROW_TEMPLATE.format(source="(SELECT rowid AS tid, wave, run_id FROM tasks)")
 # Rows for a few named tasks, driven from the tasks primary key.
@@ -137,7 +46,7 @@ def _row(r: sqlite3.Row, attention: dict[str, str] | None = None) -> TaskRow:
                    attempt_no=r["attempt_no"] or 0,
                    last_activity=r["last_activity_at"] or r["updated_at"] or "",
                    # a finished task has no liveness, whatever its last attempt was judged while it ran
-                   liveness=(r["liveness"] or "") if r["status"] in LIVE_TASK else "",
+                   liveness=(r["liveness"] or "") if r["status"] in IN_FLIGHT_TASK else "",
                    end_reason=r["end_reason"] or "",
                    attention=(attention or {}).get(r["task_id"], ""))
 
@@ -150,11 +59,11 @@ def _like(text: str) -> str:
 def _filter_sql(f: TaskFilter, attention: dict[str, str] | None = None) -> tuple[str, list[Any]]:
     sql, params = "", []
     if f.view == "failed":
-        sql += " AND t.status = 'failed'"
+        sql += f" AND t.status = '{TaskStatus.FAILED}'"
     elif f.view == "attention":
         marks = ",".join("?" * len(ATTENTION_LIVENESS))
-        sql += (f" AND (t.status IN ('blocked','failed') OR (a.liveness IN ({marks})"
-                " AND t.status NOT IN ('done','cancelled')) OR t.task_id IN (SELECT value FROM json_each(?)))")
+        sql += (f" AND (t.status IN {sql_in(ATTENTION_TASK)} OR (a.liveness IN ({marks})"
+                f" AND t.status NOT IN {sql_in(FINISHED_TASK)}) OR t.task_id IN (SELECT value FROM json_each(?)))")
         params += [*ATTENTION_LIVENESS, json.dumps(sorted(attention or {}))]
     text = f.text.strip()
     if text:
@@ -283,10 +192,8 @@ class Board:
     # -- attention -------------------------------------------------------------------------
     def refresh_attention(self) -> dict[str, str]:
         """Re-read the open escalations and prompts (store.runtime.attention, a small table)."""
-        from .runtime import attention
-
         found: dict[str, str] = {}
-        for a in attention(self.store, self.run_id):
+        for a in open_attention(self.store, self.run_id):
             if found.get(a["task_id"]) != "escalate":   # an escalation outranks a prompt
                 found[a["task_id"]] = a["kind"]
         self.attention = found
@@ -307,7 +214,7 @@ class Board:
         extra = 0
         if ids:
             extra = int(conn.execute("SELECT count(*) FROM tasks WHERE run_id=? AND task_id IN (SELECT value FROM"
-                                     " json_each(?)) AND status NOT IN ('blocked','failed','done','cancelled')",
+                                     f" json_each(?)) AND status NOT IN {sql_in(ATTENTION_TASK + FINISHED_TASK)}",
                                      (self.run_id, json.dumps(sorted(ids)))).fetchone()[0])
         n = counts.get("blocked", 0) + counts.get("failed", 0) + extra
         self._attention_cache = (key, n)
@@ -318,19 +225,31 @@ class Board:
         redone only when the finished set or the waves changed: (count, rowid sum) of the finished
         tasks, read from the (run_id, status) index, tells."""
         sig = (self._waves_gen, *conn.execute("SELECT count(*), total(rowid) FROM tasks WHERE run_id=? AND status IN"
-                                              " ('done','cancelled')", (self.run_id,)).fetchone())
+                                              f" {sql_in(FINISHED_TASK)}", (self.run_id,)).fetchone())
         if self._wave_cache is not None and self._wave_cache[0] == sig:
             return self._wave_cache[1]
         waves = [(r[0], r[1] or 0, r[2]) for r in conn.execute(
-            "SELECT wave, sum(status IN ('done','cancelled')), count(*) FROM tasks WHERE run_id=?"
+            f"SELECT wave, sum(status IN {sql_in(FINISHED_TASK)}), count(*) FROM tasks WHERE run_id=?"
             " GROUP BY wave ORDER BY wave", (self.run_id,))]
         self._wave_cache = (sig, waves)
         return waves
 
+    # -- liveness verdicts ------------------------------------------------------------------
+    def newest_liveness_at(self) -> str:
+        """The newest attempts.liveness_at of the run: where liveness_changes_since starts."""
+        return str(self.store.scalar("SELECT coalesce(max(liveness_at), '') FROM attempts WHERE run_id=?",
+                                     (self.run_id,)))
+
+    def liveness_changes_since(self, seen: str) -> tuple[set[str], str]:
+        """Tasks whose live attempt got a liveness verdict after `seen` (the watcher writes those
+        without an event), and the new high-water mark. An indexed read of the live attempts only."""
+        got = self.store.all(f"SELECT task_id, liveness_at FROM attempts WHERE status IN"
+                             f" ({','.join('?' * len(LIVE_ATTEMPT))}) AND run_id=? AND liveness_at>?",
+                             (*LIVE_ATTEMPT, self.run_id, seen))
+        return {r[0] for r in got}, max((r[1] for r in got), default=seen)
+
     # -- header and changes ----------------------------------------------------------------
     def header(self) -> Header:
-        from .records import loads
-
         with self.store.snapshot() as conn:
             run = conn.execute("SELECT * FROM runs WHERE run_id=?", (self.run_id,)).fetchone()
             counts = {r[0]: r[1] for r in conn.execute(
@@ -338,8 +257,6 @@ class Board:
             waves = self._wave_progress(conn)
             attention = self._attention_count(conn, counts)
         if run is None:
-            from .errors import NotFound
-
             raise NotFound(f"run {self.run_id} not found")
         cfg = loads(run["config_json"], {}) or {}
         return Header(run_id=self.run_id, goal=run["goal"], status=run["status"], counts=counts, waves=waves,
@@ -349,8 +266,8 @@ class Board:
     def changes_since(self, after_event: int, *, limit: int = 20_000) -> Changes:
         """The events of this run after `after_event`: which tasks they touch and whether the plan
         changed. One indexed range read (events_run)."""
-        got = self.store.all("SELECT event_id, event_type, task_id, CASE WHEN event_type IN ('task_escalated',"
-                             " 'attempt_waiting_input') THEN summary ELSE '' END FROM events WHERE run_id=? AND"
+        got = self.store.all("SELECT event_id, event_type, task_id, CASE WHEN event_type IN"
+                             f" {sql_in(sorted(ALERT_EVENTS))} THEN summary ELSE '' END FROM events WHERE run_id=? AND"
                              " event_id>? ORDER BY event_id LIMIT ?", (self.run_id, after_event, limit))
         ch = Changes(last_event_id=after_event)
         for e in got:
@@ -366,15 +283,6 @@ class Board:
 
 def last_event_id(store: Store) -> int:
     return int(store.scalar("SELECT coalesce(max(event_id), 0) FROM events") or 0)
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    run_id: str
-    goal: str
-    status: str
-    total: int
-    updated_at: str
 
 
 def run_summaries(store: Store) -> list[RunSummary]:

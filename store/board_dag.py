@@ -9,51 +9,11 @@ nobody and would cost a full scan per refresh.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from typing import Any
 
 from .db import Store
-
-FINISHED = ("done", "cancelled")
-
-
-@dataclass(frozen=True)
-class DagNode:
-    task_id: str
-    title: str
-    status: str
-    wave: int
-    row: int
-    deps: tuple[str, ...]
-    dependants: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class DagLayout:
-    nodes: dict[str, DagNode]
-    columns: list[list[str]]          # wave -> task ids, top to bottom
-    first_wave: int                   # wave number of columns[0]
-    edges: list[tuple[str, str]]      # (depends_on, task)
-    critical: frozenset[str]          # longest chain of unfinished work
-    total: int                        # tasks in the run
-    partial: bool                     # True when only a neighbourhood is shown
-
-    def upstream(self, task_id: str) -> set[str]:
-        """Everything task_id waits on (transitively, within the layout)."""
-        return _reach(task_id, {n.task_id: n.deps for n in self.nodes.values()})
-
-    def downstream(self, task_id: str) -> set[str]:
-        return _reach(task_id, {n.task_id: n.dependants for n in self.nodes.values()})
-
-
-def _reach(start: str, nxt: dict[str, tuple[str, ...]]) -> set[str]:
-    seen: set[str] = set()
-    stack = list(nxt.get(start, ()))
-    while stack:
-        t = stack.pop()
-        if t not in seen:
-            seen.add(t)
-            stack.extend(nxt.get(t, ()))
-    return seen
+from .models import DagLayout, DagNode
+from .states import FINISHED_TASK, sql_in
 
 
 def dag_layout(store: Store, run_id: str, waves: dict[str, int], *, focus: str | None = None,
@@ -101,12 +61,12 @@ def dag_layout(store: Store, run_id: str, waves: dict[str, int], *, focus: str |
                      critical=frozenset(_critical(nodes, columns)), total=total, partial=total > max_nodes)
 
 
-def _neighbourhood(conn: object, run_id: str, focus: str | None, cap: int) -> set[str]:
+def _neighbourhood(conn: Any, run_id: str, focus: str | None, cap: int) -> set[str]:
     """The focus task plus its nearest ancestors and descendants, breadth first, up to cap."""
     if focus is None:
-        r = conn.execute("SELECT task_id FROM tasks WHERE run_id=? AND status NOT IN ('done','cancelled')"  # type: ignore[attr-defined]
+        r = conn.execute(f"SELECT task_id FROM tasks WHERE run_id=? AND status NOT IN {sql_in(FINISHED_TASK)}"
                          " ORDER BY rowid LIMIT 1", (run_id,)).fetchone() \
-            or conn.execute("SELECT task_id FROM tasks WHERE run_id=? ORDER BY rowid LIMIT 1",  # type: ignore[attr-defined]
+            or conn.execute("SELECT task_id FROM tasks WHERE run_id=? ORDER BY rowid LIMIT 1",
                             (run_id,)).fetchone()
         if r is None:
             return set()
@@ -115,7 +75,7 @@ def _neighbourhood(conn: object, run_id: str, focus: str | None, cap: int) -> se
     frontier = [focus]
     while frontier and len(seen) < cap:
         marks = ",".join("?" * len(frontier))
-        nxt = [r[0] for r in conn.execute(  # type: ignore[attr-defined]
+        nxt = [r[0] for r in conn.execute(
             f"SELECT depends_on FROM deps WHERE run_id=? AND task_id IN ({marks}) UNION "
             f"SELECT task_id FROM deps WHERE run_id=? AND depends_on IN ({marks})",
             (run_id, *frontier, run_id, *frontier))]
@@ -127,7 +87,7 @@ def _neighbourhood(conn: object, run_id: str, focus: str | None, cap: int) -> se
 def _critical(nodes: dict[str, DagNode], columns: list[list[str]]) -> list[str]:
     """The longest dependency chain of unfinished tasks (the work that bounds the run's end);
     if everything is finished, the longest chain overall."""
-    pending = {t for t, n in nodes.items() if n.status not in FINISHED}
+    pending = {t for t, n in nodes.items() if n.status not in FINISHED_TASK}
     pool = pending or set(nodes)
     best: dict[str, tuple[int, str | None]] = {}
     for col in columns:  # columns are in topological (wave) order
@@ -138,11 +98,11 @@ def _critical(nodes: dict[str, DagNode], columns: list[list[str]]) -> list[str]:
             best[t] = (prev[0] + 1, prev[1])
     if not best:
         return []
-    t: str | None = max(best, key=lambda k: (best[k][0], k))
+    end: str | None = max(best, key=lambda k: (best[k][0], k))
     chain = []
-    while t is not None:
-        chain.append(t)
-        t = best[t][1]
+    while end is not None:
+        chain.append(end)
+        end = best[end][1]
     return chain[::-1] if len(chain) > 1 else chain
 
 
@@ -152,4 +112,4 @@ def unblocks(store: Store, run_id: str, task_id: str) -> int:
         "WITH RECURSIVE down(id) AS (SELECT task_id FROM deps WHERE run_id=? AND depends_on=? UNION "
         "SELECT d.task_id FROM deps d JOIN down ON d.depends_on=down.id WHERE d.run_id=?) "
         "SELECT count(*) FROM down JOIN tasks t ON t.run_id=? AND t.task_id=down.id "
-        "WHERE t.status NOT IN ('done','cancelled')", (run_id, task_id, run_id, run_id)) or 0)
+        f"WHERE t.status NOT IN {sql_in(FINISHED_TASK)}", (run_id, task_id, run_id, run_id)) or 0)

@@ -5,60 +5,19 @@ of its worker's output and its worktree's diff stat. Headless; the console rende
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from typing import Any
 
 from .db import Store
+from .errors import NotFound
+from .models import AttemptInfo, AttemptLog, LogMessage
 from .records import rows
-
-KINDS = ("task", "progress", "question", "answer", "result", "control", "event")
-
-
-@dataclass(frozen=True)
-class AttemptInfo:
-    attempt_no: int
-    thread_id: str
-    assigned_to: str
-    execution_mode: str
-    status: str
-    end_reason: str
-    started_at: str
-    ended_at: str
-    worktree_path: str
-    branch_name: str
-    base_commit: str
-    workspace_status: str
-    runtime: str
-    runtime_ref: str
-    log_path: str
-    liveness: str
+from .worktrees import diff_stat
 
 
-@dataclass(frozen=True)
-class LogMessage:
-    message_id: int
-    kind: str
-    from_agent: str
-    to_agent: str
-    summary: str
-    body: str
-    payload_json: str
-    created_at: str
-
-
-@dataclass(frozen=True)
-class AttemptLog:
-    run_id: str
-    task_id: str
-    title: str
-    task_status: str
-    attempts: list[AttemptInfo]
-    attempt: AttemptInfo | None
-    messages: list[LogMessage]
-    kind_counts: dict[str, int] = field(default_factory=dict)
-    diff_stat: str = ""
-    output: list[str] = field(default_factory=list)
-    output_source: str = ""
-    truncated_messages: int = 0
+def _attempt_info(a: dict[str, Any]) -> AttemptInfo:
+    """An attempt row as the log shows it: NULL columns (pid, say) as empty text."""
+    values: dict[str, Any] = {k: (a[k] if a[k] is not None else "") for k in AttemptInfo.__dataclass_fields__}
+    return AttemptInfo(**values)
 
 
 def attempt_log(store: Store, run_id: str, task_id: str, attempt_no: int | None = None, *,
@@ -67,8 +26,7 @@ def attempt_log(store: Store, run_id: str, task_id: str, attempt_no: int | None 
     with store.snapshot() as conn:
         task = conn.execute("SELECT title, status FROM tasks WHERE run_id=? AND task_id=?",
                             (run_id, task_id)).fetchone()
-        atts = [AttemptInfo(**{k: (a[k] if a[k] is not None else "") for k in AttemptInfo.__dataclass_fields__})
-                for a in rows(conn.execute("SELECT * FROM attempts WHERE run_id=? AND task_id=? ORDER BY attempt_no",
+        atts = [_attempt_info(a) for a in rows(conn.execute("SELECT * FROM attempts WHERE run_id=? AND task_id=? ORDER BY attempt_no",
                                            (run_id, task_id)).fetchall())]
         chosen = next((a for a in atts if a.attempt_no == attempt_no), atts[-1] if atts else None)
         msgs: list[LogMessage] = []
@@ -89,14 +47,11 @@ def attempt_log(store: Store, run_id: str, task_id: str, attempt_no: int | None 
             shown_total = sum(v for k, v in counts.items() if not kinds or k in kinds)
             hidden = max(0, shown_total - len(msgs))
     if task is None:
-        from .errors import NotFound
-
         raise NotFound(f"task {task_id} not found in run {run_id}")
-    diff, output, source = "", [], ""
+    diff, source = "", ""
+    output: list[str] = []
     if chosen is not None and with_files:
         if chosen.worktree_path and chosen.workspace_status == "created" and os.path.isdir(chosen.worktree_path):
-            from .worktrees import diff_stat
-
             diff = diff_stat(chosen.worktree_path, chosen.base_commit)
         output, source = output_tail(chosen, tail_bytes)
     return AttemptLog(run_id=run_id, task_id=task_id, title=task[0], task_status=task[1], attempts=atts,
@@ -104,21 +59,9 @@ def attempt_log(store: Store, run_id: str, task_id: str, attempt_no: int | None 
                       output_source=source, truncated_messages=hidden)
 
 
-@dataclass(frozen=True)
-class OutputView:
-    """What the attempt log shows of a launched worker: its live screen (a tmux capture, taken by
-    console/launcher.py) or the tail of its process log. Raw text: the renderer sanitises it."""
-
-    task_id: str
-    attempt_no: int
-    lines: list[str]
-    source: str
-    live: bool
-
-
 def output_tail(a: AttemptInfo, tail_bytes: int = 64 * 1024) -> tuple[list[str], str]:
     """The end of a process worker's log. (A tmux worker's screen lives on the database's private
-    tmux server; the console reads it with console.launcher.capture.)"""
+    tmux server; the console reads it with console/runtime/launcher.py capture.)"""
     if a.log_path and os.path.isfile(a.log_path):
         try:
             with open(a.log_path, "rb") as fh:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 from typing import Any
@@ -12,10 +13,12 @@ from typing import Any
 from .db import Store
 from .dispatch import latest_attempt
 from .errors import InvalidState
+from .policy import Settings
 from .records import loads
+from .runtime import run_settings_config
 from .runs import get_task
 from .validate import check_id, now_ts
-from .verify import record_tx
+from .verify import record_tx, verify_status
 
 DEFAULT_TIMEOUT = 600.0
 OUTPUT_TAIL = 4000
@@ -48,9 +51,6 @@ def run_command(cmd: str, cwd: str, timeout: float) -> tuple[bool, str, float]:
 
 def run_timeout(store: Store, run_id: str) -> float:
     """A check's time limit: the run's check_timeout_seconds setting."""
-    from .policy import Settings
-    from .runtime import run_settings_config
-
     t = Settings.from_config(run_settings_config(store, run_id)).check_timeout_seconds
     return t if t > 0 else DEFAULT_TIMEOUT
 
@@ -92,11 +92,13 @@ def verify_run(store: Store, *, run_id: str, task_id: str, timeout: float | None
         passed, output, seconds = run_command(cmd, cwd, timeout)
         status = "passed" if passed else "failed"
         summary = f"`{cmd}` {status} in {seconds:.1f}s"
-        result = store.write(lambda conn, n=name, st=status, su=summary, o=output: record_tx(
-            conn, run_id=run_id, task_id=task_id, name=n, status=st, summary=su, output=o, now=now_ts()))
+        def tx(conn: sqlite3.Connection, n: str = name, st: str = status, su: str = summary,
+               o: str = output) -> dict[str, Any]:
+            return record_tx(conn, run_id=run_id, task_id=task_id, name=n, status=st, summary=su, output=o,
+                             now=now_ts())
+
+        result = store.write(tx)
         ran.append({"name": name, "status": status, "summary": summary, "output_tail": output[-1000:]})
     if result is None:
-        from .verify import verify_status
-
         result = verify_status(store, run_id=run_id, task_id=task_id)
     return result | {"ran": ran, "skipped": skipped, "cwd": cwd}

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from .errors import InvalidInput, OrchError, StoreUnavailable
+from .schema import ensure_schema
 
 T = TypeVar("T")
 
@@ -145,9 +146,7 @@ class Store:
             # safety net at the same size, instead of every 1,000 pages inside some worker's COMMIT.
             self.conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
             if migrate:
-                from .schema import ensure_schema
-
-                ensure_schema(self)
+                ensure_schema(self.conn, self.path)
                 if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                     self.conn.execute("PRAGMA journal_mode=WAL")
         except sqlite3.Error as exc:

@@ -13,6 +13,7 @@ from typing import Any
 
 from .db import Store
 from .records import rows
+from .states import HELD_THREAD, sql_in
 from .validate import now_ts
 
 ACTION = "type_answer"
@@ -26,11 +27,12 @@ def awaiting_pickup(store: Store, run_id: str | None, *, older_than: float) -> l
     """Live tmux attempts whose latest answer (older than the given epoch time) has no message
     from the worker after it and was not typed into the session yet."""
     return rows(store.all(
-        "SELECT a.run_id, a.task_id, a.attempt_no, a.thread_id, a.runtime_ref, m.message_id, m.summary, m.body, m.created_at"
+        "SELECT a.run_id, a.task_id, a.attempt_no, a.thread_id, a.runtime_ref, m.message_id, m.summary, m.body,"
+        " m.created_at"
         " FROM attempts a JOIN threads t ON t.thread_id=a.thread_id"
         " JOIN messages m ON m.message_id=(SELECT max(message_id) FROM messages x WHERE x.thread_id=a.thread_id"
         "   AND x.kind='answer')"
-        " WHERE a.runtime='tmux' AND a.runtime_ref<>'' AND a.status IN ('claimed','in_progress','blocked')"
+        " WHERE a.runtime='tmux' AND a.runtime_ref<>'' AND a.status IN " + sql_in(HELD_THREAD)
         + (" AND a.run_id=?" if run_id else "") +
         " AND m.created_at<=?"
         " AND NOT EXISTS (SELECT 1 FROM messages w WHERE w.thread_id=a.thread_id AND w.message_id>m.message_id"

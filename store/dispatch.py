@@ -16,12 +16,13 @@ from .db import Store
 from .errors import InvalidInput, InvalidState, NoMatchingWork, NotFound
 from .fold import set_task_status
 from .inbox import cancel_thread_tx, new_thread_id, reply_tx
-from .records import TERMINAL_THREAD, add_event, add_message, compact_json, loads, public_message, row, rows
+from .records import add_event, add_message, compact_json, loads, public_message, row, rows
 from .runs import get_run, get_task, public_task
+from .states import FINISHED_TASK, FOLDABLE_TASK, TERMINAL_THREAD, UNFINISHED_TASK, TaskStatus, sql_in
 from .validate import check_id, check_json, check_text, now_ts
+from .watcher_actions import WatcherAction
 
 MODES = ("analysis", "code")
-LIVE_TASK = ("dispatched", "running", "blocked", "verifying")
 
 
 def leader_name() -> str:
@@ -74,9 +75,9 @@ def failure_context(conn: Any, attempt: dict[str, Any]) -> str:
 
 def _new_attempt(store: Store, *, run_id: str, task_id: str, mode: str | None, to: str | None,
                  repo_path: str | None, base_ref: str | None, workspace_root: str | None,
-                 body: str | None, allowed_from: tuple[str, ...], action: str,
+                 body: str | None, allowed_from: tuple[str, ...], verb: str,
                  previous: dict[str, Any] | None = None, end_previous: str = "",
-                 ) -> dict[str, Any]:
+                 watcher_action: WatcherAction | None = None) -> dict[str, Any]:
     check_id(run_id, "--run")
     check_id(task_id, "--task")
     check_id(to, "--to agent", required=False)
@@ -86,15 +87,15 @@ def _new_attempt(store: Store, *, run_id: str, task_id: str, mode: str | None, t
     with store.snapshot() as conn:
         task = get_task(conn, run_id, task_id)
         prev = latest_attempt(conn, run_id, task_id)
-        prev_context = failure_context(conn, prev) if prev and action == "retry" else ""
+        prev_context = failure_context(conn, prev) if prev and verb == "retry" else ""
     if task["status"] not in allowed_from:
-        raise InvalidState(f"task {task_id} is {task['status']}; {action} needs "
+        raise InvalidState(f"task {task_id} is {task['status']}; {verb} needs "
                            f"{' or '.join(allowed_from)}")
-    agent = to or (prev["assigned_to"] if prev and action == "retry" else "") or task["default_to"]
+    agent = to or (prev["assigned_to"] if prev and verb == "retry" else "") or task["default_to"]
     if not agent:
         raise InvalidInput(f"no agent for {task_id}: pass --to or give the task --default-to")
     instruction = body if body is not None else default_instruction(task)
-    if prev is not None and action == "retry":
+    if prev is not None and verb == "retry":
         if body is not None and body.strip() == (prev["instruction"] or "").strip():
             raise InvalidInput("the retry's instruction is the same as the failed attempt's; "
                                "say what to do differently")
@@ -105,22 +106,24 @@ def _new_attempt(store: Store, *, run_id: str, task_id: str, mode: str | None, t
     if mode == "code":
         from .land_target import code_base  # issue 14: the run's land target, and the base under its gate
 
-        base_ref = code_base(store, run_id=run_id, repo_path=repo_path, base_ref=base_ref, action=action)
+        base_ref = code_base(store, run_id=run_id, repo_path=repo_path, base_ref=base_ref, action=verb)
         ws = worktrees.create(repo_path, run_id=run_id, task_id=task_id, attempt_no=attempt_no,
                               base_ref=base_ref, workspace_root=workspace_root)
 
     def tx(conn: sqlite3.Connection) -> dict[str, Any]:
         now = now_ts()
+        if watcher_action is not None:
+            watcher_action.claim(conn, now)
         t = get_task(conn, run_id, task_id)
         if t["status"] not in allowed_from:
-            raise InvalidState(f"task {task_id} is {t['status']}; {action} needs {' or '.join(allowed_from)}")
+            raise InvalidState(f"task {task_id} is {t['status']}; {verb} needs {' or '.join(allowed_from)}")
         cur = latest_attempt(conn, run_id, task_id)
         if (cur["attempt_no"] if cur else 0) != attempt_no - 1:
-            raise InvalidState(f"task {task_id} got a new attempt meanwhile; {action} again if still needed")
+            raise InvalidState(f"task {task_id} got a new attempt meanwhile; {verb} again if still needed")
         if cur is not None and end_previous:
             cancel_thread_tx(conn, cur["thread_id"], by=leader_name(), reason=end_previous, now=now,
                              fold=False)
-            conn.execute("UPDATE attempts SET status=CASE WHEN status IN ('done','failed','cancelled') "
+            conn.execute(f"UPDATE attempts SET status=CASE WHEN status IN {sql_in(TERMINAL_THREAD)} "
                          "THEN status ELSE 'cancelled' END, end_reason=CASE WHEN end_reason='' THEN ? "
                          "ELSE end_reason END, ended_at=CASE WHEN ended_at='' THEN ? ELSE ended_at END "
                          "WHERE thread_id=?", (end_previous, now, cur["thread_id"]))
@@ -153,12 +156,14 @@ def _new_attempt(store: Store, *, run_id: str, task_id: str, mode: str | None, t
         add_event(conn, "thread_created", run_id=run_id, task_id=task_id, thread_id=thread_id,
                   agent=agent, message_id=message["message_id"], summary=t["title"], now=now)
         if not set_task_status(conn, run_id, task_id, "dispatched", allowed_from, now=now,
-                               summary=f"{action} attempt {attempt_no} to {agent}", thread_id=thread_id,
-                               attempt_no=attempt_no, payload={"action": action, "to": agent,
+                               summary=f"{verb} attempt {attempt_no} to {agent}", thread_id=thread_id,
+                               attempt_no=attempt_no, payload={"action": verb, "to": agent,
                                                                "execution_mode": mode}):
-            raise InvalidState(f"task {task_id} changed state; {action} again if still needed")
+            raise InvalidState(f"task {task_id} changed state; {verb} again if still needed")
         if cur is not None:  # as it ended in this transaction, not as it was read before
             cur = row(conn.execute("SELECT * FROM attempts WHERE thread_id=?", (cur["thread_id"],)).fetchone())
+        if watcher_action is not None:
+            watcher_action.record(conn, now)
         return {"task": public_task(get_task(conn, run_id, task_id)), "attempt": public_attempt(att),
                 "thread": thread, "message": public_message(message),
                 "previous_attempt": public_attempt(cur) if cur else None}
@@ -178,10 +183,13 @@ def _new_attempt(store: Store, *, run_id: str, task_id: str, mode: str | None, t
 
 def dispatch(store: Store, *, run_id: str, task_id: str, execution_mode: str | None, to: str | None = None,
              repo_path: str | None = None, base_ref: str | None = None,
-             workspace_root: str | None = None, body: str | None = None) -> dict[str, Any]:
+             workspace_root: str | None = None, body: str | None = None,
+             action: WatcherAction | None = None) -> dict[str, Any]:
+    """action: the watcher's claim on this dispatch (the autopilot), taken in the same transaction;
+    ActionAlreadyTaken when another watcher took it first."""
     out = _new_attempt(store, run_id=run_id, task_id=task_id, mode=execution_mode, to=to,
                        repo_path=repo_path, base_ref=base_ref, workspace_root=workspace_root, body=body,
-                       allowed_from=("ready",), action="dispatch")
+                       allowed_from=(TaskStatus.READY,), verb="dispatch", watcher_action=action)
     out.pop("previous_attempt", None)
     return out
 
@@ -201,19 +209,20 @@ def _workspace_root_of(prev: dict[str, Any]) -> str | None:
     """Retries land beside the previous attempt: ROOT/run/task/aN -> ROOT."""
     if not prev["worktree_path"]:
         return None
-    from pathlib import Path
+    from pathlib import Path  # only for a retry of a code attempt; not on dispatch's start-up path
 
     return str(Path(prev["worktree_path"]).parents[2])
 
 
 def retry(store: Store, *, run_id: str, task_id: str, to: str | None = None,
-          body: str | None = None) -> dict[str, Any]:
+          body: str | None = None, action: WatcherAction | None = None) -> dict[str, Any]:
+    """action: the watcher's claim on this retry (its failure policy), as for dispatch."""
     prev = _previous(store, run_id, task_id)
     return _new_attempt(store, run_id=run_id, task_id=task_id, mode=prev["execution_mode"], to=to,
                         repo_path=prev["repo_path"] or None,
                         base_ref=prev["base_ref"] or prev["base_commit"] or None,
-                        workspace_root=_workspace_root_of(prev), body=body, allowed_from=("failed",),
-                        action="retry")
+                        workspace_root=_workspace_root_of(prev), body=body, allowed_from=(TaskStatus.FAILED,),
+                        verb="retry", watcher_action=action)
 
 
 def reassign(store: Store, *, run_id: str, task_id: str, to: str, body: str | None = None) -> dict[str, Any]:
@@ -223,7 +232,7 @@ def reassign(store: Store, *, run_id: str, task_id: str, to: str, body: str | No
                         repo_path=prev["repo_path"] or None,
                         base_ref=prev["base_ref"] or prev["base_commit"] or None,
                         workspace_root=_workspace_root_of(prev), body=body,
-                        allowed_from=("dispatched", "running", "blocked", "failed"), action="reassign",
+                        allowed_from=(*FOLDABLE_TASK, TaskStatus.FAILED), verb="reassign",
                         end_previous="reassigned")
 
 
@@ -269,8 +278,7 @@ def cancel(store: Store, *, run_id: str, task_id: str | None = None, reason: str
             cancel_thread_tx(conn, att["thread_id"], by=leader_name(), reason=reason, now=now, fold=False)
             conn.execute("UPDATE attempts SET status='cancelled', end_reason='cancelled', ended_at=? "
                          "WHERE thread_id=?", (now, att["thread_id"]))
-        return set_task_status(conn, run_id, t["task_id"], "cancelled",
-                               ("planned", "ready", "dispatched", "running", "blocked", "verifying", "failed"),
+        return set_task_status(conn, run_id, t["task_id"], TaskStatus.CANCELLED, UNFINISHED_TASK,
                                now=now, summary=reason, thread_id=att["thread_id"] if att else "",
                                attempt_no=att["attempt_no"] if att else None)
 
@@ -279,7 +287,7 @@ def cancel(store: Store, *, run_id: str, task_id: str | None = None, reason: str
         run = get_run(conn, run_id)
         if task_id:
             t = get_task(conn, run_id, task_id)
-            if t["status"] in ("done", "cancelled"):
+            if t["status"] in FINISHED_TASK:
                 raise InvalidState(f"task {task_id} is already {t['status']}")
             if not cancel_task(conn, t, now):
                 raise InvalidState(f"task {task_id} changed state; re-read it")
@@ -288,7 +296,7 @@ def cancel(store: Store, *, run_id: str, task_id: str | None = None, reason: str
         if run["status"] == "cancelled":
             raise InvalidState(f"run {run_id} is already cancelled")
         cancelled = []
-        for t in rows(conn.execute("SELECT * FROM tasks WHERE run_id=? AND status NOT IN ('done','cancelled')",
+        for t in rows(conn.execute(f"SELECT * FROM tasks WHERE run_id=? AND status NOT IN {sql_in(FINISHED_TASK)}",
                                    (run_id,)).fetchall()):
             if cancel_task(conn, t, now):
                 cancelled.append(t["task_id"])
@@ -314,7 +322,8 @@ def cleanup(store: Store, *, run_id: str | None = None, task_id: str | None = No
         raise InvalidInput("choose what to clean: --task [--attempt] or --all-completed")
     if task_id and not run_id:
         raise InvalidInput("--task needs --run")
-    where, params = ["workspace_status='created'"], []
+    where: list[str] = ["workspace_status='created'"]
+    params: list[Any] = []
     with store.snapshot() as conn:
         if run_id:
             get_run(conn, run_id)
@@ -328,7 +337,7 @@ def cleanup(store: Store, *, run_id: str | None = None, task_id: str | None = No
             where.append("attempt_no=?")
             params.append(int(attempt_no))
         if all_completed:
-            where.append("status IN ('done','failed','cancelled')")
+            where.append(f"status IN {sql_in(TERMINAL_THREAD)}")
         candidates = rows(conn.execute(f"SELECT * FROM attempts WHERE {' AND '.join(where)} "
                                        "ORDER BY run_id, task_id, attempt_no", params).fetchall())
     if not candidates:
@@ -364,8 +373,9 @@ def cleanup(store: Store, *, run_id: str | None = None, task_id: str | None = No
 
 
 def attempts_of(store: Store, run_id: str, task_id: str) -> list[dict[str, Any]]:
-    return [public_attempt(a) for a in rows(store.all(
-        "SELECT * FROM attempts WHERE run_id=? AND task_id=? ORDER BY attempt_no", (run_id, task_id)))]  # type: ignore[misc]
+    found = rows(store.all("SELECT * FROM attempts WHERE run_id=? AND task_id=? ORDER BY attempt_no",
+                           (run_id, task_id)))
+    return [p for p in map(public_attempt, found) if p is not None]
 
 
 __all__ = ["dispatch", "retry", "reassign", "answer", "cancel", "cleanup", "latest_attempt",

@@ -10,38 +10,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from .records import TERMINAL_THREAD, add_event, loads
-
-# thread status -> task status for the task's latest attempt
-THREAD_TO_TASK = {
-    "pending": "dispatched",
-    "claimed": "running",
-    "in_progress": "running",
-    "blocked": "blocked",
-    "done": "done",
-    "failed": "failed",
-    "cancelled": "failed",
-}
-TASK_EVENT = {
-    "running": "task_running",
-    "blocked": "task_blocked",
-    "verifying": "task_verifying",
-    "done": "task_done",
-    "failed": "task_failed",
-    "cancelled": "task_cancelled",
-    "dispatched": "task_dispatched",
-    "ready": "task_ready",
-}
-# Which task states a fold may move a task out of: never out of a terminal or unstarted state.
-FOLDABLE_TASK = ("dispatched", "running", "blocked")
-END_REASON = {"done": "succeeded", "failed": "failed", "cancelled": "cancelled"}
-
-
-# What a run's status depends on (run_status_from_counts): whether every task is done or
-# cancelled, any is blocked, any failed, any is live. A task moving inside one class (dispatched ->
-# running) cannot change its run's status, so that transition skips the run's probes.
-RUN_CLASS = {"done": "D", "cancelled": "D", "blocked": "B", "failed": "F", "planned": "P",
-             "ready": "L", "dispatched": "L", "running": "L", "verifying": "L"}
+from .records import add_event, loads
+from .states import (END_REASON_OF_THREAD, FINISHED_TASK, FOLDABLE_TASK, MOVING_TASK, RUN_CLASS, TASK_EVENT,
+                     TERMINAL_THREAD, THREAD_TO_TASK, UNFINISHED_TASK, RunStatus, TaskStatus, sql_in)
 
 
 def set_task_status(conn: sqlite3.Connection, run_id: str, task_id: str, new: str,
@@ -86,18 +57,30 @@ def promote_dependents(conn: sqlite3.Connection, run_id: str, task_id: str, *, n
     return ready
 
 
-def run_status_from_counts(counts: dict[str, int], current: str) -> str:
-    if current == "cancelled":
+def run_status(current: str, *, unfinished: bool, finished: bool, blocked: bool, failed: bool,
+               live: bool) -> str:
+    """The one rule for a run's status, over which kinds of task it holds (RUN_CLASS): done when
+    every task is finished, blocked while any is, failed when a task failed and nothing else can
+    move; a cancelled run stays cancelled."""
+    if current == RunStatus.CANCELLED:
         return current
-    total = sum(counts.values())
-    if total and counts.get("done", 0) + counts.get("cancelled", 0) == total:
-        return "done"
-    if counts.get("blocked", 0):
-        return "blocked"
-    live = sum(counts.get(s, 0) for s in ("ready", "dispatched", "running", "verifying"))
-    if counts.get("failed", 0) and not live:
-        return "failed"
-    return "active"
+    if not unfinished:
+        return RunStatus.DONE if finished else RunStatus.ACTIVE
+    if blocked:
+        return RunStatus.BLOCKED
+    if failed and not live:
+        return RunStatus.FAILED
+    return RunStatus.ACTIVE
+
+
+def run_status_from_counts(counts: dict[str, int], current: str) -> str:
+    """run_status from a run's task counts by status (reconcile has them at hand)."""
+    def some(statuses: tuple[str, ...]) -> bool:
+        return any(counts.get(s, 0) for s in statuses)
+
+    return run_status(current, unfinished=some(UNFINISHED_TASK), finished=some(FINISHED_TASK),
+                      blocked=some((TaskStatus.BLOCKED,)), failed=some((TaskStatus.FAILED,)),
+                      live=some(MOVING_TASK))
 
 
 def task_counts(conn: Any, run_id: str) -> dict[str, int]:
@@ -108,31 +91,24 @@ def task_counts(conn: Any, run_id: str) -> dict[str, int]:
 # One query for a run's status: its row and five indexed EXISTS probes over (run_id, status). No
 # count over every task (this runs in task transitions: a GROUP BY would cost O(tasks) per write),
 # and one statement rather than one per probe (each costs a round trip on the write path).
-_RUN_PROBE_SQL = """SELECT status,
+_RUN_PROBE_SQL = f"""SELECT status,
   EXISTS (SELECT 1 FROM tasks WHERE run_id=r.run_id AND status IN
-          ('planned','ready','dispatched','running','blocked','verifying','failed')),
-  EXISTS (SELECT 1 FROM tasks WHERE run_id=r.run_id AND status IN ('done','cancelled')),
-  EXISTS (SELECT 1 FROM tasks WHERE run_id=r.run_id AND status='blocked'),
-  EXISTS (SELECT 1 FROM tasks WHERE run_id=r.run_id AND status='failed'),
-  EXISTS (SELECT 1 FROM tasks WHERE run_id=r.run_id AND status IN ('ready','dispatched','running','verifying'))
+          {sql_in(UNFINISHED_TASK)}),
+  EXISTS (SELECT 1 FROM tasks WHERE run_id=r.run_id AND status IN {sql_in(FINISHED_TASK)}),
+  EXISTS (SELECT 1 FROM tasks WHERE run_id=r.run_id AND status='{TaskStatus.BLOCKED}'),
+  EXISTS (SELECT 1 FROM tasks WHERE run_id=r.run_id AND status='{TaskStatus.FAILED}'),
+  EXISTS (SELECT 1 FROM tasks WHERE run_id=r.run_id AND status IN {sql_in(MOVING_TASK)})
 FROM runs r WHERE run_id=?"""
 
 
 def _status_from_probe(current: str, unfinished: int, finished: int, blocked: int, failed: int,
                        live: int) -> str:
-    if current == "cancelled":
-        return current
-    if not unfinished:
-        return "done" if finished else "active"
-    if blocked:
-        return "blocked"
-    if failed and not live:
-        return "failed"
-    return "active"
+    return run_status(current, unfinished=bool(unfinished), finished=bool(finished), blocked=bool(blocked),
+                      failed=bool(failed), live=bool(live))
 
 
 def run_status_probe(conn: Any, run_id: str, current: str) -> str:
-    """What the run's status should be, given its current one (run_status_from_counts, from probes)."""
+    """What the run's status should be, given its current one (run_status, from probes)."""
     r = conn.execute(_RUN_PROBE_SQL, (run_id,)).fetchone()
     return current if r is None else _status_from_probe(current, *r[1:])
 
@@ -164,7 +140,7 @@ def fold_thread(conn: sqlite3.Connection, thread: dict[str, Any], *, now: str,
     status = thread["status"]
     terminal = status in TERMINAL_THREAD
     if att["status"] != status:
-        end_reason = att["end_reason"] or (END_REASON.get(status, "") if terminal else "")
+        end_reason = att["end_reason"] or (END_REASON_OF_THREAD.get(status, "") if terminal else "")
         conn.execute(
             "UPDATE attempts SET status=?, end_reason=?, ended_at=CASE WHEN ? THEN ? ELSE ended_at END,"
             " last_activity_at=? WHERE thread_id=?",

@@ -13,13 +13,13 @@ from typing import Any
 from .db import Store
 from .errors import InvalidInput, InvalidState, LeaseConflict, NoMatchingWork, NotFound
 from .fold import fold_thread
-from .records import (LIVE_THREAD, TERMINAL_THREAD, Artifact, add_event, add_message,
-                      attach_artifacts, public_message, rows)
+from .records import Artifact, add_event, add_message, attach_artifacts, public_message, rows
+from .states import HELD_THREAD, LIVE_THREAD, MESSAGE_KINDS, TERMINAL_THREAD, ThreadStatus, sql_in
 from .validate import check_id, check_json, check_text, check_thread_id, now_ts, positive_int
 
 DEFAULT_LEASE_SECONDS = 900
 PRIORITIES = ("low", "normal", "high", "urgent")
-SEND_KINDS = ("task", "progress", "question", "answer", "result", "control", "event")
+SEND_KINDS = MESSAGE_KINDS
 
 
 def new_thread_id() -> str:
@@ -58,7 +58,7 @@ def _owned_update(conn: sqlite3.Connection, thread_id: str, agent: str, action: 
                   params: tuple[Any, ...]) -> dict[str, Any]:
     """The lease holder's guarded write. Only when it matches nothing is the thread read, to say why."""
     r = conn.execute(f"UPDATE threads SET {sets} WHERE thread_id=? AND lease_owner=? AND status IN "
-                     "('claimed','in_progress','blocked') RETURNING *", (*params, thread_id, agent)).fetchone()
+                     f"{sql_in(HELD_THREAD)} RETURNING *", (*params, thread_id, agent)).fetchone()
     if r is not None:
         return dict(r)
     _require_owner(_thread(conn, thread_id), agent, action)
@@ -138,7 +138,7 @@ def claim(store: Store, *, agent: str, thread_id: str, lease_seconds: int | None
         r = conn.execute(
             "UPDATE threads SET status='claimed', assigned_to=?, lease_owner=?, lease_expires_at=?,"
             " lease_expired_noted='', updated_at=? WHERE thread_id=? AND (status='pending' OR ("
-            " status IN ('claimed','in_progress','blocked') AND (lease_owner='' OR lease_expires_at < ?)))"
+            f" status IN {sql_in(HELD_THREAD)} AND (lease_owner='' OR lease_expires_at < ?)))"
             " RETURNING *", (agent, agent, until, now, thread_id, now)).fetchone()
         if r is None:
             t = _thread(conn, thread_id)
@@ -208,7 +208,7 @@ def update(store: Store, *, agent: str, thread_id: str, status: str, summary: st
            artifacts: tuple[Artifact, ...] = ()) -> dict[str, Any]:
     check_id(agent, "--agent")
     check_thread_id(thread_id)
-    if status not in ("in_progress", "blocked"):
+    if status not in (ThreadStatus.IN_PROGRESS, ThreadStatus.BLOCKED):
         raise InvalidInput("--status must be in_progress or blocked")
     summary = check_text(summary, "--summary", required=True)
     body = check_text(body, "--body")
@@ -235,7 +235,7 @@ def finish(store: Store, *, agent: str, thread_id: str, outcome: str, summary: s
     """done or fail: a result message to the thread's creator, and the lease released."""
     check_id(agent, "--agent")
     check_thread_id(thread_id)
-    assert outcome in ("done", "failed")
+    assert outcome in (ThreadStatus.DONE, ThreadStatus.FAILED)
     summary = check_text(summary, "--summary", required=True)
     body = check_text(body, "--body")
     payload = check_json(payload_json)
@@ -318,7 +318,7 @@ def cancel_thread_tx(conn: sqlite3.Connection, thread_id: str, *, by: str, reaso
     """Cancel a live thread; returns None if it was already terminal."""
     r = conn.execute(
         "UPDATE threads SET status='cancelled', lease_owner='', lease_expires_at='', updated_at=?"
-        " WHERE thread_id=? AND status IN ('pending','claimed','in_progress','blocked') RETURNING *",
+        f" WHERE thread_id=? AND status IN {sql_in(LIVE_THREAD)} RETURNING *",
         (now, thread_id)).fetchone()
     if r is None:
         return None
@@ -444,7 +444,7 @@ def expire_leases(store: Store) -> list[dict[str, Any]]:
     A read first: the watcher calls this on every pass, and most passes find nothing to note,
     so they should not queue for the write lock.
     """
-    if store.one("SELECT 1 FROM threads WHERE status IN ('claimed','in_progress','blocked') AND lease_owner<>''"
+    if store.one(f"SELECT 1 FROM threads WHERE status IN {sql_in(HELD_THREAD)} AND lease_owner<>''"
                  " AND lease_expires_at < ? AND lease_expired_noted='' LIMIT 1", (now_ts(),)) is None:
         return []
 
@@ -452,7 +452,7 @@ def expire_leases(store: Store) -> list[dict[str, Any]]:
         now = now_ts()
         expired = rows(conn.execute(
             "UPDATE threads SET lease_expired_noted=? WHERE lease_owner<>'' AND lease_expires_at < ?"
-            " AND lease_expired_noted='' AND status IN ('claimed','in_progress','blocked') RETURNING *",
+            f" AND lease_expired_noted='' AND status IN {sql_in(HELD_THREAD)} RETURNING *",
             (now, now)).fetchall())
         for t in expired:
             add_event(conn, "lease_expired", run_id=t["run_id"], task_id=t["task_id"],

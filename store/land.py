@@ -449,7 +449,7 @@ def rework(store: Store, *, run_id: str, task_id: str, to: str | None = None,
 
     out = _new_attempt(store, run_id=run_id, task_id=task_id, mode="code", to=to or att["assigned_to"],
                        repo_path=repo or None, base_ref=None, workspace_root=_workspace_root_of(att),
-                       body="\n".join(lines), allowed_from=("done",), action="rework")
+                       body="\n".join(lines), allowed_from=("done",), verb="rework")
     out["conflicts"] = conflicts
     out["target"] = target
     return out

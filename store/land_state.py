@@ -75,3 +75,10 @@ def summary(conn: Any, run_id: str) -> dict[str, Any]:
                                "strategy": r["strategy"] if st == "landed" else "",
                                "pr_number": r["pr_number"], "pr_url": r["pr_url"]}
     return {"target": target_of(conn, run_id), "gate": gate_on(conn, run_id), "tasks": tasks}
+
+
+def done_not_landed(store: Any, run_id: str) -> int:
+    """How many done tasks of the run have not landed (the demo waits for its last wave's lands)."""
+    return int(store.scalar(
+        "SELECT count(*) FROM tasks t WHERE t.run_id=? AND t.status='done' AND NOT EXISTS (SELECT 1 FROM lands l"
+        " WHERE l.run_id=t.run_id AND l.task_id=t.task_id AND l.status='landed')", (run_id,)))

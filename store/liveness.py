@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from .policy import Settings
+from .states import LIVE_THREAD
 
 # Same families as the task-orchestrator check script (seeds/001): input prompts, then errors.
 WAITING_INPUT = re.compile(r"(Continue\?|\[y/n\]|\(y/n\)|\by/n\b|\[Y/n\]|\[y/N\]|\(yes/no\)|Press any key"
@@ -28,7 +29,6 @@ ANSWERS = ("y", "n", "yes", "no")
 _SPINNER_LINE = re.compile(r"^\s*[\u2800-\u28ff\u2722-\u273f\u00b7\u2219\u22c6\u25cf\u25d0-\u25d3*+\u2726\u2727\u2736\u273b\u273d]\s")
 _BUSY_HINT = re.compile(r"esc to interrupt|ctrl\+c to interrupt|\besc to cancel\b.*\d+s", re.IGNORECASE)
 _DIGITS = re.compile(r"\d+")
-LIVE = ("pending", "claimed", "in_progress", "blocked")
 
 
 def classify_pane(text: str, tail_lines: int = 6) -> tuple[str, str]:
@@ -93,7 +93,7 @@ def last_signal(f: Facts) -> float:
 def judge(f: Facts, s: Settings) -> Verdict:
     sig = last_signal(f)
     quiet = max(0.0, f.now - sig)
-    if f.thread_status not in LIVE:
+    if f.thread_status not in LIVE_THREAD:
         return Verdict("", "", "attempt has ended", sig)
     if f.process_alive is False:
         gone = f.now - f.dead_since if f.dead_since else 0.0

@@ -1,9 +1,10 @@
 """Planning a run: waves by dependency level, the critical path, the concurrency cap, and the
 pairs of tasks whose declared paths overlap (they never run at the same time).
 
-Pure functions over (tasks, deps) do the work so that plan, autopilot, the console's DAG and the
-report share them; `plan()` only loads the rows. A random DAG of 5,000 tasks plans well under a
-second: everything is linear in tasks + edges + path components.
+Pure functions over (tasks, deps), shared by `orch plan` (views.plan loads the rows), the
+autopilot, the console's DAG and the report; no database here (the stored waves are waves.py's).
+A random DAG of 5,000 tasks plans well under a second: everything is linear in tasks + edges +
+path components.
 """
 
 from __future__ import annotations
@@ -12,10 +13,7 @@ from collections import defaultdict, deque
 from collections.abc import Iterable
 from typing import Any
 
-from .db import Store
-from .records import loads, rows
-from .runs import get_run
-from .validate import check_id
+from .records import loads
 
 DEFAULT_CAP = 5
 GLOB_CHARS = "*?["
@@ -42,31 +40,6 @@ def topo_order(task_ids: list[str], deps: Iterable[tuple[str, str]]) -> tuple[li
             if indeg[c] == 0:
                 queue.append(c)
     return order, wave
-
-
-def recompute_waves(conn: Any, run_id: str) -> int:
-    """Store every task's wave from scratch (migrations, and bulk loaders that bypass dep add)."""
-    ids = [r[0] for r in conn.execute("SELECT task_id FROM tasks WHERE run_id=?", (run_id,)).fetchall()]
-    deps = [(r[0], r[1]) for r in conn.execute("SELECT task_id, depends_on FROM deps WHERE run_id=?", (run_id,))]
-    _, wave = topo_order(ids, deps)
-    conn.executemany("UPDATE tasks SET wave=? WHERE run_id=? AND task_id=? AND wave<>?",
-                     [(w, run_id, t, w) for t, w in wave.items()])
-    return len(ids)
-
-
-def raise_wave(conn: Any, run_id: str, task_id: str, at_least: int) -> int:
-    """After task_id gained a dependency: its wave and its dependants' waves grow as needed.
-    Walks only the part of the graph whose wave actually changes."""
-    changed = 0
-    stack = [(task_id, at_least)]
-    while stack:
-        t, w = stack.pop()
-        if conn.execute("UPDATE tasks SET wave=? WHERE run_id=? AND task_id=? AND wave<?",
-                        (w, run_id, t, w)).rowcount:
-            changed += 1
-            stack += [(r[0], w + 1) for r in conn.execute(
-                "SELECT task_id FROM deps WHERE run_id=? AND depends_on=?", (run_id, t)).fetchall()]
-    return changed
 
 
 def critical_path(task_ids: list[str], deps: list[tuple[str, str]],
@@ -165,17 +138,6 @@ def reachable(task_ids: list[str], deps: list[tuple[str, str]],
         anc[t] = mask
     return {(a, b) for a, b in pairs if a in anc and b in anc and
             ((anc[b] >> index[a]) & 1 or (anc[a] >> index[b]) & 1)}
-
-
-def plan(store: Store, *, run_id: str) -> dict[str, Any]:
-    check_id(run_id, "--run")
-    with store.snapshot() as conn:
-        run = get_run(conn, run_id)
-        tasks = rows(conn.execute("SELECT task_id, title, status, priority, paths_json, default_to FROM tasks "
-                                  "WHERE run_id=? ORDER BY created_at, task_id", (run_id,)).fetchall())
-        deps = [(r[0], r[1]) for r in conn.execute("SELECT task_id, depends_on FROM deps WHERE run_id=?",
-                                                   (run_id,))]
-    return plan_from(run, tasks, deps)
 
 
 def plan_from(run: dict[str, Any], tasks: list[dict[str, Any]], deps: list[tuple[str, str]]) -> dict[str, Any]:

@@ -7,12 +7,17 @@ functions what to do, and records the answer through store/runtime.py.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields
 from typing import Any
 
+from .errors import InvalidInput
+from .states import EndReason
+
 # End reasons a fresh attempt may fix. `cancelled` and `reassigned` were the leader's decision,
 # so they are never retried behind the leader's back.
-RETRYABLE = ("failed", "crashed", "stalled", "timed_out", "check_failed")
+RETRYABLE: tuple[str, ...] = (EndReason.FAILED, EndReason.CRASHED, EndReason.STALLED, EndReason.TIMED_OUT,
+                              EndReason.CHECK_FAILED)
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,31 @@ class Settings:
     auto_land: bool = False                  # land what passes its gate, in graph order (implies the gate)
     land_strategy: str = "merge"             # auto_land's strategy: merge, squash or rebase
     land_verify: bool = False                # auto_land re-runs required checks on the landed result first
+
+    @classmethod
+    def parse_updates(cls, items: list[str]) -> dict[str, Any]:
+        """`KEY=VALUE` texts (`orch run config --set`) as typed config updates: the value is read as
+        JSON when it parses, else taken as text, and must have the setting's type (numbers are
+        never negative). InvalidInput names what is wrong."""
+        known = {f.name for f in fields(cls)}
+        updates: dict[str, Any] = {}
+        for item in items:
+            key, sep, raw = item.partition("=")
+            key = key.strip()
+            if not sep or key not in known:
+                raise InvalidInput(f"--set takes KEY=VALUE with KEY one of: {', '.join(sorted(known))}")
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                value = raw
+            default = getattr(cls, key)
+            ok = isinstance(value, bool) if isinstance(default, bool) else (
+                isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+                if isinstance(default, (int, float)) else isinstance(value, str))
+            if not ok:
+                raise InvalidInput(f"--set {key}: expected {type(default).__name__}, not {raw!r}")
+            updates[key] = value
+        return updates
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | None) -> Settings:

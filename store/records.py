@@ -11,10 +11,6 @@ from typing import Any, NamedTuple
 
 from .validate import now_ts
 
-TERMINAL_THREAD = ("done", "failed", "cancelled")
-LIVE_THREAD = ("pending", "claimed", "in_progress", "blocked")
-TERMINAL_TASK = ("done", "cancelled")
-
 
 class Artifact(NamedTuple):
     path: str
@@ -75,7 +71,7 @@ def add_event(conn: sqlite3.Connection, event_type: str, *, run_id: str = "", ta
         (event_type, run_id or "", task_id or "", thread_id or "", attempt_no, agent or "",
          message_id, summary or "", compact_json(payload) if payload else "",
          now or now_ts()))
-    return int(cur.lastrowid)
+    return int(cur.lastrowid or 0)  # an INSERT always sets it
 
 
 MESSAGE_COLUMNS = ("message_id", "thread_id", "from_agent", "to_agent", "kind", "summary", "body",
@@ -91,7 +87,7 @@ def add_message(conn: sqlite3.Connection, thread_id: str, *, from_agent: str, to
     cur = conn.execute(
         "INSERT INTO messages (thread_id, from_agent, to_agent, kind, summary, body, payload_json,"
         " created_at) VALUES (?,?,?,?,?,?,?,?)", values)
-    message = dict(zip(MESSAGE_COLUMNS, (cur.lastrowid, *values)))
+    message: dict[str, Any] = dict(zip(MESSAGE_COLUMNS, (cur.lastrowid, *values)))
     saved = []
     for a in artifacts:
         conn.execute("INSERT INTO artifacts (message_id, path, kind, metadata_json) VALUES (?,?,?,?)",

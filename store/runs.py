@@ -10,7 +10,9 @@ from .db import Store
 from .errors import InvalidInput, InvalidState, NotFound
 from .fold import refresh_run, task_counts
 from .records import add_event, loads, row, rows
+from .states import OPEN_RUN, UNSTARTED_TASK, sql_in
 from .validate import check_id, check_json, check_text, now_ts
+from .waves import raise_wave
 
 TASK_FIELDS_JSON = ("paths_json", "required_checks_json", "check_cmds_json")
 
@@ -223,12 +225,10 @@ def dep_add_tx(conn: sqlite3.Connection, run_id: str, task_id: str, depends_on: 
         (depends_on, run_id, task_id)).fetchone()
     if cycle:
         raise InvalidInput(f"{task_id} -> {depends_on} would make a dependency cycle")
-    if t["status"] not in ("planned", "ready"):
+    if t["status"] not in UNSTARTED_TASK:
         raise InvalidState(f"task {task_id} is {t['status']}; dependencies can only be added "
                            f"before it is dispatched")
     conn.execute("INSERT INTO deps (run_id, task_id, depends_on) VALUES (?,?,?)", (run_id, task_id, depends_on))
-    from .plan import raise_wave
-
     raise_wave(conn, run_id, task_id, d["wave"] + 1)
     from .land_state import gate_on, is_landed  # issue 14: under the land gate a dependency counts once landed
 
@@ -274,8 +274,21 @@ def deps_of(conn: Any, run_id: str) -> list[tuple[str, str]]:
         "SELECT task_id, depends_on FROM deps WHERE run_id=?", (run_id,)).fetchall()]
 
 
+def run_status_of(store: Store, run_id: str) -> str | None:
+    return store.scalar("SELECT status FROM runs WHERE run_id=?", (run_id,))
+
+
+def task_statuses(store: Store, run_id: str) -> dict[str, str]:
+    """task_id -> status for every task of the run (small runs: the demo's, the tests')."""
+    return {r[0]: r[1] for r in store.all("SELECT task_id, status FROM tasks WHERE run_id=?", (run_id,))}
+
+
+def run_exists(store: Store, run_id: str) -> bool:
+    return store.one("SELECT 1 FROM runs WHERE run_id=?", (run_id,)) is not None
+
+
 def latest_run(store: Store) -> dict[str, Any] | None:
     """The run the console opens on: the most recently active one, else the newest."""
-    r = store.one("SELECT * FROM runs WHERE status IN ('active','blocked') ORDER BY updated_at DESC LIMIT 1") \
+    r = store.one(f"SELECT * FROM runs WHERE status IN {sql_in(OPEN_RUN)} ORDER BY updated_at DESC LIMIT 1") \
         or store.one("SELECT * FROM runs ORDER BY updated_at DESC LIMIT 1")
     return row(r)

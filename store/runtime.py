@@ -1,9 +1,8 @@
-"""Runtime records: launches, liveness, the watcher's cursor and its idempotent actions.
+"""Runtime records: launches, liveness, nudges, ends, attention, the checks the watcher runs, and
+the reads the watcher and its healer make each pass.
 
-Every action the watcher takes (end an attempt, nudge, retry, escalate, dispatch) claims a unique
-key in `watcher_actions` inside the same transaction as the action itself, so a watcher killed at
-any point and restarted can never take the same action twice. Each action also appends an event
-whose payload says why.
+Each action here claims its key (store/watcher_actions.py) in the same transaction as the action,
+so a restarted watcher never repeats one.
 """
 
 from __future__ import annotations
@@ -11,79 +10,16 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from .db import Store
-from .errors import InvalidState
+from .errors import NotFound
 from .inbox import cancel_thread_tx, reply_tx
-from .records import LIVE_THREAD, add_event, add_message, loads, row, rows
+from .records import add_event, add_message, loads, row, rows
+from .states import (ENDED_ATTEMPT, ENDING_LIVENESS, FINISHED_TASK, IN_FLIGHT_TASK, KEPT_LIVENESS, LIVE_ATTEMPT,
+                     LIVE_THREAD, OPEN_CHECK, WATCHED_RUN, RunStatus, TaskStatus, ThreadStatus, sql_in)
 from .validate import now_ts
-
-T = TypeVar("T")
-WATCHER = "watcher"
-
-
-class ActionAlreadyTaken(InvalidState):
-    """The action's key is already recorded: someone (maybe an earlier life of this watcher) did it."""
-
-
-# -- idempotent actions ----------------------------------------------------------------------
-def claim_action(conn: sqlite3.Connection, key: str, action: str, *, run_id: str = "", task_id: str = "",
-                 attempt_no: int | None = None, reason: str = "", now: str | None = None) -> None:
-    cur = conn.execute(
-        "INSERT OR IGNORE INTO watcher_actions (action_key, action, run_id, task_id, attempt_no, reason,"
-        " created_at) VALUES (?,?,?,?,?,?,?)",
-        (key, action, run_id, task_id, attempt_no, reason, now or now_ts()))
-    if cur.rowcount != 1:
-        raise ActionAlreadyTaken(f"action {key} was already taken")
-
-
-def action_taken(store: Store, key: str) -> bool:
-    return store.scalar("SELECT 1 FROM watcher_actions WHERE action_key=?", (key,)) is not None
-
-
-def actions(store: Store, run_id: str | None = None) -> list[dict[str, Any]]:
-    if run_id:
-        return rows(store.all("SELECT * FROM watcher_actions WHERE run_id=? ORDER BY created_at, action_key",
-                              (run_id,)))
-    return rows(store.all("SELECT * FROM watcher_actions ORDER BY created_at, action_key"))
-
-
-class ActionStore:
-    """A Store whose next write also claims an action key and records the action's event, in the
-    same transaction. Lets an existing store operation (dispatch, retry) become an idempotent
-    watcher action without changing that operation."""
-
-    def __init__(self, store: Store, key: str, action: str, *, event_type: str, run_id: str,
-                 task_id: str, attempt_no: int | None, reason: str, payload: dict | None = None) -> None:
-        self._store = store
-        self._meta = dict(key=key, action=action, event_type=event_type, run_id=run_id, task_id=task_id,
-                          attempt_no=attempt_no, reason=reason, payload=payload or {})
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        m = self._meta
-
-        def tx(conn: sqlite3.Connection) -> T:
-            now = now_ts()
-            claim_action(conn, m["key"], m["action"], run_id=m["run_id"], task_id=m["task_id"],
-                         attempt_no=m["attempt_no"], reason=m["reason"], now=now)
-            out = fn(conn)
-            add_event(conn, m["event_type"], run_id=m["run_id"], task_id=m["task_id"],
-                      attempt_no=m["attempt_no"], agent=WATCHER, summary=m["reason"],
-                      payload={"action_key": m["key"], "reason": m["reason"]} | m["payload"], now=now)
-            return out
-
-        return self._store.write(tx)
-
-
-def with_action(store: Store, key: str, action: str, *, event_type: str, run_id: str, task_id: str,
-                attempt_no: int | None, reason: str, payload: dict | None = None) -> ActionStore:
-    return ActionStore(store, key, action, event_type=event_type, run_id=run_id, task_id=task_id,
-                       attempt_no=attempt_no, reason=reason, payload=payload)
+from .watcher_actions import WATCHER, ActionAlreadyTaken, claim_action, note_once
 
 
 # -- launches --------------------------------------------------------------------------------
@@ -143,14 +79,14 @@ def record_input_sent(store: Store, *, thread_id: str, text: str, by: str) -> No
 
 
 # -- liveness --------------------------------------------------------------------------------
-LIVE_ATTEMPTS_SQL = """
+LIVE_ATTEMPTS_SQL = f"""
 SELECT a.*, th.status AS thread_status, th.lease_owner, th.lease_expires_at, t.status AS task_status,
        (SELECT max(created_at) FROM messages m WHERE m.thread_id=a.thread_id AND m.kind<>'control'
         AND m.from_agent=a.assigned_to) AS last_message_at
 FROM attempts a
 JOIN threads th ON th.thread_id=a.thread_id
 JOIN tasks t ON t.run_id=a.run_id AND t.task_id=a.task_id
-WHERE a.status IN ('pending','claimed','in_progress','blocked') {run_filter}
+WHERE a.status IN {sql_in(LIVE_ATTEMPT)} {{run_filter}}
 ORDER BY a.run_id, a.task_id, a.attempt_no
 """
 
@@ -161,8 +97,9 @@ def live_attempts(store: Store, run_id: str | None = None) -> list[dict[str, Any
     return rows(store.all(LIVE_ATTEMPTS_SQL.format(run_filter=""), ()))
 
 
-ENDED_LIVENESS_SQL = ("UPDATE attempts SET liveness='', liveness_at=? WHERE thread_id=? AND status IN"
-                      " ('done','failed','cancelled') AND liveness NOT IN ('', 'stalled', 'crashed', 'timed_out')")
+# An ended attempt that still carries a running verdict (alive, idle, waiting): not its end verdict.
+_ENDED_WITH_LIVENESS = f"status IN {sql_in(ENDED_ATTEMPT)} AND liveness NOT IN {sql_in(KEPT_LIVENESS)}"
+ENDED_LIVENESS_SQL = f"UPDATE attempts SET liveness='', liveness_at=? WHERE thread_id=? AND {_ENDED_WITH_LIVENESS}"
 
 
 def clear_ended_liveness(store: Store, thread_ids: list[str]) -> int:
@@ -170,8 +107,8 @@ def clear_ended_liveness(store: Store, thread_ids: list[str]) -> int:
     if not thread_ids:
         return 0
     q = ",".join("?" * len(thread_ids))
-    if store.scalar(f"SELECT 1 FROM attempts WHERE thread_id IN ({q}) AND status IN ('done','failed','cancelled')"
-                    " AND liveness NOT IN ('', 'stalled', 'crashed', 'timed_out') LIMIT 1", thread_ids) is None:
+    if store.scalar(f"SELECT 1 FROM attempts WHERE thread_id IN ({q}) AND {_ENDED_WITH_LIVENESS} LIMIT 1",
+                    thread_ids) is None:
         return 0
 
     def tx(conn: sqlite3.Connection) -> int:
@@ -192,7 +129,7 @@ def set_liveness(store: Store, changes: list[tuple[str, str]]) -> int:
         for thread_id, liveness in changes:
             old = conn.execute("SELECT liveness FROM attempts WHERE thread_id=?", (thread_id,)).fetchone()
             r = conn.execute("UPDATE attempts SET liveness=?, liveness_at=? WHERE thread_id=? AND liveness<>?"
-                             " AND status IN ('pending','claimed','in_progress','blocked')"
+                             f" AND status IN {sql_in(LIVE_ATTEMPT)}"
                              " RETURNING run_id, task_id, attempt_no", (liveness, now, thread_id, liveness)).fetchone()
             if r is not None:
                 n += 1
@@ -210,7 +147,7 @@ def end_attempt(store: Store, *, thread_id: str, end_reason: str, summary: str, 
     """End a live attempt the watcher judged stalled, crashed or timed out: its end reason, a result
     message carrying the evidence (the next attempt's brief quotes it), the thread cancelled (a
     worker still waiting wakes and stops), the task failed. None if it had already ended."""
-    assert end_reason in ("stalled", "crashed", "timed_out")
+    assert end_reason in ENDING_LIVENESS
 
     def tx(conn: sqlite3.Connection) -> dict[str, Any] | None:
         now = now_ts()
@@ -281,23 +218,6 @@ def flag_attention(store: Store, *, run_id: str, task_id: str, attempt_no: int, 
     return store.write(tx)
 
 
-def note_once(store: Store, *, key: str, action: str, event_type: str, run_id: str, task_id: str,
-              attempt_no: int | None, reason: str, payload: dict | None = None) -> int | None:
-    """Say something once (an event, under an action key): why nothing happens yet, say. Returns
-    the event id, or None if it was already said."""
-    def tx(conn: sqlite3.Connection) -> int | None:
-        now = now_ts()
-        try:
-            claim_action(conn, key, action, run_id=run_id, task_id=task_id, attempt_no=attempt_no,
-                         reason=reason, now=now)
-        except ActionAlreadyTaken:
-            return None
-        return add_event(conn, event_type, run_id=run_id, task_id=task_id, attempt_no=attempt_no, agent=WATCHER,
-                         summary=reason, payload={"action_key": key, "reason": reason} | (payload or {}), now=now)
-
-    return store.write(tx)
-
-
 def schedule_retry(store: Store, *, run_id: str, task_id: str, attempt_no: int, reason: str,
                    due_at: str) -> bool:
     """Say once that a retry is waiting out its backoff, so the leader sees why nothing happens."""
@@ -312,7 +232,7 @@ def attention(store: Store, run_id: str) -> list[dict[str, Any]]:
     found = rows(store.all(
         "SELECT x.run_id, x.task_id, x.attempt_no, x.kind, x.reason, x.created_at, t.status AS task_status"
         " FROM attention x JOIN tasks t ON t.run_id=x.run_id AND t.task_id=x.task_id"
-        " WHERE x.run_id=? AND t.status NOT IN ('done','cancelled') AND x.attempt_no=(SELECT max(attempt_no)"
+        f" WHERE x.run_id=? AND t.status NOT IN {sql_in(FINISHED_TASK)} AND x.attempt_no=(SELECT max(attempt_no)"
         " FROM attempts a WHERE a.run_id=x.run_id AND a.task_id=x.task_id)"
         " AND (x.kind<>'waiting_input' OR EXISTS (SELECT 1 FROM attempts a WHERE a.run_id=x.run_id AND"
         " a.task_id=x.task_id AND a.attempt_no=x.attempt_no AND a.liveness='waiting_input'))"
@@ -356,7 +276,8 @@ def claim_check(store: Store, *, run_id: str, task_id: str, attempt_no: int, nam
         now = now_ts()
         ok = conn.execute(
             "SELECT 1 FROM tasks t JOIN checks c ON c.run_id=t.run_id AND c.task_id=t.task_id WHERE t.run_id=? AND"
-            " t.task_id=? AND t.status='verifying' AND c.attempt_no=? AND c.name=? AND c.status IN ('pending','running')"
+            f" t.task_id=? AND t.status='{TaskStatus.VERIFYING}' AND c.attempt_no=? AND c.name=? AND c.status IN"
+            f" {sql_in(OPEN_CHECK)}"
             " AND c.attempt_no=(SELECT max(attempt_no) FROM attempts a WHERE a.run_id=t.run_id AND"
             " a.task_id=t.task_id)", (run_id, task_id, attempt_no, name)).fetchone()
         if ok is None:
@@ -378,29 +299,89 @@ def claim_check(store: Store, *, run_id: str, task_id: str, attempt_no: int, nam
     return store.write(tx)
 
 
-# -- the watcher's cursor --------------------------------------------------------------------
-def cursor(store: Store, scope: str) -> int:
-    return int(store.scalar("SELECT last_event_id FROM watcher_state WHERE scope=?", (scope,)) or 0)
-
-
-def save_cursor(store: Store, scope: str, event_id: int, pid: int | None = None) -> None:
-    def tx(conn: sqlite3.Connection) -> None:
-        now = now_ts()
-        conn.execute("INSERT INTO watcher_state (scope, last_event_id, pid, heartbeat_at, updated_at)"
-                     " VALUES (?,?,?,?,?) ON CONFLICT(scope) DO UPDATE SET"
-                     " last_event_id=max(last_event_id, excluded.last_event_id), pid=excluded.pid,"
-                     " heartbeat_at=excluded.heartbeat_at, updated_at=excluded.updated_at",
-                     (scope, event_id, pid, now, now))
-
-    store.write(tx)
-
-
-def events_after(store: Store, event_id: int, limit: int = 2000) -> list[dict[str, Any]]:
-    return rows(store.all("SELECT event_id, event_type, run_id, task_id, thread_id, attempt_no, summary,"
-                          " payload_json FROM events WHERE event_id>? ORDER BY event_id LIMIT ?",
-                          (event_id, limit)))
-
-
 def run_settings_config(store: Store, run_id: str) -> dict[str, Any]:
     r = store.one("SELECT config_json FROM runs WHERE run_id=?", (run_id,))
     return loads(r[0], {}) if r else {}
+
+
+# -- what the watcher and its healer read each pass -------------------------------------------
+def watched_runs(store: Store, run_id: str | None = None) -> dict[str, dict[str, Any]]:
+    """run_id -> config of the runs a watcher looks after: the one named (unless cancelled), or
+    every run still active, blocked or failed."""
+    if run_id:
+        found = store.all("SELECT run_id, status, config_json FROM runs WHERE run_id=?", (run_id,))
+    else:
+        # issue 14: a done run with auto_land still has its last wave to land
+        found = store.all(f"SELECT run_id, status, config_json FROM runs WHERE status IN {sql_in(WATCHED_RUN)} OR"
+                          " (status='done' AND json_extract(config_json, '$.auto_land') IN (1, 'true'))")
+    return {r["run_id"]: loads(r["config_json"], {}) for r in found if r["status"] != RunStatus.CANCELLED}
+
+
+def inputs_sent(store: Store, thread_id: str) -> int:
+    """How often the leader typed into this worker's terminal (one prompt flag per answer)."""
+    return int(store.scalar("SELECT count(*) FROM events WHERE thread_id=? AND event_type='attempt_input_sent'",
+                            (thread_id,)))
+
+
+def ended_launched_attempts(store: Store, *, since: str, run_id: str | None = None) -> list[dict[str, Any]]:
+    """Launched attempts that ended at or after `since`: their workers may still need stopping."""
+    sql = f"SELECT * FROM attempts WHERE runtime<>'' AND status IN {sql_in(ENDED_ATTEMPT)} AND ended_at>=?"
+    if run_id:
+        return rows(store.all(sql + " AND run_id=?", (since, run_id)))
+    return rows(store.all(sql, (since,)))
+
+
+def failed_latest_attempts(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """The latest attempt of every failed task of the run (what the failure policy decides on)."""
+    return rows(store.all(
+        "SELECT a.* FROM tasks t JOIN attempts a ON a.run_id=t.run_id AND a.task_id=t.task_id AND"
+        " a.attempt_no=(SELECT max(attempt_no) FROM attempts b WHERE b.run_id=t.run_id AND b.task_id=t.task_id)"
+        f" WHERE t.run_id=? AND t.status='{TaskStatus.FAILED}' ORDER BY t.task_id", (run_id,)))
+
+
+def pending_checks(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """Checks without a result on the latest attempt of each verifying task, with the task's
+    commands and required checks."""
+    return rows(store.all(
+        "SELECT t.task_id, t.check_cmds_json, t.required_checks_json, c.attempt_no, c.name, c.status"
+        " FROM tasks t JOIN checks c ON c.run_id=t.run_id AND c.task_id=t.task_id WHERE t.run_id=? AND"
+        f" t.status='{TaskStatus.VERIFYING}' AND c.status IN {sql_in(OPEN_CHECK)} AND c.attempt_no=(SELECT"
+        " max(attempt_no) FROM attempts a WHERE a.run_id=t.run_id AND a.task_id=t.task_id)"
+        " ORDER BY t.task_id", (run_id,)))
+
+
+def in_flight_count(store: Store, run_id: str) -> int:
+    """Tasks of the run that count against the autopilot's cap."""
+    return int(store.scalar(f"SELECT count(*) FROM tasks WHERE run_id=? AND status IN"
+                            f" ({','.join('?' * len(IN_FLIGHT_TASK))})", (run_id, *IN_FLIGHT_TASK)))
+
+
+def unlaunched_attempts(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """Pending attempts nobody launched, each with its previous attempt's profile and runtime."""
+    return rows(store.all(
+        "SELECT a.*, (SELECT p.profile FROM attempts p WHERE p.run_id=a.run_id AND p.task_id=a.task_id"
+        " AND p.attempt_no=a.attempt_no-1) AS prev_profile, (SELECT p.runtime FROM attempts p WHERE"
+        " p.run_id=a.run_id AND p.task_id=a.task_id AND p.attempt_no=a.attempt_no-1) AS prev_runtime"
+        f" FROM attempts a WHERE a.run_id=? AND a.runtime='' AND a.status='{ThreadStatus.PENDING}'", (run_id,)))
+
+
+def task_row(store: Store, run_id: str, task_id: str) -> dict[str, Any]:
+    r = store.one("SELECT * FROM tasks WHERE run_id=? AND task_id=?", (run_id, task_id))
+    if r is None:
+        raise NotFound(f"task {task_id} not found in run {run_id}")
+    return dict(r)
+
+
+def next_attempt_no(store: Store, run_id: str, task_id: str) -> int:
+    return int(store.scalar("SELECT count(*) FROM attempts WHERE run_id=? AND task_id=?", (run_id, task_id))) + 1
+
+
+def run_attempts(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """Every attempt of the run, launched or not."""
+    return rows(store.all("SELECT * FROM attempts WHERE run_id=? ORDER BY task_id, attempt_no", (run_id,)))
+
+
+def running_workers(store: Store, profile: str) -> int:
+    """Launched workers of a profile whose attempts are live, across every run (max_parallel)."""
+    return int(store.scalar(f"SELECT count(*) FROM attempts WHERE profile=? AND runtime<>'' AND status IN"
+                            f" {sql_in(LIVE_ATTEMPT)}", (profile,)))

@@ -9,25 +9,21 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections import defaultdict, deque
+from typing import Any
 
 from .land_schema import LAND_DDL
-
-if TYPE_CHECKING:
-    from .db import Store
-
-THREAD_STATUSES = ("pending", "claimed", "in_progress", "blocked", "done", "failed", "cancelled")
-TASK_STATUSES = ("planned", "ready", "dispatched", "running", "blocked", "verifying", "done",
-                 "failed", "cancelled")
-RUN_STATUSES = ("active", "blocked", "done", "failed", "cancelled")
-MESSAGE_KINDS = ("task", "progress", "question", "answer", "result", "control", "event")
-END_REASONS = ("", "succeeded", "failed", "check_failed", "stalled", "timed_out", "crashed",
-               "cancelled", "reassigned")
+from .errors import StoreUnavailable
+# The CHECK constraints spell the vocabulary of states.py; changing a vocabulary there needs a
+# migration here too (a new status is refused by the CHECK of an existing database).
+from .states import CHECK_STATUSES, END_REASONS, MESSAGE_KINDS, RUN_STATUSES, TASK_STATUSES, THREAD_STATUSES
 
 
 def _enum(col: str, values: tuple[str, ...]) -> str:
-    return f"CHECK ({col} IN ({', '.join(repr(v) for v in values)}))"
+    # str(): the members are StrEnums, whose repr is not the SQL literal
+    return f"CHECK ({col} IN ({', '.join(repr(str(v)) for v in values)}))"
 
 
 V1 = f"""
@@ -145,7 +141,7 @@ CREATE TABLE checks (
     task_id TEXT NOT NULL,
     attempt_no INTEGER NOT NULL,
     name TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'passed', 'failed')),
+    status TEXT NOT NULL {_enum('status', CHECK_STATUSES)},
     summary TEXT NOT NULL DEFAULT '',
     output TEXT NOT NULL DEFAULT '',
     created_at TEXT NOT NULL,
@@ -245,15 +241,41 @@ CREATE TABLE profile_holds (
 
 def _m005_stored_waves(conn: Any) -> None:
     """Each task keeps its wave (longest dependency chain below it), maintained by dep add, so
-    readers (status, the console's window, the autopilot) never recompute the whole plan."""
+    readers (status, the console's window, the autopilot) never recompute the whole plan.
+
+    Frozen: a migration must do what it did the day it shipped, so it carries its own copy of the
+    levelling instead of calling store/waves.py, which may change with the live schema."""
     conn.execute("ALTER TABLE tasks ADD COLUMN wave INTEGER NOT NULL DEFAULT 0")
     conn.execute("CREATE INDEX tasks_wave ON tasks(run_id, wave)")
-    from .plan import recompute_waves
-
     for (run_id,) in conn.execute("SELECT run_id FROM runs").fetchall():
-        recompute_waves(conn, run_id)
+        ids = [r[0] for r in conn.execute("SELECT task_id FROM tasks WHERE run_id=?", (run_id,)).fetchall()]
+        deps = conn.execute("SELECT task_id, depends_on FROM deps WHERE run_id=?", (run_id,)).fetchall()
+        wave = _m005_levels(ids, [(r[0], r[1]) for r in deps])
+        conn.executemany("UPDATE tasks SET wave=? WHERE run_id=? AND task_id=? AND wave<>?",
+                         [(w, run_id, t, w) for t, w in wave.items()])
 
 
+def _m005_levels(task_ids: list[str], deps: list[tuple[str, str]]) -> dict[str, int]:
+    """Kahn levels (the longest chain of dependencies below each task), as of m005."""
+    children: dict[str, list[str]] = defaultdict(list)
+    indeg = dict.fromkeys(task_ids, 0)
+    for task, dep in deps:
+        if task in indeg and dep in indeg:
+            children[dep].append(task)
+            indeg[task] += 1
+    wave = dict.fromkeys(task_ids, 0)
+    queue = deque(t for t in task_ids if indeg[t] == 0)
+    while queue:
+        t = queue.popleft()
+        for c in children[t]:
+            wave[c] = max(wave[c], wave[t] + 1)
+            indeg[c] -= 1
+            if indeg[c] == 0:
+                queue.append(c)
+    return wave
+
+
+# There is no m003. Names are never renumbered or reused: a database records the names it applied.
 MIGRATIONS: list[tuple[str, str | Callable[[Any], None]]] = [
     ("m001_initial", V1),
     ("m002_runtime", V2_RUNTIME),
@@ -266,35 +288,34 @@ MIGRATIONS: list[tuple[str, str | Callable[[Any], None]]] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def ensure_schema(store: Store) -> None:
-    """Bring the file up to SCHEMA_VERSION; a no-op costing one pragma read when it already is."""
-    version = int(store.conn.execute("PRAGMA user_version").fetchone()[0])
+def ensure_schema(conn: sqlite3.Connection, path: str) -> None:
+    """Bring the file at `path` (open as `conn`) up to SCHEMA_VERSION; a no-op costing one pragma
+    read when it already is."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if version >= SCHEMA_VERSION:
         if version > SCHEMA_VERSION:
-            from .errors import StoreUnavailable
-
             raise StoreUnavailable(
-                f"{store.path} has schema version {version}, newer than this orch "
+                f"{path} has schema version {version}, newer than this orch "
                 f"({SCHEMA_VERSION}); upgrade orch-console")
         return
-    lock_path = store.path + ".migrate-lock"
+    lock_path = path + ".migrate-lock"
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        version = int(store.conn.execute("PRAGMA user_version").fetchone()[0])
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         if version >= SCHEMA_VERSION:
             return
-        _apply(store)
+        _apply(conn)
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 
 
-def _apply(store: Store) -> None:
-    import sqlite_utils
+def _apply(conn: sqlite3.Connection) -> None:
+    import sqlite_utils  # only when a migration is pending: ~150 ms of start-up otherwise
     from sqlite_utils.migrations import Migrations
 
-    store.conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA journal_mode=WAL")
     migrations = Migrations("orch")
     for name, ddl in MIGRATIONS:
         def step(db: sqlite_utils.Database, ddl: str | Callable[[Any], None] = ddl) -> None:
@@ -305,6 +326,6 @@ def _apply(store: Store) -> None:
                 if statement.strip():
                     db.execute(statement)
         migrations(name=name)(step)
-    db = sqlite_utils.Database(store.conn)
+    db = sqlite_utils.Database(conn)
     migrations.apply(db)
-    store.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")

@@ -122,7 +122,7 @@ def now_ts(t: float | None = None) -> str:
 def parse_ts(value: str) -> float:
     if not value:
         return 0.0
-    import calendar
+    import calendar  # only for stored timestamps; the CLI's start-up path does not need it
 
     base, _, frac = value.rstrip("Z").partition(".")
     return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) + (float("0." + frac) if frac else 0.0)

@@ -11,10 +11,9 @@ from .errors import InvalidInput, InvalidState
 from .fold import set_task_status
 from .records import add_event, loads, rows
 from .runs import get_task
+from .states import CHECK_RESULTS
 from .validate import check_id, check_text, now_ts
 from .views import gate_of
-
-CHECK_STATUSES = ("passed", "failed")
 
 
 def verify_status(store: Store, *, run_id: str, task_id: str) -> dict[str, Any]:
@@ -70,7 +69,7 @@ def verify_record(store: Store, *, run_id: str, task_id: str, name: str, status:
     check_id(run_id, "--run")
     check_id(task_id, "--task")
     check_id(name, "--check")
-    if status not in CHECK_STATUSES:
+    if status not in CHECK_RESULTS:
         raise InvalidInput("--status must be passed or failed")
     summary = check_text(summary, "--summary")
     output = check_text(output, "--output")

@@ -5,27 +5,34 @@ Queries are set-based (one per table, not one per task) so a 10,000-task run sta
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import time
 from collections import defaultdict
 from typing import Any
 
 from .db import Store
-from .fold import fold_thread, refresh_run, task_counts
+from .fold import fold_thread, refresh_run, run_status_from_counts, task_counts
+from .plan import plan_from
 from .records import RawJSON, loads, public_message, rows
 from .runs import get_run, public_run
+from .states import FOLDABLE_TASK, NEEDS_LOOK_ORDER, THREAD_TO_TASK, TaskStatus, sql_in
 from .validate import check_id, now_ts, parse_ts
 
 
-LAGGING_SQL = """
+# The thread -> task mapping as SQL (THREAD_TO_TASK), leaving out what a fold never applies: a
+# pending thread never moves its task back to dispatched.
+_THREAD_TO_TASK_SQL = " ".join(f"WHEN '{th}' THEN '{task}'" for th, task in THREAD_TO_TASK.items()
+                               if task != TaskStatus.DISPATCHED)
+# Attempts whose thread moved without them, or whose latest-attempt task disagrees with the thread.
+LAGGING_SQL = f"""
 SELECT th.* FROM attempts a
 JOIN threads th ON th.thread_id=a.thread_id
 JOIN tasks t ON t.run_id=a.run_id AND t.task_id=a.task_id
 WHERE a.run_id=? AND (a.status<>th.status OR (
-  t.status IN ('dispatched','running','blocked')
+  t.status IN {sql_in(FOLDABLE_TASK)}
   AND a.attempt_no=(SELECT max(attempt_no) FROM attempts b WHERE b.run_id=a.run_id AND b.task_id=a.task_id)
-  AND CASE th.status WHEN 'claimed' THEN 'running' WHEN 'in_progress' THEN 'running'
-        WHEN 'blocked' THEN 'blocked' WHEN 'done' THEN 'done' WHEN 'failed' THEN 'failed'
-        WHEN 'cancelled' THEN 'failed' ELSE t.status END <> t.status))
+  AND CASE th.status {_THREAD_TO_TASK_SQL} ELSE t.status END <> t.status))
 """
 
 
@@ -40,8 +47,6 @@ def reconcile(store: Store, *, run_id: str) -> dict[str, Any]:
         run = get_run(conn, run_id)
         lagging = conn.execute(LAGGING_SQL, (run_id,)).fetchall()
         counts = task_counts(conn, run_id)
-    from .fold import run_status_from_counts
-
     if not lagging and run_status_from_counts(counts, run["status"]) == run["status"]:
         return {"updated_tasks": [], "run": public_run(run, counts)}
 
@@ -67,7 +72,6 @@ def reconcile(store: Store, *, run_id: str) -> dict[str, Any]:
 STATUS_ATTEMPT_KEYS = ("attempt_no", "thread_id", "assigned_to", "execution_mode", "status", "end_reason",
                        "base_commit", "branch_name", "worktree_path", "workspace_status", "runtime", "liveness",
                        "started_at", "ended_at", "last_activity_at")
-NEEDS_LOOK_ORDER = ("blocked", "failed", "verifying", "running", "dispatched", "ready")
 
 
 def status(store: Store, *, run_id: str, reconcile_first: bool = True,
@@ -190,8 +194,6 @@ def _tasks_json_rows(conn: Any, run_id: str) -> list[tuple[Any, ...]]:
 
 
 def _status_encoded(store: Store, run_id: str, updated: list[dict[str, Any]]) -> dict[str, Any]:
-    import json
-
     with store.snapshot() as conn:
         run = get_run(conn, run_id)
         counts = task_counts(conn, run_id)
@@ -277,8 +279,6 @@ def blocked_questions(conn: Any, run_id: str) -> dict[str, dict[str, Any]]:
 
 def blocked(store: Store, *, run_id: str) -> dict[str, Any]:
     check_id(run_id, "--run")
-    import time
-
     with store.snapshot() as conn:
         get_run(conn, run_id)
         found = list(blocked_questions(conn, run_id).values())
@@ -287,3 +287,15 @@ def blocked(store: Store, *, run_id: str) -> dict[str, Any]:
         b["age_seconds"] = round(now - parse_ts(b["asked_at"]), 1)
     found.sort(key=lambda b: b["asked_at"])
     return {"tasks": found, "count": len(found)}
+
+
+def plan(store: Store, *, run_id: str) -> dict[str, Any]:
+    """`orch plan`: the run's waves, critical path and overlaps (store/plan.py), from its rows."""
+    check_id(run_id, "--run")
+    with store.snapshot() as conn:
+        run = get_run(conn, run_id)
+        tasks = rows(conn.execute("SELECT task_id, title, status, priority, paths_json, default_to FROM tasks "
+                                  "WHERE run_id=? ORDER BY created_at, task_id", (run_id,)).fetchall())
+        deps = [(r[0], r[1]) for r in conn.execute("SELECT task_id, depends_on FROM deps WHERE run_id=?",
+                                                   (run_id,))]
+    return plan_from(run, tasks, deps)

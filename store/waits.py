@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 from .db import Store
 from .errors import InvalidInput, NoMatchingWork
 from .inbox import _statuses, _thread, advance_cursor, renew
-from .records import TERMINAL_THREAD, attach_artifacts, public_event, public_message, row, rows
+from .records import attach_artifacts, public_event, public_message, row, rows
+from .states import TERMINAL_THREAD
 from .validate import check_id, check_thread_id, parse_ts
 
 T = TypeVar("T")
@@ -68,15 +69,15 @@ def watch(store: Store, *, agent: str, statuses: list[str] | None = None,
             (start, agent, *statuses))
         if e is None:
             return None
-        e = dict(e)
-        thread = row(store.one("SELECT * FROM threads WHERE thread_id=?", (e["thread_id"],)))
+        event = dict(e)
+        thread = row(store.one("SELECT * FROM threads WHERE thread_id=?", (event["thread_id"],)))
         message = None
-        if e["message_id"] is not None:
-            message = row(store.one("SELECT * FROM messages WHERE message_id=?", (e["message_id"],)))
+        if event["message_id"] is not None:
+            message = row(store.one("SELECT * FROM messages WHERE message_id=?", (event["message_id"],)))
             if message:
                 attach_artifacts(store.conn, [message])
         return {"woke": True, "thread": thread, "message": public_message(message),
-                "event": public_event(e), "next_event_id": e["event_id"]}
+                "event": public_event(event), "next_event_id": event["event_id"]}
 
     return poll_until(store, probe, timeout_seconds, what=f"work for {agent}")
 

@@ -14,8 +14,8 @@ import sqlite3
 from dataclasses import astuple, dataclass
 
 from .db import Store
+from .states import LIVE_THREAD, sql_in
 from .validate import now_ts
-
 
 _COLUMNS = "output_hash, output_changed_at, dead_since, commit_sha, commit_at"
 
@@ -64,8 +64,8 @@ def save(store: Store, changed: dict[str, Memory]) -> int:
 def forget_ended(store: Store) -> int:
     """Drop the memory of attempts that are no longer live (cheap: the table holds live ones only)."""
     if store.scalar("SELECT 1 FROM watch_memory w JOIN attempts a ON a.thread_id=w.thread_id WHERE a.status"
-                    " NOT IN ('pending','claimed','in_progress','blocked') LIMIT 1") is None:
+                    " NOT IN " + sql_in(LIVE_THREAD) + " LIMIT 1") is None:
         return 0
     return store.write(lambda conn: conn.execute(
         "DELETE FROM watch_memory WHERE thread_id IN (SELECT thread_id FROM attempts WHERE status NOT IN"
-        " ('pending','claimed','in_progress','blocked'))").rowcount)
+        " " + sql_in(LIVE_THREAD) + ")").rowcount)

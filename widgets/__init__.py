@@ -1,2 +1,2 @@
-"""Reusable Textual widgets for the console. They render view models from store.board* and post
+"""Reusable Textual widgets for the console. They render view models from store.models and post
 messages; none of them opens the database."""

@@ -13,7 +13,8 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Log, Select, Static
 
-from orch_console.store.board_log import KINDS, AttemptLog, OutputView
+from orch_console.store.models import AttemptLog, OutputView
+from orch_console.store.states import MESSAGE_KINDS as KINDS
 from orch_console.store.sanitize import clean
 
 from .text import STATUS_GLYPH, plain

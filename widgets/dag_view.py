@@ -17,8 +17,8 @@ from textual.geometry import Region
 from textual.message import Message
 from textual.widgets import Static
 
-from orch_console.store.board import STATUS_ORDER
-from orch_console.store.board_dag import DagLayout
+from orch_console.store.models import DagLayout
+from orch_console.store.states import STATUS_ORDER
 
 from .text import STATUS_GLYPH, component_style
 

@@ -6,7 +6,8 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
-from orch_console.store.board import STATUS_ORDER, Header
+from orch_console.store.models import Header
+from orch_console.store.states import STATUS_ORDER
 
 from .text import STATUS_GLYPH, cell, component_style
 

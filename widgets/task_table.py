@@ -24,7 +24,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from orch_console.store.board import ATTENTION_LIVENESS, STATUS_ORDER, Page, TaskRow
+from orch_console.store.models import Page, TaskRow
+from orch_console.store.states import ATTENTION_LIVENESS, STATUS_ORDER
 from orch_console.store.sanitize import one_line
 
 from .text import STATUS_GLYPH, age, component_style

@@ -16,6 +16,13 @@ from typing import Any, NoReturn
 
 from orch_console.store.errors import EXIT_CODES, InvalidInput, OrchError
 
+# The epilog of both CLIs' --help: what their exit codes and --json output mean.
+EXIT_HELP = """\
+exit codes: 0 ok; 10 no_matching_work (also a wait that timed out); 20 lease_conflict;
+30 invalid_input / invalid_state / usage; 40 not_found; 50 internal_error.
+With --json every command prints one object: {"ok": true, "command": ..., "data": {...}}
+or {"ok": false, "error": {"code": ..., "message": ...}}."""
+
 Handler = Callable[[argparse.Namespace, "Context"], dict[str, Any]]
 
 

@@ -18,12 +18,16 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from orch_console.store import dispatch, runs
+from orch_console.store import runtime as rt
+from orch_console.store import watcher_actions as wa
 from orch_console.store.db import Store
 from orch_console.store.errors import InvalidInput
+from orch_console.store.states import FINISHED_TASK, RunStatus, TaskStatus
 
 RUN_ID = "demo"
 ANSWER_DELAY = 1.0
@@ -120,8 +124,7 @@ class _Progress:
         self.t0 = time.monotonic()
 
     def pump(self) -> None:
-        for e in self.store.all("SELECT event_id, event_type, task_id, attempt_no, summary FROM events WHERE"
-                                " run_id=? AND event_id>? ORDER BY event_id", (self.run_id, self.cursor)):
+        for e in wa.events_after(self.store, self.cursor, 10_000, run_id=self.run_id):
             self.cursor = e["event_id"]
             label = PROGRESS_EVENTS.get(e["event_type"])
             if label:
@@ -133,42 +136,42 @@ class _Progress:
 def _answer_blocked(store: Store, run_id: str, seen: dict[str, float]) -> None:
     """Headless stand-in for the leader: answer each question after a short delay."""
     now = time.monotonic()
-    for t in store.all("SELECT task_id FROM tasks WHERE run_id=? AND status='blocked'", (run_id,)):
-        first = seen.setdefault(t["task_id"], now)
+    for task_id, status in runs.task_statuses(store, run_id).items():
+        if status != TaskStatus.BLOCKED:
+            continue
+        first = seen.setdefault(task_id, now)
         if now - first >= ANSWER_DELAY:
             try:
-                dispatch.answer(store, run_id=run_id, task_id=t["task_id"], summary="Take option A",
+                dispatch.answer(store, run_id=run_id, task_id=task_id, summary="Take option A",
                                 body="Keep the current API (option A); note the rename as a follow-up.")
             except Exception:  # answered meanwhile, or the worker moved on
                 pass
-            seen.pop(t["task_id"], None)
+            seen.pop(task_id, None)
 
 
 def _finished(store: Store, run_id: str) -> bool:
-    st = store.scalar("SELECT status FROM runs WHERE run_id=?", (run_id,))
-    if st == "done":  # and, with auto_land, every done task landed (the last wave lands after the run is done)
-        return not store.scalar("SELECT count(*) FROM tasks t WHERE t.run_id=? AND t.status='done' AND NOT EXISTS"
-                                " (SELECT 1 FROM lands l WHERE l.run_id=t.run_id AND l.task_id=t.task_id AND"
-                                " l.status='landed')", (run_id,))
-    if st == "cancelled":
+    if runs.run_status_of(store, run_id) == RunStatus.DONE:
+        # with auto_land the last wave lands after the run is done: wait for it
+        from orch_console.store.land_state import done_not_landed
+
+        return done_not_landed(store, run_id) == 0
+    if runs.run_status_of(store, run_id) == RunStatus.CANCELLED:
         return True
     # Everything left is failed and escalated: nothing more will happen without the leader.
-    live = store.scalar("SELECT count(*) FROM tasks WHERE run_id=? AND status NOT IN ('done','cancelled','failed')",
-                        (run_id,))
-    if live:
+    statuses = runs.task_statuses(store, run_id)
+    if any(s not in (*FINISHED_TASK, TaskStatus.FAILED) for s in statuses.values()):
         return False
-    failed = [r[0] for r in store.all("SELECT task_id FROM tasks WHERE run_id=? AND status='failed'", (run_id,))]
-    from orch_console.store import runtime as rt
-
-    return bool(failed) and set(failed) <= rt.needs_attention(store, run_id)
+    failed = {t for t, s in statuses.items() if s == TaskStatus.FAILED}
+    return bool(failed) and failed <= rt.needs_attention(store, run_id)
 
 
 def _stop_workers(db: str, run_id: str) -> None:
     from orch_console.console.runtime import launcher
 
     with Store(db) as s:
-        for a in s.all("SELECT * FROM attempts WHERE run_id=? AND runtime<>''", (run_id,)):
-            launcher.stop(db, dict(a), grace=0.5)
+        for a in rt.run_attempts(s, run_id):
+            if a["runtime"]:
+                launcher.stop(db, a, grace=0.5)
     launcher.kill_server(db)
 
 
@@ -185,7 +188,7 @@ def main(*, directory: str | None = None, headless: bool = False, as_json: bool 
             raise InvalidInput(f"--dir {root} is not empty; give a new or empty directory")
     else:
         root = Path(tempfile.mkdtemp(prefix="orch-demo-"))
-    console_run = None
+    console_run: Callable[..., int] | None = None
     if not headless:
         try:
             from orch_console.console.tui.app import run as console_run  # lazy: the CLI never imports textual otherwise
@@ -237,8 +240,8 @@ def main(*, directory: str | None = None, headless: bool = False, as_json: bool 
 
     with Store(db) as s:
         report = render(s, run_id=run_id, fmt="md")
-        not_done = int(s.scalar("SELECT count(*) FROM tasks WHERE run_id=? AND status<>'done'", (run_id,)))
-        attempts = int(s.scalar("SELECT count(*) FROM attempts WHERE run_id=?", (run_id,)))
+        not_done = sum(st != TaskStatus.DONE for st in runs.task_statuses(s, run_id).values())
+        attempts = len(rt.run_attempts(s, run_id))
     out.write("\n" + report + "\n")
     out.write(f"\n{len(TASKS) - not_done}/{len(TASKS)} tasks done, {attempts} attempts, in {elapsed:.1f}s "
               f"({root})\n")

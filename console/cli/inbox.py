@@ -7,15 +7,8 @@ from typing import Any
 
 from orch_console.store.errors import InvalidInput
 
-from .common import (Context, Parser, add_artifacts, add_body, add_globals, artifacts_of, body_of, command,
-                     csv_list, main_for, top_commands)
-
-EXIT_HELP = """\
-exit codes: 0 ok; 10 no_matching_work (also a wait that timed out); 20 lease_conflict;
-30 invalid_input / invalid_state / usage; 40 not_found; 50 internal_error.
-With --json every command prints one object: {"ok": true, "command": ..., "data": {...}}
-or {"ok": false, "error": {"code": ..., "message": ...}}."""
-
+from .common import (EXIT_HELP, Context, Parser, add_artifacts, add_body, add_globals, artifacts_of, body_of,
+                     command, csv_list, main_for, top_commands)
 
 def _agent(args: argparse.Namespace, flag: str = "--agent") -> str:
     agent = getattr(args, "agent", None)

@@ -8,8 +8,8 @@ from typing import Any
 
 from orch_console.store.errors import InvalidInput
 
-from .common import Context, Parser, add_body, add_globals, body_of, command, csv_list, group, main_for, top_commands
-from .inbox import EXIT_HELP
+from .common import (EXIT_HELP, Context, Parser, add_body, add_globals, body_of, command, csv_list, group, main_for,
+                     top_commands)
 from .land_cmds import add_land_commands
 from .runtime_cmds import add_launch_flags, add_runtime_commands
 
@@ -35,34 +35,14 @@ def h_run_list(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 
 
 def h_run_config(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    import json as _json
-    from dataclasses import fields
-
     from orch_console.store import runs
     from orch_console.store.policy import Settings
 
-    known = {f.name: f for f in fields(Settings)}
-    updates: dict[str, Any] = {}
-    for item in args.set:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or key not in known:
-            raise InvalidInput(f"--set takes KEY=VALUE with KEY one of: {', '.join(sorted(known))}")
-        try:
-            value = _json.loads(raw)
-        except ValueError:
-            value = raw
-        default = getattr(Settings, key)
-        ok = isinstance(value, bool) if isinstance(default, bool) else (
-            isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
-            if isinstance(default, (int, float)) else isinstance(value, str))
-        if not ok:
-            raise InvalidInput(f"--set {key}: expected {type(default).__name__}, not {raw!r}")
-        if key == "land_target" and value:
-            from orch_console.store.land import validate_target
+    updates = Settings.parse_updates(args.set)
+    if updates.get("land_target"):  # issue 14: a branch name git accepts
+        from orch_console.store.land import validate_target
 
-            validate_target(value)
-        updates[key] = value
+        validate_target(updates["land_target"])
     if args.concurrency is not None:
         if args.concurrency < 1:
             raise InvalidInput("--concurrency must be at least 1")
@@ -219,9 +199,9 @@ def h_verify_run(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 
 
 def h_plan(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from orch_console.store import plan
+    from orch_console.store import views
 
-    return plan.plan(ctx.store, run_id=args.run)
+    return views.plan(ctx.store, run_id=args.run)
 
 
 def h_import_manifest(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:

@@ -6,11 +6,12 @@ import json
 from typing import Any
 
 from orch_console.store.sanitize import one_line
+from orch_console.store.states import NEEDS_LOOK_ORDER, STATUS_ORDER
 
 from .output import block, kv, line, status_text, table, text
 
-ORDER = ("planned", "ready", "dispatched", "running", "blocked", "verifying", "done", "failed", "cancelled")
-NEEDS_LOOK = ("blocked", "failed", "verifying", "running", "dispatched", "ready")
+ORDER = STATUS_ORDER
+NEEDS_LOOK = NEEDS_LOOK_ORDER
 STATUS_LIMIT = 50
 
 

@@ -32,9 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orch_console.store import brief
 from orch_console.store import runtime as rt
+from orch_console.store.dispatch import leader_name, public_attempt
 from orch_console.store.db import Store
 from orch_console.store.errors import InvalidInput, InvalidState, NotFound, OrchError
+from orch_console.store.states import LIVE_ATTEMPT
 
 RUNTIMES = ("tmux", "process")
 SIM_COMMAND = "{python} -P -m orch_console.console.runtime.sim --db {db} --thread {thread_id} --agent {agent}"
@@ -66,7 +69,7 @@ def profiles_file(db_path: str) -> Path:
 
 def load_profiles(db_path: str) -> dict[str, Profile]:
     """Built-in profiles, overridden and extended by the TOML file when it exists."""
-    import tomllib
+    import tomllib  # only when profiles are read: the console imports this module for capture()
 
     out = dict(BUILTIN)
     path = profiles_file(db_path)
@@ -194,7 +197,7 @@ def tmux_panes(db_path: str) -> dict[str, dict[str, Any]]:
         p = tmux(db_path, "list-panes", "-a", "-F", "#{session_name}\t#{pane_dead}\t#{pane_pid}\t#{pane_dead_status}")
     except (OSError, subprocess.TimeoutExpired):
         return {}
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     if p.returncode != 0:
         return out
     for line in p.stdout.splitlines():
@@ -249,7 +252,7 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
     if att["runtime"]:
         raise InvalidState(f"attempt {att['attempt_no']} of {task_id} was already launched "
                            f"({att['runtime']} {att['runtime_ref'] or att['pid'] or ''})".rstrip())
-    if att["status"] not in ("pending", "claimed", "in_progress", "blocked"):
+    if att["status"] not in LIVE_ATTEMPT:
         raise InvalidState(f"attempt {att['attempt_no']} of {task_id} is {att['status']}; nothing to launch")
     profiles = load_profiles(store.path)
     cfg = rt.run_settings_config(store, run_id)
@@ -258,16 +261,13 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
     if mode not in RUNTIMES:
         raise InvalidInput(f"runtime must be tmux or process, not {mode!r}")
     if prof.max_parallel:
-        running = store.scalar("SELECT count(*) FROM attempts WHERE profile=? AND runtime<>'' AND status IN"
-                               " ('pending','claimed','in_progress','blocked')", (prof.name,))
+        running = rt.running_workers(store, prof.name)
         if running >= prof.max_parallel:
             raise InvalidState(f"profile {prof.name} already runs {running} worker(s) "
                                f"(max_parallel={prof.max_parallel}); launch later")
     n = att["attempt_no"]
     work = runtime_dir(store.path, run_id, task_id, n)
     work.mkdir(parents=True, exist_ok=True)
-    from orch_console.store import brief
-
     brief_file = work / "brief.md"
     brief_file.write_text(brief.render(store, run_id=run_id, task_id=task_id, attempt_no=n,
                                        inbox_cmd=bin_path("inbox")))
@@ -301,8 +301,6 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
                        summary=f"launch failed: {msg}", evidence=command)
         raise InvalidState(f"could not launch {prof.name} for {task_id}: {msg}") from None
     a = rt.record_launched(store, thread_id=att["thread_id"], pid=pid, command=command)
-    from orch_console.store.dispatch import public_attempt
-
     return {"attempt": public_attempt(a), "profile": prof.name, "runtime": mode, "command": command,
             "cwd": str(cwd), "attach": attach_argv(store.path, a) if mode == "tmux" else None}
 
@@ -363,8 +361,6 @@ def stop(db_path: str, attempt: dict[str, Any], *, grace: float = 2.0) -> bool:
 def send_keys(store: Store, *, run_id: str, task_id: str, text: str, enter: bool = True,
               by: str | None = None) -> dict[str, Any]:
     """Type the leader's answer into a tmux worker's terminal (a prompt like `Continue? [y/n]`)."""
-    from orch_console.store.dispatch import leader_name
-
     att = rt.get_attempt(store, run_id, task_id)
     if att is None:
         raise NotFound(f"task {task_id} has no attempt")

@@ -5,8 +5,8 @@ One engine for `orch watch` (run_forever) and the console (which calls tick() fr
 The decisions are headless (store/liveness.py, store/policy.py, store/autopilot.py); this module
 gathers the facts that need IO (tmux panes, processes, worktree writes, git commits) and records
 every action through store/runtime.py, each under a unique key in the same transaction as the
-action, so a watcher restarted after SIGKILL never repeats one. The healing half (policy, launches,
-autopilot) is console/healing.py.
+action, so a watcher restarted after SIGKILL never repeats one. The healing half (policy, gates,
+launches, autopilot) is the Healer it holds (console/runtime/healing.py).
 """
 
 from __future__ import annotations
@@ -20,24 +20,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orch_console.console.runtime import launcher, procs
+from orch_console.console.runtime.healing import Healer
+from orch_console.store import deliveries, inbox, views, watch_memory
 from orch_console.store import runtime as rt
+from orch_console.store import watcher_actions as wa
 from orch_console.store.db import Store
 from orch_console.store.errors import OrchError
-from orch_console.store import deliveries, watch_memory
-from orch_console.store.liveness import Facts, classify_pane, judge, screen_signature
+from orch_console.store.liveness import Facts, Verdict, classify_pane, judge, screen_signature
 from orch_console.store.policy import Settings
-from orch_console.store.records import loads
 from orch_console.store.sanitize import one_line
+from orch_console.store.states import ENDING_LIVENESS, STOP_REASONS, THREAD_END_EVENTS, EndReason
 from orch_console.store.validate import now_ts, parse_ts
-
-from orch_console.console.runtime import launcher, procs
-from orch_console.console.runtime.healing import HealingMixin
 
 WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024
 SESSION_LINGER_SECONDS = 5.0  # an ended attempt's session stays this long for its last output
 POLL_MS = 250          # fallback: data_version poll and timer resolution
 WORKTREE_SCAN_LIMIT = 5000
 RECONCILE_EVENTS = 5000
+# A crashed process worker is gone already; the others may still run and are stopped.
+_PROCESS_STOP_REASONS = tuple(r for r in STOP_REASONS if r != EndReason.CRASHED)
 
 
 @dataclass
@@ -50,7 +52,7 @@ class TickResult:
     liveness_checked: bool = False
 
 
-class Watcher(HealingMixin):
+class Watcher:
     def __init__(self, db_path: str, run_id: str | None = None, *, autopilot: bool = False,
                  on_action: Callable[[str, bool], None] | None = None) -> None:
         self.db_path = str(db_path)
@@ -59,8 +61,10 @@ class Watcher(HealingMixin):
         self.scope = run_id or "*"
         self.on_action = on_action
         self.store = Store(self.db_path)
+        self.healer = Healer(self.store, self.db_path, self._act, autopilot=autopilot)
         self._lock = threading.RLock()
-        self._cursor = rt.cursor(self.store, self.scope)
+        self._res = TickResult()   # the pass in progress: what _act records into
+        self._cursor = wa.cursor(self.store, self.scope)
         # What earlier passes saw of each live attempt; loaded from the store for attempts this
         # process has not seen yet (a restart, or `orch watch --once`), saved when it changes.
         self._memo: dict[str, watch_memory.Memory] = {}
@@ -76,41 +80,36 @@ class Watcher(HealingMixin):
     def tick(self, *, force_liveness: bool = False) -> TickResult:
         """One full pass. Safe to call from any thread; passes never overlap."""
         with self._lock:
-            res = TickResult()
+            res = self._res = TickResult()
             # Read before the pass reads anything: a commit by another connection during the pass
             # moves data_version past this, so the next wake ticks again instead of sleeping on it.
             dv = self.store.data_version()
             now = time.time()
             runs = self._runs()
             self._reconcile(res)
-            self._expire_leases(res)
+            self._expire_leases()
             if force_liveness or now >= self._next_liveness:
                 self._liveness(runs, res)
                 interval = min((s.liveness_interval_seconds for s in runs.values()), default=2.0)
                 self._next_liveness = time.time() + interval
-            self._gates(runs, res)
-            self._policy(runs, res)
-            self._launch_pending(runs, res)
-            self._autopilot(runs, res)
-            self._checkpoint(res)
+            self.healer.run_gates(runs)
+            self.healer.apply_policy(runs)
+            self.healer.launch_pending(runs)
+            self.healer.run_autopilot(runs)
+            self._checkpoint()
             if res.cursor > self._cursor:
-                rt.save_cursor(self.store, self.scope, res.cursor, os.getpid())
+                wa.save_cursor(self.store, self.scope, res.cursor, os.getpid())
                 self._cursor = res.cursor
             self._dv = dv
             self.last_tick = res
             return res
 
     def _runs(self) -> dict[str, Settings]:
-        if self.run_id:
-            rows = self.store.all("SELECT run_id, status, config_json FROM runs WHERE run_id=?", (self.run_id,))
-        else:
-            rows = self.store.all("SELECT run_id, status, config_json FROM runs WHERE status IN "
-                                  "('active','blocked','failed') OR (status='done' AND "
-                                  "json_extract(config_json, '$.auto_land') IN (1, 'true'))")  # issue 14: lands left
-        return {r["run_id"]: Settings.from_config(loads(r["config_json"], {})) for r in rows
-                if r["status"] not in ("cancelled",)}
+        return {run_id: Settings.from_config(cfg) for run_id, cfg in rt.watched_runs(self.store, self.run_id).items()}
 
-    def _act(self, res: TickResult, line: str, bell: bool = False) -> None:
+    def _act(self, line: str, bell: bool = False) -> None:
+        """Say what this pass did (the healer says it through here too)."""
+        res = self._res
         if line.startswith(("could not", "autopilot could not")):
             # A refusal that persists (a profile at its parallel limit) is said once, not every pass.
             if line in self._said:
@@ -126,19 +125,17 @@ class Watcher(HealingMixin):
                 pass
 
     def _reconcile(self, res: TickResult) -> set[str]:
-        from orch_console.store import views
-
         touched: set[str] = set()
         ended: list[str] = []
         cursor = self._cursor
         while True:
-            events = rt.events_after(self.store, cursor, RECONCILE_EVENTS)
+            events = wa.events_after(self.store, cursor, RECONCILE_EVENTS)
             if not events:
                 break
             for e in events:
                 if e["run_id"] and (self.run_id is None or e["run_id"] == self.run_id):
                     touched.add(e["run_id"])
-                    if e["event_type"] in ("thread_result", "thread_cancelled") and e["thread_id"]:
+                    if e["event_type"] in THREAD_END_EVENTS and e["thread_id"]:
                         ended.append(e["thread_id"])
             res.events += len(events)
             cursor = events[-1]["event_id"]
@@ -156,17 +153,11 @@ class Watcher(HealingMixin):
             self.on_reconciled(cursor, res.reconciled_at)
         return touched
 
-    def _expire_leases(self, res: TickResult) -> None:
-        from orch_console.store import inbox
-
-        # A read first: the write lock is taken only when some lease really ran out.
-        if self.store.scalar("SELECT 1 FROM threads WHERE lease_owner<>'' AND lease_expires_at<? AND "
-                             "lease_expired_noted='' AND status IN ('claimed','in_progress','blocked') LIMIT 1",
-                             (now_ts(),)) is None:
-            return
+    def _expire_leases(self) -> None:
+        # expire_leases reads first and takes the write lock only when some lease really ran out.
         for t in inbox.expire_leases(self.store):
             if self.run_id is None or t["run_id"] == self.run_id:
-                self._act(res, f"lease expired: {t['task_id'] or t['thread_id']} ({t['lease_owner']})")
+                self._act(f"lease expired: {t['task_id'] or t['thread_id']} ({t['lease_owner']})")
 
     # -- liveness ----------------------------------------------------------------------------
     def _liveness(self, runs: dict[str, Settings], res: TickResult) -> None:
@@ -182,7 +173,7 @@ class Watcher(HealingMixin):
         before = {a["thread_id"]: self._memo[a["thread_id"]].key() for a in live if a["thread_id"] in self._memo}
         for a in live:
             v = judge(self._facts(a, panes), runs[a["run_id"]])
-            if v.liveness and v.liveness != a["liveness"] and v.action not in ("stalled", "crashed", "timed_out"):
+            if v.liveness and v.liveness != a["liveness"] and v.action not in ENDING_LIVENESS:
                 changes.append((a["thread_id"], v.liveness))
             verdicts.append((a, v))
         # The liveness is written before any action it justifies (an attention flag, a nudge), so a
@@ -192,11 +183,11 @@ class Watcher(HealingMixin):
                                        if self._memo[a["thread_id"]].key() != before.get(a["thread_id"])})
         for a, v in verdicts:
             try:
-                self._apply_verdict(a, v, res)
+                self._apply_verdict(a, v)
             except OrchError as exc:
-                self._act(res, f"could not act on {a['task_id']}: {exc.message}")
-        self._sweep(panes, res)
-        self._deliver_answers(runs, res)
+                self._act(f"could not act on {a['task_id']}: {exc.message}")
+        self._sweep(panes)
+        self._deliver_answers(runs)
         live_ids = {a["thread_id"] for a in live}
         for tid in [t for t in self._memo if t not in live_ids]:
             self._memo.pop(tid, None)
@@ -213,7 +204,7 @@ class Watcher(HealingMixin):
         pane_state, pane_line, output = "", "", ""
         if a["runtime"] == "tmux" and a["runtime_ref"]:
             info = panes.get(a["runtime_ref"])
-            alive = bool(info) and not info["dead"]
+            alive = info is not None and not info["dead"]
             if info:
                 output = launcher.capture(self.db_path, a, lines=60)
                 pane_state, pane_line = classify_pane(output)
@@ -250,7 +241,7 @@ class Watcher(HealingMixin):
         repo = self._repos.get(path)
         try:
             if repo is None:
-                import git
+                import git  # GitPython costs ~150 ms: only once a worktree is watched
 
                 repo = self._repos[path] = git.Repo(path)
             sha = repo.head.commit.hexsha
@@ -263,28 +254,27 @@ class Watcher(HealingMixin):
             self._repos[path] = None
             return 0.0
 
-    def _apply_verdict(self, a: dict[str, Any], v: Any, res: TickResult) -> None:
+    def _apply_verdict(self, a: dict[str, Any], v: Verdict) -> None:
         who = f"{a['task_id']} attempt {a['attempt_no']}"
-        if v.action in ("stalled", "crashed", "timed_out"):
+        if v.action in ENDING_LIVENESS:
             evidence = launcher.capture(self.db_path, a, lines=40) if a["runtime"] else ""
             ended = rt.end_attempt(self.store, thread_id=a["thread_id"], end_reason=v.action, summary=v.reason,
                                    evidence=evidence)
             if ended is not None:
                 launcher.stop(self.db_path, a)
-                self._act(res, f"{v.action}: {who}: {v.reason}")
+                self._act(f"{v.action}: {who}: {v.reason}")
         elif v.action == "nudge":
             if rt.nudge(self.store, thread_id=a["thread_id"], reason=v.reason):
-                self._act(res, f"nudged {who}: {v.reason}")
+                self._act(f"nudged {who}: {v.reason}")
         elif v.action == "attention":
             # One flag per prompt: after the leader typed an answer, a new prompt flags again.
-            answered = self.store.scalar("SELECT count(*) FROM events WHERE thread_id=? AND "
-                                         "event_type='attempt_input_sent'", (a["thread_id"],))
+            answered = rt.inputs_sent(self.store, a["thread_id"])
             key = f"waiting_input:{a['run_id']}:{a['task_id']}:a{a['attempt_no']}:{answered}"
             if rt.flag_attention(self.store, run_id=a["run_id"], task_id=a["task_id"], attempt_no=a["attempt_no"],
                                  kind="waiting_input", reason=v.reason, event_type="attempt_waiting_input", key=key):
-                self._act(res, f"needs attention: {who}: {v.reason}", bell=True)
+                self._act(f"needs attention: {who}: {v.reason}", bell=True)
 
-    def _deliver_answers(self, runs: dict[str, Settings], res: TickResult) -> None:
+    def _deliver_answers(self, runs: dict[str, Settings]) -> None:
         """Type the leader's answer into the session of an agent that ended its turn instead of
         waiting for it (the brief asks it to wait; real agents do not always). An agent whose own
         `inbox wait-reply` is running gets the answer there, and nothing is typed."""
@@ -307,27 +297,24 @@ class Watcher(HealingMixin):
                     f"inbox update --status in_progress, then continue the task.")
             try:
                 launcher.send_keys(self.store, run_id=d["run_id"], task_id=d["task_id"], text=text, by=rt.WATCHER)
-                self._act(res, f"typed the leader's answer into {who}: it had stopped waiting")
+                self._act(f"typed the leader's answer into {who}: it had stopped waiting")
             except OrchError as exc:
-                self._act(res, f"could not type the answer into {who}: {exc.message}")
+                self._act(f"could not type the answer into {who}: {exc.message}")
 
-    def _sweep(self, panes: dict[str, dict[str, Any]], res: TickResult) -> None:
+    def _sweep(self, panes: dict[str, dict[str, Any]]) -> None:
         """Close what ended attempts left running: an interactive agent that reported done sits at
         its prompt for ever, a stalled one may still be spinning, and an agent's own background
         daemons outlive its terminal. Each ended attempt's session or process, and every process
         still carrying its ORCH_THREAD, is stopped once the attempt has been over for
         SESSION_LINGER_SECONDS (its last words reach the log first). Cheap when nothing ended."""
         since = now_ts(time.time() - 3600) if self._swept else ""
-        ended = self.store.all(
-            "SELECT * FROM attempts WHERE runtime<>'' AND status IN ('done','failed','cancelled')"
-            " AND ended_at>=?" + (" AND run_id=?" if self.run_id else ""),
-            (since, self.run_id) if self.run_id else (since,))
+        ended = rt.ended_launched_attempts(self.store, since=since, run_id=self.run_id)
         self._swept = True
         now = time.time()
         if not panes and any(a["runtime"] == "tmux" for a in ended):
             panes = launcher.tmux_panes(self.db_path)
-        for a in map(dict, ended):
-            if now - parse_ts(a["ended_at"]) < SESSION_LINGER_SECONDS and a["end_reason"] == "succeeded":
+        for a in ended:
+            if now - parse_ts(a["ended_at"]) < SESSION_LINGER_SECONDS and a["end_reason"] == EndReason.SUCCEEDED:
                 continue
             running = False
             if a["runtime"] == "tmux" and a["runtime_ref"] in panes:
@@ -340,13 +327,13 @@ class Watcher(HealingMixin):
             if left:
                 procs.terminate(left)
             if running or left:
-                self._act(res, f"stopped the worker of {a['task_id']} attempt {a['attempt_no']} "
-                               f"({a['end_reason']}){f', and {len(left)} process(es) it left' if left else ''}")
+                self._act(f"stopped the worker of {a['task_id']} attempt {a['attempt_no']} "
+                          f"({a['end_reason']}){f', and {len(left)} process(es) it left' if left else ''}")
 
-    def _checkpoint(self, res: TickResult) -> None:
+    def _checkpoint(self) -> None:
         if self.store.wal_size() > WAL_CHECKPOINT_BYTES:
             busy, log, done = self.store.checkpoint("RESTART")
-            self._act(res, f"checkpointed the WAL ({done}/{log} frames{', busy' if busy else ''})")
+            self._act(f"checkpointed the WAL ({done}/{log} frames{', busy' if busy else ''})")
 
     # -- the loop ----------------------------------------------------------------------------
     def run_forever(self, stop: threading.Event | None = None) -> None:
@@ -356,7 +343,7 @@ class Watcher(HealingMixin):
         db = Path(self.db_path).resolve()
         names = {db.name, db.name + "-wal"}
         try:
-            import watchfiles
+            import watchfiles  # optional, and only for the long-running loop: without it, poll
         except ImportError:
             watchfiles = None  # type: ignore[assignment]
         if watchfiles is not None:

@@ -7,9 +7,7 @@ from typing import Any
 
 from textual.message import Message
 
-from orch_console.store.board import Header, Page, TaskRow
-from orch_console.store.board_dag import DagLayout
-from orch_console.store.board_log import AttemptLog, OutputView
+from orch_console.store.models import AttemptLog, DagLayout, Header, OutputView, Page, TaskRow
 
 
 @dataclass
@@ -22,6 +20,7 @@ class BoardOpened(Message):
     blocked: list[dict[str, Any]]
     last_event_id: int
     select: str | None = None
+    late_first: bool = False       # the start-up read, arrived after the first frame (see BoardScreen)
 
 
 @dataclass
@@ -34,7 +33,7 @@ class WavesReady(Message):
 @dataclass
 class PageLoaded(Message):
     page: Page
-    cursor: str | int = 0          # "end", or a row index, or a task id
+    cursor: str | int = 0          # a row index (from 0; _load_page resolves "from the end"), or a task id
 
 
 @dataclass
@@ -48,7 +47,7 @@ class BoardChanged(Message):
     blocked: list[dict[str, Any]] | None
     task_ids: set[str]
     alerts: list[tuple[str, str, str]] = field(default_factory=list)   # (event type, task, summary)
-    view_gen: int = -1             # the run/window/filter it was read for (OrchConsole._view_gen)
+    view_gen: int = -1             # the run/window/filter it was read for (BoardScreen.view_gen)
 
 
 @dataclass
@@ -68,11 +67,7 @@ class StoreFailed(Message):
     """The database is missing, locked or corrupt: show the banner, keep running."""
 
     message: str
-
-
-@dataclass
-class StoreRecovered(Message):
-    pass
+    late_first: bool = False       # the start-up read, arrived after the first frame
 
 
 @dataclass

@@ -10,10 +10,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from orch_console.store import dispatch as orch
+# Not plain `dispatch`: this module defines its own dispatch() (the console form), which would shadow it.
+from orch_console.store import dispatch as store_dispatch
 from orch_console.store import runs
 from orch_console.store.db import Store
-from orch_console.store.errors import InvalidInput, OrchError
+from orch_console.store.errors import InvalidInput, NotFound, OrchError
+from orch_console.store.worktrees import is_dirty
+
+# Imported by the operations that use them, not at start-up (this module loads with the console,
+# and each of these adds to its first paint): the launcher (~9 ms), store.runtime (~3 ms) and
+# store.report (~4 ms).
 
 
 def _with_store(db_path: str, fn: Any) -> Any:
@@ -29,15 +35,13 @@ def prefill(db_path: str, run_id: str, task_id: str) -> dict[str, Any]:
     def read(s: Store) -> dict[str, Any]:
         with s.snapshot() as conn:
             t = runs.get_task(conn, run_id, task_id)
-            a = orch.latest_attempt(conn, run_id, task_id)
+            a = store_dispatch.latest_attempt(conn, run_id, task_id)
         return {"task": t, "attempt": a}
 
     out = _with_store(db_path, read)
     out.update(launch_choices(db_path, run_id, out["task"], out["attempt"]))
     a = out["attempt"]
     if a and a["worktree_path"] and a["workspace_status"] == "created" and os.path.isdir(a["worktree_path"]):
-        from orch_console.store.worktrees import is_dirty
-
         out["dirty"] = is_dirty(a["worktree_path"])
     else:
         out["dirty"] = False
@@ -49,9 +53,8 @@ def launch_choices(db_path: str, run_id: str, task: dict[str, Any], attempt: dic
     """The dispatch form's launch part: the agent profiles (built-ins and .agents/orch.toml), the
     one to preselect (the run's `profile`, else `sim`) and whether launching starts ticked (the run
     names a profile, or the task's worker is a profile's name)."""
-    from orch_console.store import runtime as rt
-
     from orch_console.console.runtime import launcher
+    from orch_console.store import runtime as rt
 
     problem = ""
     try:
@@ -75,8 +78,8 @@ def dispatch(db_path: str, run_id: str, task_id: str, *, mode: str, to: str | No
     def go(s: Store) -> tuple[dict[str, Any], dict[str, Any] | None]:
         if launch_profile:
             launcher.resolve_profile(launcher.load_profiles(s.path), launch_profile)
-        d = orch.dispatch(s, run_id=run_id, task_id=task_id, execution_mode=mode, to=to or None, body=body,
-                          repo_path=repo_path, workspace_root=workspace_root or None)
+        d = store_dispatch.dispatch(s, run_id=run_id, task_id=task_id, execution_mode=mode, to=to or None,
+                                    body=body, repo_path=repo_path, workspace_root=workspace_root or None)
         if not launch_profile:
             return d, None
         return d, launcher.launch(s, run_id=run_id, task_id=task_id, attempt_no=d["attempt"]["attempt_no"],
@@ -112,17 +115,17 @@ def answer(db_path: str, run_id: str, task_id: str, text: str) -> str:
         except ValueError:
             payload = None
     if payload is not None:
-        _with_store(db_path, lambda s: orch.answer(s, run_id=run_id, task_id=task_id, payload_json=payload,
-                                                    summary="(structured answer)"))
+        _with_store(db_path, lambda s: store_dispatch.answer(s, run_id=run_id, task_id=task_id,
+                                                             payload_json=payload, summary="(structured answer)"))
     else:
-        _with_store(db_path, lambda s: orch.answer(s, run_id=run_id, task_id=task_id, body=text))
+        _with_store(db_path, lambda s: store_dispatch.answer(s, run_id=run_id, task_id=task_id, body=text))
     return f"{task_id}: answer sent; the worker resumes"
 
 
 def retry(db_path: str, run_id: str, task_id: str, *, to: str | None, body: str | None) -> str:
     if body is not None and not body.strip():
         raise InvalidInput("the retry needs an instruction; say what to do differently")
-    d = _with_store(db_path, lambda s: orch.retry(s, run_id=run_id, task_id=task_id, to=to, body=body))
+    d = _with_store(db_path, lambda s: store_dispatch.retry(s, run_id=run_id, task_id=task_id, to=to, body=body))
     a = d["attempt"]
     return f"{task_id}: retry dispatched as attempt {a['attempt_no']} to {a['assigned_to']}"
 
@@ -130,19 +133,20 @@ def retry(db_path: str, run_id: str, task_id: str, *, to: str | None, body: str 
 def reassign(db_path: str, run_id: str, task_id: str, *, to: str | None, body: str | None) -> str:
     if not to:
         raise InvalidInput("reassign needs the new worker's name")
-    d = _with_store(db_path, lambda s: orch.reassign(s, run_id=run_id, task_id=task_id, to=to,
-                                                      body=body if body and body.strip() else None))
+    d = _with_store(db_path, lambda s: store_dispatch.reassign(s, run_id=run_id, task_id=task_id, to=to,
+                                                               body=body if body and body.strip() else None))
     a = d["attempt"]
     return f"{task_id}: reassigned to {a['assigned_to']} as attempt {a['attempt_no']}"
 
 
 def cancel(db_path: str, run_id: str, task_id: str) -> str:
-    _with_store(db_path, lambda s: orch.cancel(s, run_id=run_id, task_id=task_id, reason="cancelled from the console"))
+    _with_store(db_path, lambda s: store_dispatch.cancel(s, run_id=run_id, task_id=task_id,
+                                                         reason="cancelled from the console"))
     return f"{task_id}: cancelled"
 
 
 def cleanup(db_path: str, run_id: str, task_id: str, *, force: bool) -> str:
-    d = _with_store(db_path, lambda s: orch.cleanup(s, run_id=run_id, task_id=task_id, force=force))
+    d = _with_store(db_path, lambda s: store_dispatch.cleanup(s, run_id=run_id, task_id=task_id, force=force))
     parts = [f"{task_id}: {d['count']} worktree(s) removed (branches kept)"]
     parts += [f"skipped a{x['attempt_no']}: {x['reason']}" for x in d["skipped"]]
     return "; ".join(parts)
@@ -181,7 +185,6 @@ def send_keys(db_path: str, run_id: str, task_id: str, text: str) -> str:
 def worker_attempt(db_path: str, run_id: str, task_id: str) -> dict[str, Any]:
     """The task's latest attempt, for the keys that reach its worker (send keys, attach)."""
     from orch_console.store import runtime as rt
-    from orch_console.store.errors import NotFound
 
     a = _with_store(db_path, lambda s: rt.get_attempt(s, run_id, task_id))
     if a is None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from orch_console import themes
 
 ENTRIES: list[tuple[str, str, str]] = [
     ("task: dispatch", "dispatch", "hand the selected ready task to a worker and launch it (mode, worker and profile prefilled)"),
@@ -26,29 +29,28 @@ ENTRIES: list[tuple[str, str, str]] = [
     ("pane: task DAG", "pane('dag')", "tasks by wave with their edges"),
     ("pane: blocked questions", "pane('blocked')", "questions waiting for the leader"),
     ("pane: attempt log", "pane('log')", "the selected task's attempts and messages"),
-    ("theme: next theme", "next_theme", "switch between the console themes"),
-    ("help: keys", "help", "every key and what it does"),
+    ("theme: next theme", "app.next_theme", "switch between the console themes"),
+    ("help: keys", "app.help", "every key and what it does"),
 ]
 
 
 class ConsoleCommands(Provider):
+    def _run(self, action: str) -> Callable[[], Awaitable[bool]]:
+        # Actions without a namespace are the board's: the first screen of the stack (under any
+        # modal the palette was opened over), as its keys are.
+        return partial(self.app.run_action, action, self.app.screen_stack[0])
+
     async def discover(self) -> Hits:
         for title, action, help_text in ENTRIES:
-            yield DiscoveryHit(title, partial(self.app.run_action, action), help=help_text)
-        for name in self._theme_names():
+            yield DiscoveryHit(title, self._run(action), help=help_text)
+        for name in themes.theme_names():
             yield DiscoveryHit(f"theme: {name}", partial(setattr, self.app, "theme", name), help="switch theme")
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        items = [(t, partial(self.app.run_action, a), h) for t, a, h in ENTRIES]
-        items += [(f"theme: {n}", partial(setattr, self.app, "theme", n), "switch theme") for n in self._theme_names()]
+        items: list[tuple[str, Callable[[], object], str]] = [(t, self._run(a), h) for t, a, h in ENTRIES]
+        items += [(f"theme: {n}", partial(setattr, self.app, "theme", n), "switch theme") for n in themes.theme_names()]
         for title, cb, help_text in items:
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), cb, help=help_text)
-
-    @staticmethod
-    def _theme_names() -> list[str]:
-        from orch_console import themes
-
-        return themes.theme_names()

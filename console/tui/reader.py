@@ -11,10 +11,12 @@ import time
 from typing import Any
 
 from orch_console.store import views
-from orch_console.store.board import (ATTENTION_EVENTS, LIVE_ATTEMPT, Board, Changes, Header, Page, TaskFilter, TaskRow,
-                         last_event_id)
+from orch_console.store.board import Board, last_event_id
 from orch_console.store.db import Store
 from orch_console.store.errors import NotFound, OrchError, StoreUnavailable
+from orch_console.store.models import Changes, Header, Page, TaskFilter, TaskRow
+from orch_console.store.runs import latest_run, run_exists
+from orch_console.store.states import ATTENTION_EVENTS
 
 LIVENESS_POLL_SECONDS = 0.5   # attempts.liveness changes carry no event: look for them this often
 
@@ -72,12 +74,10 @@ class ConsoleData:
 
     # -- reads -----------------------------------------------------------------------------
     def pick_run(self, run_id: str | None) -> str:
-        from orch_console.store.runs import latest_run
-
         with self.lock:
             s = self.store()
             if run_id:
-                if s.one("SELECT 1 FROM runs WHERE run_id=?", (run_id,)) is None:
+                if not run_exists(s, run_id):
                     raise NotFound(f"run {run_id} not found in {self.db_path}")
                 return run_id
             r = latest_run(s)
@@ -92,8 +92,7 @@ class ConsoleData:
             cursor = last_event_id(s)  # read first: events after it are replayed, never missed
             self.board = b = Board(s, run_id, defer_waves=True)
             b.refresh_attention()
-            self._liveness_seen = str(s.scalar("SELECT coalesce(max(liveness_at), '') FROM attempts WHERE run_id=?",
-                                               (run_id,)))
+            self._liveness_seen = b.newest_liveness_at()
             page = b.quick_first_page(limit) if f == TaskFilter() and not select else None
             if page is None:
                 b.rebuild_waves()
@@ -185,20 +184,8 @@ class ConsoleData:
         if now < self._next_liveness:
             return set()
         self._next_liveness = now + LIVENESS_POLL_SECONDS
-        got = b.store.all(f"SELECT task_id, liveness_at FROM attempts WHERE status IN ({','.join('?' * len(LIVE_ATTEMPT))})"
-                          " AND run_id=? AND liveness_at>?", (*LIVE_ATTEMPT, b.run_id, self._liveness_seen))
-        if got:
-            self._liveness_seen = max(r[1] for r in got)
-        return {r[0] for r in got}
-
-    def run_id(self) -> str | None:
-        return self.board.run_id if self.board else None
-
-
-def timed(fn: Any) -> tuple[Any, float]:
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
+        tasks, self._liveness_seen = b.liveness_changes_since(self._liveness_seen)
+        return tasks
 
 
 def error_text(exc: BaseException) -> str:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from orch_console.store import dispatch as orch
-from orch_console.store import inbox, runs, runtime
+from orch_console.store import dispatch, inbox, runs, runtime
 from orch_console.store.db import Store
+from orch_console.store.validate import now_ts
 
 RUN = "web-auth"
 NASTY = ("renders literally: [/bold] [link=x]click[/link] \x1b]8;;http://x\x07osc-link\x1b]8;;\x07 "
@@ -40,7 +40,7 @@ PLAN: list[tuple[str, str, str, list[str]]] = [
 
 def _work(store: Store, task: str, agent: str, steps: list[tuple[str, str, str]]) -> str:
     """Dispatch (analysis mode), claim and play a worker's messages; returns the thread id."""
-    d = orch.dispatch(store, run_id=RUN, task_id=task, execution_mode="analysis", to=agent)
+    d = dispatch.dispatch(store, run_id=RUN, task_id=task, execution_mode="analysis", to=agent)
     thread = d["attempt"]["thread_id"]
     inbox.claim(store, agent=agent, thread_id=thread)
     for kind, summary, body in steps:
@@ -49,7 +49,7 @@ def _work(store: Store, task: str, agent: str, steps: list[tuple[str, str, str]]
         elif kind == "question":
             inbox.update(store, agent=agent, thread_id=thread, status="blocked", summary=summary, body=body)
         elif kind == "answer":
-            orch.answer(store, run_id=RUN, task_id=task, summary=summary, body=body)
+            dispatch.answer(store, run_id=RUN, task_id=task, summary=summary, body=body)
         elif kind in ("done", "failed"):
             inbox.finish(store, agent=agent, thread_id=thread, outcome=kind, summary=summary, body=body)
     return thread
@@ -87,11 +87,9 @@ def build_sample_run(db_path: str, *, pin_time: bool = True) -> dict[str, Any]:
                                               ("question", "Is 5 attempts per minute OK?", ""),
                                               ("answer", "Yes, 5 per minute, then exponential backoff", ""),
                                               ("done", "rate limiting merged", "")])
-        orch.dispatch(store, run_id=RUN, task_id="lint", execution_mode="analysis", to="gemini")
+        dispatch.dispatch(store, run_id=RUN, task_id="lint", execution_mode="analysis", to="gemini")
         # the watcher's verdicts on the live attempts, as a leader would see them mid-run
-        live = {r[0]: r[1] for r in store.all(
-            "SELECT task_id, thread_id FROM attempts WHERE run_id=? AND status IN"
-            " ('pending','claimed','in_progress','blocked')", (RUN,))}
+        live = {a["task_id"]: a["thread_id"] for a in runtime.live_attempts(store, RUN)}
         runtime.set_liveness(store, [(live[t], v) for t, v in (
             ("passwords", "alive"), ("lint", "starting"), ("tokens", "blocked"), ("sessions", "blocked"))])
     finally:
@@ -106,8 +104,6 @@ PINNED_BASE = 1_767_225_600.0  # 2026-01-01T00:00:00Z: screens rendered from thi
 
 def pin_timestamps(db_path: str, base: float = PINNED_BASE) -> None:
     """Rewrite every timestamp to base + a small step per row, keeping their order. Test data only."""
-    from orch_console.store.validate import now_ts
-
     conn = sqlite3.connect(db_path)
     conn.create_function("pin", 1, lambda i: now_ts(base + 7.0 * (i or 0)), deterministic=True)
     try:

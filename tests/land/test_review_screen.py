@@ -45,7 +45,8 @@ def test_review_view_lists_files_scrolls_a_large_diff_and_lands(lrig: LandRig) -
         async with app.run_test(size=(140, 40)) as pilot:
             await pilot.pause()
             await app.workers.wait_for_complete()
-            app.selected = "big"
+            await _until(pilot, lambda: app.board.run_id == "r1", "run opened")
+            app.board.selected = "big"
             await pilot.press("V")
             await _until(pilot, lambda: app.screen.__class__.__name__ == "ReviewScreen", "review screen")
             from textual.widgets import OptionList
@@ -93,7 +94,8 @@ def test_review_view_shows_conflicts_and_requests_changes(lrig: LandRig) -> None
         async with app.run_test(size=(140, 40)) as pilot:
             await pilot.pause()
             await app.workers.wait_for_complete()
-            app.selected = "other"
+            await _until(pilot, lambda: app.board.run_id == "r1", "run opened")
+            app.board.selected = "other"
             await pilot.press("V")
             await _until(pilot, lambda: app.screen.__class__.__name__ == "ReviewScreen", "review screen")
             from textual.widgets import Static

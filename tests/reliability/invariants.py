@@ -10,7 +10,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from orch_console.store.fold import THREAD_TO_TASK, run_status_probe
+from orch_console.store.fold import run_status_probe
+from orch_console.store.states import THREAD_TO_TASK
 
 # every message is written together with exactly one of these events, carrying its message_id
 MESSAGE_EVENTS = ("thread_created", "thread_message", "thread_claim", "lease_renewed", "thread_update",

@@ -135,9 +135,9 @@ def test_a_commit_during_a_pass_wakes_the_next_pass(rig: Rig) -> None:
         w.tick()
         real = w._checkpoint
 
-        def commit_mid_pass(res: Any) -> None:  # another process's write, while this pass runs
+        def commit_mid_pass() -> None:  # another process's write, while this pass runs
             runs.task_add(other, run_id=rig.run_id, task_id=f"t{time.monotonic_ns()}", title="x")
-            real(res)
+            real()
 
         w._checkpoint = commit_mid_pass  # type: ignore[method-assign]
         w.tick()

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from orch_console.console.runtime.watcher import Watcher
-from orch_console.store import runtime as rt
+from orch_console.store import watcher_actions as wa
 from tests.conftest import ORCH
 from tests.runtime.conftest import Rig, until
 
@@ -49,7 +49,7 @@ def test_failing_check_fails_the_task_and_the_retry_brief_quotes_it_then_a_pass_
     started = rig.events("task_check_started", "t")
     assert [(e["attempt_no"], e["summary"].split(":")[0]) for e in started] == [(1, "running check feature"),
                                                                                (2, "running check feature")]
-    keys = [a["action_key"] for a in rt.actions(rig.store, rig.run_id) if a["action"] == "run_check"]
+    keys = [a["action_key"] for a in wa.actions(rig.store, rig.run_id) if a["action"] == "run_check"]
     assert keys == [f"check:{rig.run_id}:t:a1:feature", f"check:{rig.run_id}:t:a2:feature"]
     failed = rig.events("task_failed", "t")
     assert len(failed) == 1 and '"end_reason":"check_failed"' in failed[0]["payload_json"]
@@ -100,6 +100,6 @@ def test_watcher_killed_during_a_check_the_next_one_takes_it_over_once(rig: Rig,
             w.tick()
     finally:
         w.close()
-    keys = [a["action_key"] for a in rt.actions(rig.store, rig.run_id) if a["action"] == "run_check"]
+    keys = [a["action_key"] for a in wa.actions(rig.store, rig.run_id) if a["action"] == "run_check"]
     assert keys == [f"check:{rig.run_id}:t:a1:slow", f"check:{rig.run_id}:t:a1:slow:g2"]
     assert marker.read_text() == "run\nrun\n"  # once by the killed watcher, once by its successor

@@ -12,6 +12,7 @@ from collections import Counter
 
 from orch_console.console.runtime.watcher import Watcher
 from orch_console.store import runtime as rt
+from orch_console.store import watcher_actions as wa
 from tests.conftest import ORCH, git_env
 from tests.runtime.conftest import Rig, until
 
@@ -43,7 +44,7 @@ def test_watcher_killed_with_sigkill_resumes_without_repeating_an_action(rig: Ri
         until(lambda: rig.events("attempt_nudged", "q"), timeout=40)
     finally:
         out1 = _kill(first)
-    saved = rt.cursor(rig.store, rig.run_id)
+    saved = wa.cursor(rig.store, rig.run_id)
     assert saved > 0, out1
     second = _watch(rig)
     try:
@@ -57,7 +58,7 @@ def test_watcher_killed_with_sigkill_resumes_without_repeating_an_action(rig: Ri
     assert counts[("task_auto_retried", "f", 2)] == 1 and counts[("task_auto_retried", "q", 2)] == 1
     assert counts[("attempt_nudged", "q", 1)] == 1 and counts[("attempt_stalled", "q", 1)] == 1
     assert [len(rig.attempts(t)) for t in ("f", "q")] == [2, 2]
-    assert rt.cursor(rig.store, rig.run_id) > saved
+    assert wa.cursor(rig.store, rig.run_id) > saved
 
 
 def test_a_watcher_that_lost_its_cursor_repeats_nothing(rig: Rig) -> None:
@@ -70,7 +71,7 @@ def test_a_watcher_that_lost_its_cursor_repeats_nothing(rig: Rig) -> None:
     finally:
         w.close()
     before = _action_counts(rig)
-    actions_before = len(rt.actions(rig.store, rig.run_id))
+    actions_before = len(wa.actions(rig.store, rig.run_id))
     # As if it had been killed after acting but before saving its cursor: start from zero.
     rig.store.write(lambda conn: conn.execute("UPDATE watcher_state SET last_event_id=0"))
     again = Watcher(rig.store.path, rig.run_id)
@@ -82,7 +83,7 @@ def test_a_watcher_that_lost_its_cursor_repeats_nothing(rig: Rig) -> None:
     finally:
         again.close()
     assert _action_counts(rig) == before
-    assert len(rt.actions(rig.store, rig.run_id)) == actions_before
+    assert len(wa.actions(rig.store, rig.run_id)) == actions_before
     assert len(rig.events("task_escalated", "f")) == 1
 
 
@@ -96,7 +97,7 @@ def test_restarted_watcher_starts_from_the_saved_cursor(rig: Rig) -> None:
         w.tick()
     finally:
         w.close()
-    saved = rt.cursor(rig.store, rig.run_id)
+    saved = wa.cursor(rig.store, rig.run_id)
     last = rig.store.scalar("SELECT max(event_id) FROM events")
     assert saved == last
     p = subprocess.run([ORCH, "--db", rig.store.path, "--json", "watch", "--run", rig.run_id, "--once"],

@@ -6,8 +6,6 @@ import json
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from orch_console.console.tui.app import OrchConsole
 from orch_console.console.tui.config import ConsoleConfig
 from tests.conftest import INBOX, git_env, make_repo
@@ -56,16 +54,16 @@ async def test_answer_key_reaches_the_workers_wait_reply(cli) -> None:  # type: 
     thread = dispatched_and_claimed(cli, "t1")
     app = OrchConsole(cli.db, "r1", engine=False)
     async with app.run_test(size=(140, 40)) as pilot:
-        await wait_until(pilot, lambda: app.run_id == "r1", what="run opened")
+        await wait_until(pilot, lambda: app.board.run_id == "r1", what="run opened")
         cli.ok("inbox", "update", "--agent", "w1", "--thread", thread, "--status", "blocked",
                "--summary", "Which port?", "--body", "8080 or 9090?")
         waiter = subprocess.Popen([INBOX, "--db", cli.db, "--json", "wait-reply", "--thread", thread, "--agent", "w1",
                                    "--timeout-seconds", "60"], stdout=subprocess.PIPE, text=True, env=git_env())
         try:
-            await wait_until(pilot, lambda: bool(app.blocked_items), what="live refresh shows the question")
+            await wait_until(pilot, lambda: bool(app.board.blocked), what="live refresh shows the question")
             await pilot.press("a")
             await pilot.pause()
-            assert app.pane == "blocked"
+            assert app.board.pane == "blocked"
             assert app.focused is not None and app.focused.id == "answer-input"
             await pilot.press(*"use 9090")
             await pilot.press("enter")
@@ -77,12 +75,12 @@ async def test_answer_key_reaches_the_workers_wait_reply(cli) -> None:  # type: 
         assert doc["ok"] is True
         assert doc["data"]["message"]["body"] == "use 9090"
         assert doc["data"]["message"]["kind"] == "answer"
-        await wait_until(pilot, lambda: not app.blocked_items, what="blocked list to empty")
+        await wait_until(pilot, lambda: not app.board.blocked, what="blocked list to empty")
         # the answer box let go of the keyboard: `1` switches pane instead of typing a digit
         assert app.focused is None or app.focused.id != "answer-input"
         await pilot.press("1")
         await pilot.pause()
-        assert app.pane == "board"
+        assert app.board.pane == "board"
     assert task_status(cli.db, "t1") == "running"
 
 
@@ -93,7 +91,7 @@ async def test_escape_leaves_the_answer_box(cli) -> None:  # type: ignore[no-unt
     cli.ok("inbox", "update", "--agent", "w1", "--thread", thread, "--status", "blocked", "--summary", "Which port?")
     app = OrchConsole(cli.db, "r1", engine=False)
     async with app.run_test(size=(140, 40)) as pilot:
-        await wait_until(pilot, lambda: bool(app.blocked_items), what="the question")
+        await wait_until(pilot, lambda: bool(app.board.blocked), what="the question")
         await pilot.press("a")
         await pilot.pause()
         assert app.focused is not None and app.focused.id == "answer-input"
@@ -102,7 +100,7 @@ async def test_escape_leaves_the_answer_box(cli) -> None:  # type: ignore[no-unt
         assert app.focused is None or app.focused.id != "answer-input"
         await pilot.press("1")
         await pilot.pause()
-        assert app.pane == "board"
+        assert app.board.pane == "board"
 
 
 async def test_answer_with_json_sends_a_structured_payload(cli) -> None:  # type: ignore[no-untyped-def]
@@ -130,7 +128,7 @@ async def test_dispatch_key_creates_attempt_and_worktree_in_code_mode(cli, tmp_p
     app = OrchConsole(cli.db, "r1", live=False, engine=False, config=ConsoleConfig(repo_path=str(repo)))
     async with app.run_test(size=(140, 40)) as pilot:
         await settle(pilot)
-        assert app.selected == "t1"
+        assert app.board.selected == "t1"
         await pilot.press("d")
         await wait_until(pilot, lambda: app.screen.__class__.__name__ == "DispatchScreen", what="dispatch form")
         from textual.widgets import Input, Select
@@ -265,19 +263,19 @@ async def test_filter_and_views_window_the_table(sample_db: str) -> None:
     app = OrchConsole(sample_db, live=False, engine=False)
     async with app.run_test(size=(140, 40)) as pilot:
         await settle(pilot)
-        assert len(app.table.window) == 17
+        assert len(app.board.table.window) == 17
         await pilot.press("f")
         await settle(pilot)
-        assert [r.task_id for r in app.table.window] == ["ci"]
+        assert [r.task_id for r in app.board.table.window] == ["ci"]
         await pilot.press("n")
         await settle(pilot)
-        assert {r.task_id for r in app.table.window} == {"ci", "tokens", "sessions"}
+        assert {r.task_id for r in app.board.table.window} == {"ci", "tokens", "sessions"}
         await pilot.press("n")  # toggles back to all
         await pilot.press("slash")
         await pilot.pause()
         await pilot.press(*"api", "enter")
         await settle(pilot)
-        assert {r.task_id for r in app.table.window} == {"login-api", "refresh-api"}
+        assert {r.task_id for r in app.board.table.window} == {"login-api", "refresh-api"}
 
 
 async def test_missing_database_shows_a_banner_not_a_traceback(tmp_path: Path) -> None:
@@ -288,6 +286,33 @@ async def test_missing_database_shows_a_banner_not_a_traceback(tmp_path: Path) -
         assert banner.has_class("shown")
         assert "no database" in str(banner.render())
     assert not (tmp_path / "nope.db").exists()
+
+
+async def test_a_database_that_appears_later_is_opened_and_the_banner_goes(tmp_path: Path) -> None:
+    """Live, the refresh thread keeps trying a missing database every second and opens the run
+    once it is there."""
+    import os
+    import sqlite3
+
+    from orch_console.console.tui.sample import RUN, build_sample_run
+
+    db = tmp_path / "later.db"
+    app = OrchConsole(str(db), live=True, engine=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        banner = app.query_one("#banner")
+        await wait_until(pilot, lambda: banner.has_class("shown"), what="the banner")
+        # The database appears whole (one file, no WAL): a half-built one, no run yet, would be
+        # opened as "no runs yet", and that banner stays until the next failure.
+        (tmp_path / "build").mkdir()
+        built = tmp_path / "build" / "later.db"
+        build_sample_run(str(built))
+        c = sqlite3.connect(built)
+        c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        c.close()
+        os.replace(built, db)
+        await wait_until(pilot, lambda: app.board.run_id == RUN, what="the run opened")
+        await wait_until(pilot, lambda: not banner.has_class("shown"), what="the banner gone")
+        assert app.board.table.window
 
 
 async def test_corrupt_database_shows_a_banner(tmp_path: Path) -> None:
@@ -309,14 +334,14 @@ async def test_console_numbers_waves_as_orch_plan_does(cli) -> None:  # type: ig
     app = OrchConsole(cli.db, "r1", live=False, engine=False)
     async with app.run_test(size=(140, 40)) as pilot:
         await settle(pilot)
-        assert {t: int(str(app.table.get_cell(t, "wave"))) for t in ("t1", "t2")} == cli_waves
-        header = str(app.base("#run-header").render())
+        assert {t: int(str(app.board.table.get_cell(t, "wave"))) for t in ("t1", "t2")} == cli_waves
+        header = str(app.board.query_one("#run-header").render())
         assert "W0 " in header and "W1 " in header and "W2" not in header
-        app.table.select_task("t2")
+        app.board.table.select_task("t2")
         await settle(pilot)
-        app.action_pane("dag")
+        app.board.action_pane("dag")
         await settle(pilot)
-        assert "wave 1  waits on: t1" in str(app.base("#dag-legend").render())
+        assert "wave 1  waits on: t1" in str(app.board.query_one("#dag-legend").render())
 
 
 async def test_a_refresh_read_for_a_replaced_view_is_dropped_and_read_again(sample_db: str) -> None:
@@ -329,19 +354,21 @@ async def test_a_refresh_read_for_a_replaced_view_is_dropped_and_read_again(samp
     app = OrchConsole(sample_db, live=False, engine=False)
     async with app.run_test(size=(140, 40)) as pilot:
         await settle(pilot)
-        row = next(r for r in app.table.window if r.task_id == "lint")
+        row = next(r for r in app.board.table.window if r.task_id == "lint")
         assert row.status == "dispatched"
         fake = dataclasses.replace(row, status="done")
-        before = app.last_event_id
-        app.post_message(BoardChanged(before + 1, None, [fake], None, None, {"lint"}, view_gen=app._view_gen - 1))
+        before = app.board.last_event_id
+        stale = app.board.view_gen - 1
+        app.board.post_message(BoardChanged(before + 1, None, [fake], None, None, {"lint"}, view_gen=stale))
         await settle(pilot)
-        await wait_until(pilot, lambda: app._refresher is not None and not app._refresh_wake.is_set(),
+        await wait_until(pilot, lambda: app.board.refresher.started and not app.board.refresher.pending,
                          what="the re-read")
-        assert next(r for r in app.table.window if r.task_id == "lint").status == "dispatched"
-        assert app.last_event_id == before
-        app.post_message(BoardChanged(before + 1, None, [fake], None, None, {"lint"}, view_gen=app._view_gen))
+        assert next(r for r in app.board.table.window if r.task_id == "lint").status == "dispatched"
+        assert app.board.last_event_id == before
+        shown = app.board.view_gen
+        app.board.post_message(BoardChanged(before + 1, None, [fake], None, None, {"lint"}, view_gen=shown))
         await settle(pilot)
-        assert next(r for r in app.table.window if r.task_id == "lint").status == "done"
+        assert next(r for r in app.board.table.window if r.task_id == "lint").status == "done"
 
 
 async def test_live_refresh_goes_on_after_the_database_is_replaced_by_one_with_fewer_events(tmp_path: Path) -> None:
@@ -357,24 +384,24 @@ async def test_live_refresh_goes_on_after_the_database_is_replaced_by_one_with_f
     app = OrchConsole(db, live=False, engine=False)
     async with app.run_test(size=(140, 40)) as pilot:
         await settle(pilot)
-        app.request_refresh()
-        await wait_until(pilot, lambda: app._refresher is not None and not app._refresh_wake.is_set(),
+        app.board.request_refresh()
+        await wait_until(pilot, lambda: app.board.refresher.started and not app.board.refresher.pending,
                          what="a refresh")
-        high = app.last_event_id
-        app.data.reset()   # as the live poll does when the file goes away
+        high = app.board.last_event_id
+        app.board.data.reset()   # as the live poll does when the file goes away
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(db + suffix):
                 os.remove(db + suffix)
         with Store(db) as s:
             runs.run_init(s, run_id=RUN, goal="restored")
             runs.task_add(s, run_id=RUN, task_id="first", title="only task")
-        app.recover()
-        await wait_until(pilot, lambda: [r.task_id for r in app.table.window] == ["first"], what="the re-open")
-        assert app.last_event_id < high
+        app.board.recover()
+        await wait_until(pilot, lambda: [r.task_id for r in app.board.table.window] == ["first"], what="the re-open")
+        assert app.board.last_event_id < high
         with Store(db) as s:
             runs.task_add(s, run_id=RUN, task_id="second", title="added after the re-open")
-        app.request_refresh()
-        await wait_until(pilot, lambda: [r.task_id for r in app.table.window] == ["first", "second"],
+        app.board.request_refresh()
+        await wait_until(pilot, lambda: [r.task_id for r in app.board.table.window] == ["first", "second"],
                          what="the task added after the re-open")
 
 
@@ -382,27 +409,53 @@ async def test_a_slow_first_read_does_not_replace_a_run_the_leader_opened_meanwh
                                                                                      monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import threading
 
-    import orch_console.console.tui.app as app_module
+    import orch_console.console.tui.board as board_module
+    from orch_console.console.tui.board import BoardScreen
     from orch_console.store import Store, runs
 
     with Store(sample_db) as s:
         runs.run_init(s, run_id="other", goal="another run")
         runs.task_add(s, run_id="other", task_id="solo", title="the other run's task")
     release = threading.Event()
-    original = OrchConsole._read_first_open
+    original = BoardScreen._read_first_open
 
     def slow_first_read(self) -> None:  # type: ignore[no-untyped-def]
         release.wait(10)
         original(self)
 
-    monkeypatch.setattr(OrchConsole, "_read_first_open", slow_first_read)
-    monkeypatch.setattr(app_module, "FIRST_OPEN_WAIT", 0.05)
+    monkeypatch.setattr(BoardScreen, "_read_first_open", slow_first_read)
+    monkeypatch.setattr(board_module, "FIRST_OPEN_WAIT", 0.05)
     app = OrchConsole(sample_db, "web-auth", live=False, engine=False)
     async with app.run_test(size=(140, 40)) as pilot:
         await pilot.pause()
-        app.open_run("other")
-        await wait_until(pilot, lambda: app.run_id == "other", what="the run the leader opened")
+        app.board.open_run("other")
+        await wait_until(pilot, lambda: app.board.run_id == "other", what="the run the leader opened")
         release.set()
-        await wait_until(pilot, lambda: app._first_open.done(), what="the slow first read")
+        await wait_until(pilot, lambda: app.board.first_open.done(), what="the slow first read")
         await settle(pilot)
-        assert app.run_id == "other" and [r.task_id for r in app.table.window] == ["solo"]
+        assert app.board.run_id == "other" and [r.task_id for r in app.board.table.window] == ["solo"]
+
+
+async def test_palette_commands_act_on_the_board_also_over_a_modal(sample_db: str) -> None:
+    """Each palette entry runs the same action as its key: the board's ones on the board (also when
+    the palette was opened over the help screen), the app's ones on the app."""
+    app = OrchConsole(sample_db, live=False, engine=False)
+
+    async def palette(pilot, text: str) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("ctrl+p")
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "CommandPalette", what="the palette")
+        await pilot.press(*text)
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        await palette(pilot, "failed only")
+        await wait_until(pilot, lambda: app.board.filter.view == "failed", what="the failed view")
+        theme = app.theme
+        await palette(pilot, "next theme")
+        await wait_until(pilot, lambda: app.theme != theme, what="the next theme")
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "HelpScreen", what="help")
+        await palette(pilot, "task DAG")
+        await wait_until(pilot, lambda: app.board.pane == "dag", what="the DAG pane")

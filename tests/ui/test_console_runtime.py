@@ -74,7 +74,7 @@ async def test_dispatch_form_launches_the_profile_and_reports_pid_and_log(rundb:
     make_run(rundb, [("t1", "progress,done", [])], profile="sim")
     app = OrchConsole(rundb, "r1", live=True, engine=False)
     async with app.run_test(size=(140, 40), notifications=True) as pilot:
-        await wait_until(pilot, lambda: app.selected == "t1", what="run opened")
+        await wait_until(pilot, lambda: app.board.selected == "t1", what="run opened")
         await pilot.press("d")
         await wait_until(pilot, lambda: app.screen.__class__.__name__ == "DispatchScreen", what="dispatch form")
         from textual.widgets import Checkbox, Select
@@ -138,24 +138,27 @@ async def test_tmux_worker_screen_prompt_attention_and_send_keys(rundb: str) -> 
     rang: list[int] = []
     async with app.run_test(size=(140, 40), notifications=True) as pilot:
         app.bell = lambda: rang.append(1)  # type: ignore[method-assign]
-        await wait_until(pilot, lambda: app.selected == "t1", what="run opened")
+        await wait_until(pilot, lambda: app.board.selected == "t1", what="run opened")
         await pilot.press("4")
         await wait_until(pilot, lambda: "Continue? [y/n]" in log_output(app), timeout=30, what="prompt on the screen")
         assert "screen of tmux session orch-r1-t1-a1" in str(app.query_one("#log-output-title").render())
-        await wait_until(pilot, lambda: app.table.rows_by_id["t1"].attention == "waiting_input", timeout=30,
+        await wait_until(pilot, lambda: app.board.table.rows_by_id["t1"].attention == "waiting_input", timeout=30,
                          what="needs attention")
-        assert str(app.table.get_cell("t1", "liveness")) == "⚠ input?"
+        assert str(app.board.table.get_cell("t1", "liveness")) == "⚠ input?"
         assert app.query_one("#run-header").header.attention == 1  # type: ignore[attr-defined]
         await wait_until(pilot, lambda: bool(rang), what="bell")
-        assert any("worker waits for input" == n.title for n in app._notifications)
+        # The board rings and notifies together; the App files the notification on its own turn.
+        await wait_until(pilot, lambda: any("worker waits for input" == n.title for n in app._notifications),
+                         what="notification")
         await pilot.press("1", "n")
-        await wait_until(pilot, lambda: [r.task_id for r in app.table.window] == ["t1"], what="attention view")
+        await wait_until(pilot, lambda: [r.task_id for r in app.board.table.window] == ["t1"], what="attention view")
         await pilot.press("s")
         await wait_until(pilot, lambda: app.screen.__class__.__name__ == "SendKeysScreen", what="send keys form")
         assert "Continue? [y/n]" in str(app.screen.query_one(".dialog-body").render())
         await pilot.press("y", "enter")
         await wait_until(pilot, lambda: status(rundb, "t1") == "done", timeout=30, what="worker went on")
-        await wait_until(pilot, lambda: app.table.window == [] or app.query_one("#run-header").header.attention == 0,  # type: ignore[attr-defined]
+        header = app.query_one("#run-header")
+        await wait_until(pilot, lambda: app.board.table.window == [] or header.header.attention == 0,  # type: ignore[attr-defined]
                          what="attention cleared")
     sent = q(rundb, "SELECT payload_json FROM events WHERE event_type='attempt_input_sent'")
     assert sent == [{"payload_json": '{"text":"y"}'}]
@@ -171,12 +174,14 @@ async def test_crashed_worker_escalates_with_a_bell_and_a_marker(rundb: str) -> 
     rang: list[int] = []
     async with app.run_test(size=(140, 40), notifications=True) as pilot:
         app.bell = lambda: rang.append(1)  # type: ignore[method-assign]
-        await wait_until(pilot, lambda: app.selected == "t1", what="run opened")
-        await wait_until(pilot, lambda: app.table.rows_by_id["t1"].attention == "escalate", timeout=30,
+        await wait_until(pilot, lambda: app.board.selected == "t1", what="run opened")
+        await wait_until(pilot, lambda: app.board.table.rows_by_id["t1"].attention == "escalate", timeout=30,
                          what="escalation on the board")
-        assert str(app.table.get_cell("t1", "liveness")) == "⚠ escalated"
+        assert str(app.board.table.get_cell("t1", "liveness")) == "⚠ escalated"
         await wait_until(pilot, lambda: bool(rang), what="bell")
-        assert any(n.title == "escalated to you" for n in app._notifications)
+        # The board rings and notifies together; the App files the notification on its own turn.
+        await wait_until(pilot, lambda: any(n.title == "escalated to you" for n in app._notifications),
+                         what="notification")
         await pilot.press("4")
         await wait_until(pilot, lambda: "worker.log" in str(app.query_one("#log-output-title").render()),
                          what="process log tail")
@@ -190,10 +195,10 @@ async def test_autopilot_key_makes_the_consoles_watcher_dispatch_and_launch(rund
              profile="sim")
     app = OrchConsole(rundb, "r1", live=True, engine=True)
     async with app.run_test(size=(140, 40), notifications=True) as pilot:
-        await wait_until(pilot, lambda: app.selected is not None, what="run opened")
+        await wait_until(pilot, lambda: app.board.selected is not None, what="run opened")
         await pilot.pause(1.5)  # the engine has run passes: autopilot is off, nothing is dispatched
         assert latest(rundb, "t1") is None and latest(rundb, "t3") is None
-        header = app.base("#run-header")
+        header = app.board.query_one("#run-header")
         assert "autopilot off" in str(header.render())
         await pilot.press("p")
         await wait_until(pilot, lambda: header.header.autopilot, what="header shows autopilot on")

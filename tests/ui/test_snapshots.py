@@ -21,10 +21,10 @@ async def _open(pilot, pane: str, select: str | None = None) -> None:  # type: i
     await settle(pilot)
     app = pilot.app
     if select:
-        app.table.select_task(select)
+        app.board.table.select_task(select)
         await settle(pilot)
     if pane != "board":
-        app.action_pane(pane)
+        app.board.action_pane(pane)
         await settle(pilot)
     await pilot.pause(0.1)
 

@@ -354,7 +354,8 @@ def test_a_task_move_inside_one_run_class_cannot_change_the_run_status() -> None
     import itertools
     import random
 
-    from orch_console.store.fold import RUN_CLASS, run_status_from_counts
+    from orch_console.store.fold import run_status_from_counts
+    from orch_console.store.states import RUN_CLASS
 
     rnd = random.Random(7)
     statuses = list(RUN_CLASS)

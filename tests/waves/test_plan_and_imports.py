@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from orch_console.store import InvalidInput, Store
-from orch_console.store import dispatch, imports, inbox, plan, runs
+from orch_console.store import dispatch, imports, inbox, plan, runs, views
 from orch_console.store.checks import verify_run
 from tests.conftest import db_snapshot
 
@@ -23,7 +23,7 @@ def test_waves_critical_path_and_overlaps(store: Store) -> None:
     runs.dep_add(store, run_id="r", task_id="B", depends_on="A")
     runs.dep_add(store, run_id="r", task_id="D", depends_on="B")
     runs.dep_add(store, run_id="r", task_id="E", depends_on="C")
-    p = plan.plan(store, run_id="r")
+    p = views.plan(store, run_id="r")
     assert [[t["task_id"] for t in w["tasks"]] for w in p["waves"]] == [["A", "C"], ["B", "E"], ["D"]]
     assert p["critical_path"] == ["A", "B", "D"] and p["concurrency_cap"] == 5
     overlaps = {tuple(o["tasks"]): o for o in p["overlaps"]}

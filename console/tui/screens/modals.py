@@ -13,8 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
-from orch_console.store.board import RunSummary
-
+from orch_console.store.models import RunSummary
 from orch_console.widgets.text import cell
 
 CANCEL = Binding("escape", "dismiss_none", "Cancel", id="modal.cancel")

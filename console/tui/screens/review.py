@@ -30,7 +30,11 @@ from textual.widgets.option_list import Option
 from orch_console.store.sanitize import clean
 
 if TYPE_CHECKING:
-    from orch_console.console.tui.app import OrchConsole
+    from collections.abc import Callable
+
+    from orch_console.console.tui.keys import LeaderKeys
+
+    RunAction = Callable[[str, Callable[[], str], str | None], None]
 
 STYLES = {
     "add": Style(color="green"),
@@ -184,9 +188,12 @@ class ReviewScreen(Screen):
     ReviewScreen #review-body { height: 1fr; }
     """
 
-    def __init__(self, db_path: str, run_id: str, task_id: str, data: dict[str, Any]) -> None:
+    def __init__(self, db_path: str, run_id: str, task_id: str, data: dict[str, Any], run_action: RunAction) -> None:
+        """run_action(title, fn, task_id): runs fn (a store call) in a thread worker and reports its line
+        (LeaderKeys.leader_action)."""
         super().__init__()
         self.db_path, self.run_id, self.task_id, self.data = db_path, run_id, task_id, data
+        self.run_action = run_action
 
     def compose(self) -> ComposeResult:
         d = self.data
@@ -249,32 +256,30 @@ class ReviewScreen(Screen):
         self._jump(-1)
 
     def action_close(self) -> None:
-        self.app.pop_screen()
+        self.dismiss(None)
 
     def action_land(self) -> None:
-        app: OrchConsole = self.app  # type: ignore[assignment]
         db, rid, task = self.db_path, self.run_id, self.task_id
-        app.leader_action("land", lambda: land_op(db, rid, task), task)
-        self.app.pop_screen()
+        self.run_action("land", lambda: land_op(db, rid, task), task)
+        self.dismiss(None)
 
     def action_request_changes(self) -> None:
         from orch_console.console.tui.screens.modals import InstructionForm, InstructionScreen
 
-        app: OrchConsole = self.app  # type: ignore[assignment]
         db, rid, task = self.db_path, self.run_id, self.task_id
 
         def done(form: InstructionForm | None) -> None:
             if form is None or not (form.body or "").strip():
                 return
-            app.leader_action("request changes", lambda: rework_op(db, rid, task, form.body or "", form.to), task)
-            if isinstance(self.app.screen, ReviewScreen):
-                self.app.pop_screen()
+            self.run_action("request changes", lambda: rework_op(db, rid, task, form.body or "", form.to), task)
+            if self.is_current:
+                self.dismiss(None)
 
         detail = ("The attempt still runs: the review goes to its worker as a reply."
                   if self.data.get("task_status") in ("dispatched", "running") else
                   "A new attempt starts on the land target's tip; its brief carries this review"
                   + (" and the conflicting files." if (self.data.get("land") or {}).get("conflicts") else "."))
-        app.push_screen(InstructionScreen(f"Request changes on {task}", detail, ""), done)
+        self.app.push_screen(InstructionScreen(f"Request changes on {task}", detail, ""), done)
 
 
 # -- the store calls, run in the app's thread workers (each with its own short-lived Store) ------
@@ -331,12 +336,13 @@ def rework_op(db_path: str, run_id: str, task_id: str, body: str, to: str | None
     return f"{task_id}: attempt {out['attempt']['attempt_no']} dispatched with the review"
 
 
-def open_review(app: OrchConsole) -> None:
+def open_review(keys: LeaderKeys) -> None:
     """The `V` key: the selected task's review view (loaded in a thread worker)."""
-    task = app._need_task("review")
+    task = keys._need_task("review")
     if not task:
         return
-    rid, db = app.run_id or "", app.db_path
+    h = keys.host
+    db, rid = h.db_path, h.run_id or ""
 
     def load() -> None:
         from orch_console.console.tui.messages import ActionFinished
@@ -345,8 +351,8 @@ def open_review(app: OrchConsole) -> None:
         try:
             data = load_review(db, rid, task)
         except Exception as exc:  # noqa: BLE001
-            app.post_message(ActionFinished("review", error_text(exc), False, task))
+            h.post_message(ActionFinished("review", error_text(exc), False, task))
             return
-        app.call_from_thread(app.push_screen, ReviewScreen(db, rid, task, data))
+        h.call_from_thread(h.push_screen, ReviewScreen(db, rid, task, data, keys.leader_action), lambda _: None)
 
-    app.run_worker(load, thread=True, group="prefill", exit_on_error=False, description="load review")
+    keys._in_thread(load, "prefill", "load review")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from .report import attempts_text, fmt_duration
-from .sanitize import one_line
+from ..sanitize import one_line
+from .text import attempts_text, fmt_duration
 
 COLOURS = {"done": "#2e7d32", "failed": "#c62828", "blocked": "#8e24aa", "running": "#f9a825",
            "dispatched": "#1565c0", "verifying": "#00838f", "ready": "#0277bd", "planned": "#757575",

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from .records import loads, rows
-from .validate import parse_ts
+from ..records import loads, rows
+from ..validate import parse_ts
 
 
 def land_section(conn: Any, run_id: str) -> dict[str, Any]:
-    from .land_state import gate_on, target_of
+    from ..land_state import gate_on, target_of
 
     waves = {r[0]: r[1] for r in conn.execute("SELECT task_id, wave FROM tasks WHERE run_id=?", (run_id,))}
     lands = rows(conn.execute("SELECT * FROM lands WHERE run_id=? ORDER BY task_id, attempt_no", (run_id,)).fetchall())

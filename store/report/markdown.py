@@ -1,0 +1,58 @@
+"""The wave report as Markdown: one table per wave, the blocked questions, the follow-ups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..sanitize import one_line
+from .text import attempts_text, fmt_duration
+
+
+def _md(text: Any, width: int = 120) -> str:
+    """One table cell: one line, no control characters, pipes escaped."""
+    return one_line("" if text is None else str(text), width).replace("\\", "\\\\").replace("|", "\\|") or "—"
+
+
+def to_markdown(data: dict[str, Any]) -> str:
+    r = data["run"]
+    c = r["counts"]
+    out = [f"# Wave report: {_md(r['run_id'])}", "",
+           f"**Goal:** {_md(r['goal'], 300)}  ", f"**Status:** {r['status']}  ",
+           f"**Duration:** {fmt_duration(r['duration_seconds'])}  ",
+           f"**Completed:** {c['completed']}/{c['total']} | **In-flight:** {c['in_flight']} | "
+           f"**Queued:** {c['queued']} | **Blocked:** {c['blocked']} | **Failed:** {c['failed']}"
+           + (f" | **Cancelled:** {c['cancelled']}" if c["cancelled"] else ""), ""]
+    if data["critical_path"]:
+        out += [f"**Critical path:** {' → '.join(_md(t, 64) for t in data['critical_path'])}", ""]
+    for w in data["waves"]:
+        out += [f"## Wave {w['wave']}", "",
+                "| task | title | owner | status | attempts | duration | branch | checks | PR | CI |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
+        for t in w["tasks"]:
+            checks = ", ".join(f"{ch['name']} {ch['status']}" for ch in t["checks"]) or "—"
+            out.append("| " + " | ".join([
+                _md(t["task_id"]) + (" ★" if t["critical"] else ""), _md(t["title"], 80), _md(t["owner"]),
+                _md(t["status"]), _md(attempts_text(t["attempts"]), 200), fmt_duration(t["duration_seconds"]),
+                _md(t["branch"]), _md(checks), _md(t["links"].get("pr")), _md(t["links"].get("ci"))]) + " |")
+        out.append("")
+    from .landing import to_markdown as landing_md  # issue 14
+
+    out += landing_md(data["landing"], _md)
+    out += ["## Blocked questions", ""]
+    if data["questions"]:
+        out += ["| task | asked by | asked at | question | answer | answered by |", "|---|---|---|---|---|---|"]
+        for q in data["questions"]:
+            answer = q["answer"] if q["answer"] is not None else "(unanswered)"
+            out.append("| " + " | ".join([_md(q["task_id"]), _md(q["asked_by"]), _md(q["asked_at"]),
+                                          _md(q["question"], 200), _md(answer, 200), _md(q["answered_by"])]) + " |")
+    else:
+        out.append("None.")
+    out += ["", "## Follow-ups", ""]
+    if data["follow_ups"]:
+        out += ["| task | title | status | reason | last report |", "|---|---|---|---|---|"]
+        for f in data["follow_ups"]:
+            out.append("| " + " | ".join([_md(f["task_id"]), _md(f["title"], 80), f["status"], _md(f["reason"]),
+                                          _md(f["last_report"], 200)]) + " |")
+    else:
+        out.append("None.")
+    return "\n".join(out) + "\n"
