@@ -37,6 +37,7 @@ from .db import Store
 from .errors import InvalidInput, InvalidState, NotFound
 from .records import add_event, compact_json, loads, row, rows
 from .runs import get_task
+from .states import TaskStatus
 from .validate import check_id, check_text, now_ts
 
 STRATEGIES = ("merge", "squash", "rebase")
@@ -407,7 +408,7 @@ def rework(store: Store, *, run_id: str, task_id: str, to: str | None = None,
         task = get_task(conn, run_id, task_id)
         if is_landed(conn, run_id, task_id):
             raise InvalidState(f"task {task_id} has landed; there is nothing to rework")
-        if task["status"] in ("dispatched", "running"):
+        if task["status"] in (TaskStatus.DISPATCHED, TaskStatus.RUNNING):
             live = _attempt(conn, run_id, task_id)
         else:
             live = None
@@ -480,7 +481,7 @@ def diff(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = No
     check_id(run_id, "--run")
     check_id(task_id, "--task")
     with store.snapshot() as conn:
-        get_task(conn, run_id, task_id)
+        task = get_task(conn, run_id, task_id)
         att = _attempt(conn, run_id, task_id, attempt_no)
     if att["execution_mode"] != "code" or not att["branch_name"]:
         raise InvalidState(f"task {task_id} attempt {att['attempt_no']} ran in analysis mode; it has no diff")
@@ -494,7 +495,7 @@ def diff(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = No
     dirty = g.dirty_files(att["worktree_path"]) if att["workspace_status"] == "created" else []
     return {"task_id": task_id, "attempt_no": att["attempt_no"], "branch": att["branch_name"],
             "base_commit": att["base_commit"], "head_commit": head, "mode": mode, "files": files,
-            "diff": text, "uncommitted": dirty}
+            "diff": text, "uncommitted": dirty, "task_status": task["status"]}
 
 
 # -- the autopilot's landing -------------------------------------------------------------------

@@ -291,7 +291,7 @@ def load_review(db_path: str, run_id: str, task_id: str) -> dict[str, Any]:
     s = Store(db_path)
     try:
         d = land.diff(s, run_id=run_id, task_id=task_id)
-        status = s.scalar("SELECT status FROM tasks WHERE run_id=? AND task_id=?", (run_id, task_id))
+        status = d["task_status"]
         if status == "done":
             try:
                 land.check(s, run_id=run_id, task_id=task_id)  # conflicts known before landing
@@ -299,7 +299,6 @@ def load_review(db_path: str, run_id: str, task_id: str) -> dict[str, Any]:
                 pass
         with s.snapshot() as conn:
             lv = summary(conn, run_id)
-        d["task_status"] = status
         d["target"] = lv["target"]
         d["land"] = lv["tasks"].get(task_id) or {}
         return d
