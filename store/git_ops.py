@@ -264,24 +264,6 @@ def checkouts_of(repo: str, branch: str) -> list[Checkout]:
     return found
 
 
-def checkouts_of_slow(repo: str, branch: str) -> list[Checkout]:
-    """checkouts_of through `git worktree list` (kept for cross-checking in tests)."""
-    text = out(repo, "worktree", "list", "--porcelain")
-    found: list[Checkout] = []
-    cur: dict[str, str] = {}
-    for line in text.splitlines() + [""]:
-        if not line:
-            if cur.get("branch") == f"refs/heads/{branch}" and "bare" not in cur:
-                path = cur["worktree"]
-                dirty = os.path.isdir(path) and bool(out(path, "status", "--porcelain", "--untracked-files=no"))
-                found.append(Checkout(path, cur.get("HEAD", ""), dirty))
-            cur = {}
-            continue
-        k, _, v = line.partition(" ")
-        cur[k] = v
-    return found
-
-
 def dirty_files(worktree: str) -> list[str]:
     """Uncommitted changes (untracked files included, ignored files not) in a worktree."""
     if not os.path.isdir(worktree):
