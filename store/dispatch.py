@@ -104,6 +104,9 @@ def _new_attempt(store: Store, *, run_id: str, task_id: str, mode: str | None, t
     attempt_no = (prev["attempt_no"] if prev else 0) + 1
     ws = None
     if mode == "code":
+        from .land_target import code_base  # issue 14: the run's land target, and the base under its gate
+
+        base_ref = code_base(store, run_id=run_id, repo_path=repo_path, base_ref=base_ref, action=verb)
         ws = worktrees.create(repo_path, run_id=run_id, task_id=task_id, attempt_no=attempt_no,
                               base_ref=base_ref, workspace_root=workspace_root)
 
@@ -167,11 +170,16 @@ def _new_attempt(store: Store, *, run_id: str, task_id: str, mode: str | None, t
                 "previous_attempt": public_attempt(cur) if cur else None}
 
     try:
-        return store.write(tx)
+        result = store.write(tx)
     except BaseException:
         if ws is not None:
             worktrees.discard(ws)
         raise
+    if ws is not None:
+        from .land_target import after_code_dispatch
+
+        after_code_dispatch(store, run_id=run_id, repo=ws.repo_path, base_commit=ws.base_commit)
+    return result
 
 
 def dispatch(store: Store, *, run_id: str, task_id: str, execution_mode: str | None, to: str | None = None,

@@ -41,12 +41,16 @@ def set_task_status(conn: sqlite3.Connection, run_id: str, task_id: str, new: st
 
 
 def promote_dependents(conn: sqlite3.Connection, run_id: str, task_id: str, *, now: str) -> list[str]:
-    """Tasks whose last unfinished dependency was task_id become ready, in this transaction."""
+    """Tasks whose last unfinished dependency was task_id become ready, in this transaction.
+    With the run's land gate on (store/land.py), a dependency counts only once it has landed."""
+    from .land_state import gate_on, unlanded_dependency_sql
+
+    unlanded = f" OR {unlanded_dependency_sql('u')}" if gate_on(conn, run_id) else ""
     ready = [r[0] for r in conn.execute(
         "SELECT t.task_id FROM deps d JOIN tasks t ON t.run_id=d.run_id AND t.task_id=d.task_id "
         "WHERE d.run_id=? AND d.depends_on=? AND t.status='planned' AND NOT EXISTS ("
         "  SELECT 1 FROM deps d2 JOIN tasks u ON u.run_id=d2.run_id AND u.task_id=d2.depends_on "
-        "  WHERE d2.run_id=t.run_id AND d2.task_id=t.task_id AND u.status <> 'done')",
+        f"  WHERE d2.run_id=t.run_id AND d2.task_id=t.task_id AND (u.status <> 'done'{unlanded}))",
         (run_id, task_id)).fetchall()]
     for t in ready:
         conn.execute("UPDATE tasks SET status='ready', updated_at=? WHERE run_id=? AND task_id=? "

@@ -47,6 +47,10 @@ class Settings:
     execution_mode: str = ""                 # "" = code when repo_path is set, else analysis
     repo_path: str = ""
     workspace_root: str = ""
+    land_target: str = ""                    # issue 14: branch to land into ("" = orch/<run>/_land, no gate)
+    auto_land: bool = False                  # land what passes its gate, in graph order (implies the gate)
+    land_strategy: str = "merge"             # auto_land's strategy: merge, squash or rebase
+    land_verify: bool = False                # auto_land re-runs required checks on the landed result first
 
     @classmethod
     def parse_updates(cls, items: list[str]) -> dict[str, Any]:

@@ -230,7 +230,10 @@ def dep_add_tx(conn: sqlite3.Connection, run_id: str, task_id: str, depends_on: 
                            f"before it is dispatched")
     conn.execute("INSERT INTO deps (run_id, task_id, depends_on) VALUES (?,?,?)", (run_id, task_id, depends_on))
     raise_wave(conn, run_id, task_id, d["wave"] + 1)
-    if d["status"] != "done" and t["status"] == "ready":
+    from .land_state import gate_on, is_landed  # issue 14: under the land gate a dependency counts once landed
+
+    if (d["status"] != "done" or (gate_on(conn, run_id) and not is_landed(conn, run_id, depends_on))) \
+            and t["status"] == "ready":
         conn.execute("UPDATE tasks SET status='planned', updated_at=? WHERE run_id=? AND task_id=?",
                      (now, run_id, task_id))
         add_event(conn, "task_planned", run_id=run_id, task_id=task_id, summary=f"waits for {depends_on}", now=now)

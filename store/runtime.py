@@ -314,7 +314,9 @@ def watched_runs(store: Store, run_id: str | None = None) -> dict[str, dict[str,
     if run_id:
         found = store.all("SELECT run_id, status, config_json FROM runs WHERE run_id=?", (run_id,))
     else:
-        found = store.all(f"SELECT run_id, status, config_json FROM runs WHERE status IN {sql_in(WATCHED_RUN)}")
+        # issue 14: a done run with auto_land still has its last wave to land
+        found = store.all(f"SELECT run_id, status, config_json FROM runs WHERE status IN {sql_in(WATCHED_RUN)} OR"
+                          " (status='done' AND json_extract(config_json, '$.auto_land') IN (1, 'true'))")
     return {r["run_id"]: loads(r["config_json"], {}) for r in found if r["status"] != RunStatus.CANCELLED}
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from collections import defaultdict, deque
 from typing import Any
 
+from .land_schema import LAND_DDL
 from .errors import StoreUnavailable
 # The CHECK constraints spell the vocabulary of states.py; changing a vocabulary there needs a
 # migration here too (a new status is refused by the CHECK of an existing database).
@@ -282,6 +283,7 @@ MIGRATIONS: list[tuple[str, str | Callable[[Any], None]]] = [
     ("m005_stored_waves", _m005_stored_waves),
     ("m006_watch_memory", WATCH_MEMORY),
     ("m007_profile_holds", PROFILE_HOLDS),
+    ("m008_land", LAND_DDL),  # issue 14: land targets and per-attempt land state (land_schema.py)
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -150,6 +150,10 @@ def status(store: Store, *, run_id: str, reconcile_first: bool = True,
     check_id(run_id, "--run")
     # status folds first but leaves the report of changes (and its cursor) to `orch reconcile`
     updated = reconcile(store, run_id=run_id, report=False)["updated_tasks"] if reconcile_first else []
+    if reconcile_first:
+        from .land_recover import recover_if_needed  # issue 14: settle a land interrupted by kill -9
+
+        recover_if_needed(store, run_id)
     if encoded and needs_look_limit is None:
         return _status_encoded(store, run_id, updated)
     with store.snapshot() as conn:
@@ -192,6 +196,7 @@ def status(store: Store, *, run_id: str, reconcile_first: bool = True,
         finally:
             conn.row_factory = sqlite3.Row
         questions = blocked_questions(conn, run_id) if counts.get("blocked") else {}
+        land_view = _land_summary(conn, run_id)
     dep_map: dict[str, list[str]] = defaultdict(list)
     for t, d in deps:
         dep_map[t].append(d)
@@ -210,7 +215,8 @@ def status(store: Store, *, run_id: str, reconcile_first: bool = True,
             "blocked_question": q["question"] if q else None,
             "gate": gate_of(required, checks.get((task_id, latest["attempt_no"]), []) if latest else []),
         })
-    return {"run": public_run(run, counts), "tasks": out_tasks, "updated_tasks": updated, "waves": waves}
+    return {"run": public_run(run, counts), "tasks": out_tasks, "updated_tasks": updated, "waves": waves,
+            "land": land_view}
 
 
 def _task_json_sql() -> str:
@@ -261,6 +267,7 @@ def _status_encoded(store: Store, run_id: str, updated: list[dict[str, Any]]) ->
         finally:
             conn.row_factory = sqlite3.Row
         questions = blocked_questions(conn, run_id) if counts.get("blocked") else {}
+        land_view = _land_summary(conn, run_id)
     parts = []
     for task_id, st, checks_json, attempt_no, text in found:
         q = questions.get(task_id) if st == "blocked" else None
@@ -272,7 +279,14 @@ def _status_encoded(store: Store, run_id: str, updated: list[dict[str, Any]]) ->
             text = json.dumps(obj, separators=(",", ":"))
         parts.append(text)
     return {"run": public_run(run, counts), "tasks": RawJSON("[" + ",".join(parts) + "]"),
-            "updated_tasks": updated, "waves": waves}
+            "updated_tasks": updated, "waves": waves, "land": land_view}
+
+
+def _land_summary(conn: Any, run_id: str) -> dict[str, Any]:
+    """Issue 14: the run's land target, its gate, and each task's land state (conflicts, landed)."""
+    from .land_state import summary
+
+    return summary(conn, run_id)
 
 
 def _checks_by_attempt(conn: Any, run_id: str, only: str = "",

@@ -67,6 +67,7 @@ TASKS: list[tuple[str, str, list[str], list[str], str]] = [
 
 DEMO_CONFIG: dict[str, Any] = {
     "autopilot": True, "concurrency": 5, "profile": "sim", "execution_mode": "code",
+    "auto_land": True,  # issue 14: land in graph order; dependants start from their parents' landed code
     "liveness_interval_seconds": 0.5, "nudge_seconds": 3.0, "stall_seconds": 5.0, "idle_seconds": 10.0,
     "crash_grace_seconds": 0.3, "max_attempts": 3, "retry_backoff_seconds": 1.0, "retry_backoff_max_seconds": 4.0,
     "worker_env": {"ORCH_SIM_STEP_SECONDS": "0.25", "ORCH_SIM_LEASE_SECONDS": "4"},
@@ -114,7 +115,7 @@ PROGRESS_EVENTS = {
     "attempt_stalled": "stalled", "attempt_nudged": "nudged", "task_auto_retried": "retrying",
     "task_escalated": "escalated", "lease_expired": "lease expired", "run_done": "run done",
     "task_verifying": "verifying", "task_check_started": "checking", "task_verification_recorded": "check",
-    "task_overlap_wait": "waiting",
+    "task_overlap_wait": "waiting", "task_landed": "landed", "task_conflicts": "conflicts",
 }
 
 
@@ -152,7 +153,12 @@ def _answer_blocked(store: Store, run_id: str, seen: dict[str, float]) -> None:
 
 
 def _finished(store: Store, run_id: str) -> bool:
-    if runs.run_status_of(store, run_id) in (RunStatus.DONE, RunStatus.CANCELLED):
+    if runs.run_status_of(store, run_id) == RunStatus.DONE:
+        # with auto_land the last wave lands after the run is done: wait for it
+        from orch_console.store.land_state import done_not_landed
+
+        return done_not_landed(store, run_id) == 0
+    if runs.run_status_of(store, run_id) == RunStatus.CANCELLED:
         return True
     # Everything left is failed and escalated: nothing more will happen without the leader.
     statuses = runs.task_statuses(store, run_id)

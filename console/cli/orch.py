@@ -10,6 +10,7 @@ from orch_console.store.errors import InvalidInput
 
 from .common import (EXIT_HELP, Context, Parser, add_body, add_globals, body_of, command, csv_list, group, main_for,
                      top_commands)
+from .land_cmds import add_land_commands
 from .runtime_cmds import add_launch_flags, add_runtime_commands
 
 WAIT_TYPES = "task_blocked,task_verifying,task_done,task_failed"
@@ -38,6 +39,10 @@ def h_run_config(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from orch_console.store.policy import Settings
 
     updates = Settings.parse_updates(args.set)
+    if updates.get("land_target"):  # issue 14: a branch name git accepts
+        from orch_console.store.land import validate_target
+
+        validate_target(updates["land_target"])
     if args.concurrency is not None:
         if args.concurrency < 1:
             raise InvalidInput("--concurrency must be at least 1")
@@ -405,6 +410,7 @@ def build() -> Parser:
     c.add_argument("--format", choices=["md", "json", "html"], default="md")
     c.add_argument("--out", metavar="FILE", help="write to FILE instead of printing")
     add_runtime_commands(sub)
+    add_land_commands(sub)
     return p
 
 

@@ -61,11 +61,14 @@ def _status(d: dict[str, Any], args: Any = None) -> None:
     shown = tasks if show_all or len(tasks) <= STATUS_LIMIT else \
         sorted([t for t in tasks if t["status"] in NEEDS_LOOK],
                key=lambda t: NEEDS_LOOK.index(t["status"]))[:STATUS_LIMIT]
+    from .render_land import land_tag
+
     rows = []
     for t in shown:
         a = t["latest_attempt"] or {}
         m = t["blocked_question"] or t["latest_message"] or {}
-        rows.append([t["wave"], t["task_id"], status_text(t["status"]), a.get("assigned_to") or t["default_to"] or "-",
+        rows.append([t["wave"], t["task_id"], land_tag(d, t["task_id"], status_text(t["status"])),
+                     a.get("assigned_to") or t["default_to"] or "-",
                      a.get("attempt_no") or "-", one_line(m.get("summary", ""), 60) or "-"])
     table(None, ["wave", "task", "status", "owner", "attempt", "latest"], rows)
     total = d["run"].get("total_tasks", len(tasks))
@@ -73,6 +76,9 @@ def _status(d: dict[str, Any], args: Any = None) -> None:
         line(f"showing {len(shown)} of {total} tasks (those needing a look first); --all lists every task")
     if d.get("updated_tasks"):
         line(f"reconciled: {len(d['updated_tasks'])} task(s) moved")
+    from .render_land import status_lines
+
+    status_lines(d)
 
 
 def _blocked(d: dict[str, Any], args: Any = None) -> None:
@@ -177,3 +183,6 @@ RENDERERS = {
     "answer": _answer, "cancel": _cancel, "cleanup": _cleanup, "status": _status, "verify": _verify,
     "plan": _plan, "import": _import, "report": _report,
 }
+from .render_land import RENDERERS as _LAND  # noqa: E402 (issue 14)
+
+RENDERERS.update(_LAND)

@@ -149,7 +149,10 @@ class Healer:
 
     def run_autopilot(self, runs: dict[str, Settings]) -> None:
         """Dispatch (then launch) what each autopiloted run's selection picks."""
+        from orch_console.console.runtime.landing import land_pass
+
         for run_id, s in runs.items():
+            land_pass(self.store, run_id, s, self._say)  # issue 14: land first, then dispatch what it unblocked
             if not (self.autopilot or s.autopilot):
                 continue
             sel = autopilot.select(self.store, run_id, s.concurrency)

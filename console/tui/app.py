@@ -50,6 +50,7 @@ class OrchConsole(App[None]):
         B("R", "screen.reassign", "Reassign", "orch.reassign"),
         B("c", "screen.cleanup", "Cleanup", "orch.cleanup", show=False),
         B("x", "screen.cancel_task", "Cancel task", "orch.cancel"),
+        B("V", "screen.review", "Review / land", "orch.review", show=False),
         B("e", "screen.export", "Export report", "orch.export", show=False),
         B("p", "screen.autopilot", "Autopilot", "orch.autopilot"),
         B("s", "screen.send_keys", "Send keys", "worker.send_keys"),

@@ -709,6 +709,9 @@ class BoardScreen(Screen[None]):
     def action_cancel_task(self) -> None:
         self.keys.cancel_task()
 
+    def action_review(self) -> None:  # issue 14
+        self.keys.review()
+
     def action_export(self) -> None:
         self.keys.export()
 

@@ -264,6 +264,12 @@ class LeaderKeys:
 
             self.leader_action("autopilot", toggle)
 
+    def review(self) -> None:
+        """Issue 14: the selected task's changed files and diff; land or request changes from there."""
+        from orch_console.console.tui.screens.review import open_review  # deferred, see the top
+
+        open_review(self)
+
     # -- the worker's terminal --------------------------------------------------------------
     def send_keys(self) -> None:
         task = self._need_task("type into")

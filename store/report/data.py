@@ -52,6 +52,9 @@ def report_data(store: Store, *, run_id: str) -> dict[str, Any]:
             "WHERE a.run_id=? AND m.kind IN ('question','answer','result') ORDER BY m.message_id",
             (run_id,)).fetchall())
         last_event = conn.execute("SELECT max(created_at) FROM events WHERE run_id=?", (run_id,)).fetchone()[0]
+        from .landing import land_section  # issue 14
+
+        landing = land_section(conn, run_id)
     ids = [t["task_id"] for t in tasks]
     wave = {t["task_id"]: t["wave"] for t in tasks}
     crit = critical_path(ids, deps)
@@ -119,4 +122,5 @@ def report_data(store: Store, *, run_id: str) -> dict[str, Any]:
         "waves": [{"wave": w, "tasks": wave_rows[w]} for w in sorted(wave_rows)],
         "questions": questions, "follow_ups": follow_ups, "critical_path": crit,
         "dependencies": [{"task_id": a, "depends_on": b} for a, b in deps],
+        "landing": landing,
     }

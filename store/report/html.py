@@ -98,6 +98,19 @@ def to_html(data: dict[str, Any]) -> str:
                         fmt_duration(t["duration_seconds"]), _e(t["branch"]),
                         _e(", ".join(f"{ch['name']} {ch['status']}" for ch in t["checks"])),
                         _e(t["links"].get("pr", "")), _e(t["links"].get("ci", ""))) for t in w["tasks"]])
+    ld = data.get("landing") or {}
+    if ld.get("landed") or ld.get("conflicts"):  # issue 14
+        out.append(f"<h2>Landing into {_e(ld['target'])}</h2>")
+        out += _table(("task", "wave", "attempt", "commit", "strategy", "by", "landed at", "PR"),
+                      [tuple(_e(v) for v in (x["task_id"], x["wave"], x["attempt_no"], x["commit"][:12], x["strategy"],
+                                             x["by"], x["landed_at"], x["pr_url"])) for x in ld["landed"]])
+        if ld["conflicts"]:
+            out += _table(("task", "attempt", "conflicting files", "resolution"),
+                          [tuple(_e(v) for v in (c["task_id"], c["attempt_no"], ", ".join(c["files"]),
+                                                 c["resolution"])) for c in ld["conflicts"]])
+        out += _table(("wave", "landed", "done, not landed", "total wait (s)", "longest wait (s)"),
+                      [tuple(_e(v) for v in (w["wave"], w["landed"], w["done_not_landed"], w["wait_total_seconds"],
+                                             w["wait_max_seconds"])) for w in ld["waves"]])
     out.append("<h2>Blocked questions</h2>")
     out += _table(("task", "asked by", "asked at", "question", "answer", "answered by"),
                   [tuple(_e(v, 1000) for v in (q["task_id"], q["asked_by"], q["asked_at"], q["question"],

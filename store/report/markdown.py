@@ -35,6 +35,9 @@ def to_markdown(data: dict[str, Any]) -> str:
                 _md(t["status"]), _md(attempts_text(t["attempts"]), 200), fmt_duration(t["duration_seconds"]),
                 _md(t["branch"]), _md(checks), _md(t["links"].get("pr")), _md(t["links"].get("ci"))]) + " |")
         out.append("")
+    from .landing import to_markdown as landing_md  # issue 14
+
+    out += landing_md(data["landing"], _md)
     out += ["## Blocked questions", ""]
     if data["questions"]:
         out += ["| task | asked by | asked at | question | answer | answered by |", "|---|---|---|---|---|---|"]

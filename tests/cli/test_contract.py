@@ -474,6 +474,12 @@ def test_every_command_honours_an_explicit_db(tmp_path: Path) -> None:
     run(ORCH, "dispatch", "--run", "r9", "--task", "T3", "--execution-mode", "code", "--repo-path", str(repo))
     run(INBOX, "claim", "--agent", "w1", "--thread", thread("T3"))
     run(INBOX, "done", "--agent", "w1", "--thread", thread("T3"), "--summary", "ok")
+    run(ORCH, "diff", "--run", "r9", "--task", "T3", "--stat")
+    run(ORCH, "land", "--run", "r9", "--task", "T3", "--dry-run")
+    run(ORCH, "rework", "--run", "r9", "--task", "T3", "--body", "smaller, please")
+    run(INBOX, "claim", "--agent", "w1", "--thread", thread("T3"))
+    run(INBOX, "done", "--agent", "w1", "--thread", thread("T3"), "--summary", "smaller")
+    run(ORCH, "land", "--run", "r9", "--task", "T3")
     run(ORCH, "cleanup", "--run", "r9", "--all-completed")
     # T4 and T5: the gates
     for t in ("T4", "T5"):

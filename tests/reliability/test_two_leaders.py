@@ -90,6 +90,12 @@ def _expected(s: Store, jobs: list[dict], repo: Path) -> list[str]:
                         text=True, check=True).stdout
     branches = subprocess.run(["git", "-C", str(repo), "branch", "--list", "orch/*", "--format=%(refname:short)"],
                               capture_output=True, text=True, check=True).stdout.split()
+    # issue 14: the run's land target (orch/<run>/_land, made once by the first code dispatch) is
+    # not an attempt's branch; it must be the one recorded in land_targets
+    targets = {r[0] for r in s.all("SELECT target FROM land_targets")}
+    if {b for b in branches if b.endswith("/_land")} != {t for t in targets if t.endswith("/_land")}:
+        problems.append(f"land target branches {branches} != land_targets {sorted(targets)}")
+    branches = [b for b in branches if not b.endswith("/_land")]
     rows = s.all("SELECT branch_name, worktree_path FROM attempts WHERE execution_mode='code'")
     if sorted(branches) != sorted(r["branch_name"] for r in rows):
         problems.append(f"branches {sorted(branches)} != attempts' {sorted(r['branch_name'] for r in rows)}")
