@@ -125,6 +125,12 @@ def tmux_socket(db_path: str) -> str:
     return f"orch-{digest}"
 
 
+def exact_target(session: str) -> str:
+    """A tmux target naming exactly this session (and its current pane): a bare name also
+    matches another session by prefix or fnmatch pattern."""
+    return f"={session}:"
+
+
 def session_name(run_id: str, task_id: str, attempt_no: int) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", f"orch-{run_id}-{task_id}-a{attempt_no}")
 
@@ -315,15 +321,31 @@ def _start_process(command: str, cwd: Path, env: dict[str, str], log_file: Path)
     return p.pid
 
 
+def tmux_escape(text: str) -> str:
+    """A literal for a tmux argument that tmux format-expands (and strftime-expands): `#` starts a
+    format (`#(cmd)` runs cmd, `#{..}`, `#S`, ...) and `%` a time conversion."""
+    return text.replace("#", "##").replace("%", "%%")
+
+
+def tmux_shell_command(command: str, cwd: Path) -> str:
+    """The pane's shell command: change to the worker's directory inside the shell (shell-quoted),
+    never through `new-session -c`, which tmux format-expands; a cd that fails ends the pane."""
+    return f"cd -- {shlex.quote(str(cwd))} || exit 97\n{command}"
+
+
 def _start_tmux(db_path: str, session: str, command: str, cwd: Path, env: dict[str, str],
                 log_file: Path) -> int:
-    args = ["new-session", "-d", "-s", session, "-x", "160", "-y", "48", "-c", str(cwd)]
+    # No -c: the path is handed to the shell, not to tmux (H1). The shell command argv and the -e
+    # values are not format-expanded; the pipe-pane command is, so it is escaped.
+    args = ["new-session", "-d", "-s", session, "-x", "160", "-y", "48"]
     for k, v in env.items():
         args += ["-e", f"{k}={v}"]
     # Chained in one client call: the options are set before the server reaps a fast exit, so a
     # crash leaves a dead pane (and its last screen) behind instead of a vanished session.
-    args += ["/bin/sh", "-c", command, ";", "set-option", "-t", session, "remain-on-exit", "on",
-             ";", "pipe-pane", "-t", session, "-o", f"cat >> {shlex.quote(str(log_file))}"]
+    target = exact_target(session)
+    args += ["/bin/sh", "-c", tmux_shell_command(command, cwd), ";",
+             "set-option", "-t", target, "remain-on-exit", "on",
+             ";", "pipe-pane", "-t", target, "-o", tmux_escape(f"exec cat >> {shlex.quote(str(log_file))}")]
     p = tmux(db_path, *args)
     if p.returncode != 0:
         raise InvalidState(f"tmux new-session failed: {(p.stderr or p.stdout).strip()[:300]}")

@@ -1,0 +1,99 @@
+"""Issue 15, tmux: no string orch hands to tmux is format-expanded or parsed as an option (H1, M4,
+L1), session names are unique across runs and targets exact (M2, L3). Real tmux on a private
+server per database, killed in teardown."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orch_console.console.runtime import launcher
+from orch_console.console.runtime.watcher import Watcher
+from orch_console.store import Store, dispatch, runs
+from orch_console.store.errors import InvalidInput
+from tests.conftest import make_repo
+
+
+def wait_for(cond, timeout: float = 15.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+class Site:
+    """A database and a repository under a directory whose name tmux would like to expand."""
+
+    def __init__(self, base: Path, profiles: str) -> None:
+        self.base = base
+        self.repo = make_repo(base / "repo")
+        (base / "agents").mkdir(parents=True, exist_ok=True)
+        (base / "agents" / "orch.toml").write_text(profiles)
+        self.store = Store(str(base / "agents" / "coord.db"))
+
+    def close(self) -> None:
+        for a in self.store.all("SELECT * FROM attempts WHERE runtime<>''"):
+            launcher.stop(self.store.path, dict(a), grace=0.3)
+        launcher.kill_server(self.store.path)
+        self.store.close()
+
+
+@pytest.fixture
+def sites() -> Iterator[list[Site]]:
+    made: list[Site] = []
+    yield made
+    for s in made:
+        s.close()
+
+
+def _site(sites: list[Site], base: Path, profiles: str) -> Site:
+    s = Site(base, profiles)
+    sites.append(s)
+    return s
+
+
+PROBE = """
+[agents.probe]
+command = "{{ pwd; git branch --show-current; }} > {out}; echo started; sleep 30"
+runtime = "tmux"
+"""
+
+
+@pytest.mark.parametrize("dirname", ["C#Tools", "a#{b}c", "p#S#D##x", "pct%Y%%d"])
+def test_h1_tmux_agent_starts_in_its_worktree_whatever_the_path(tmp_path: Path, sites: list[Site],
+                                                                dirname: str) -> None:
+    out = tmp_path / "seen.txt"
+    s = _site(sites, tmp_path / dirname, PROBE.format(out=out))
+    runs.run_init(s.store, run_id="r", goal="g")
+    runs.task_add(s.store, run_id="r", task_id="T1", title="t", default_to="probe")
+    d = dispatch.dispatch(s.store, run_id="r", task_id="T1", execution_mode="code", repo_path=str(s.repo))
+    res = launcher.launch(s.store, run_id="r", task_id="T1", profile="probe")
+    wt = d["attempt"]["worktree_path"]
+    assert res["cwd"] == wt
+    seen = wait_for(lambda: out.exists() and len(out.read_text().splitlines()) >= 2 and out.read_text())
+    pwd, branch = seen.splitlines()[:2]
+    assert Path(pwd).resolve() == Path(wt).resolve()
+    assert branch == "orch/r/T1/a1"
+    # the pipe-pane log lands in the attempt's own log file, not somewhere tmux rewrote
+    log = Path(res["attempt"]["log_path"])
+    assert wait_for(lambda: log.exists() and "started" in log.read_text())
+
+
+def test_h1_hash_paren_in_path_runs_nothing(tmp_path: Path, sites: list[Site]) -> None:
+    pwn = tmp_path / "pwn_orch"
+    s = _site(sites, tmp_path / f"proj#(touch {pwn})", PROBE.format(out=tmp_path / "seen.txt"))
+    runs.run_init(s.store, run_id="r", goal="g")
+    runs.task_add(s.store, run_id="r", task_id="T1", title="t", default_to="probe")
+    dispatch.dispatch(s.store, run_id="r", task_id="T1", execution_mode="code", repo_path=str(s.repo))
+    res = launcher.launch(s.store, run_id="r", task_id="T1", profile="probe")
+    log = Path(res["attempt"]["log_path"])
+    wait_for(lambda: log.exists() and "started" in log.read_text())
+    time.sleep(0.3)
+    assert not pwn.exists()
