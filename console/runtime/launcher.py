@@ -132,7 +132,11 @@ def exact_target(session: str) -> str:
 
 
 def session_name(run_id: str, task_id: str, attempt_no: int) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", f"orch-{run_id}-{task_id}-a{attempt_no}")
+    """orch-<run>-<task>-a<N>-<hash>: readable, and unique across runs: the readable part alone is
+    ambiguous (run a-b task T1 and run a task b-T1; `.` and `_`), the hash of the exact triple
+    is not. Only [A-Za-z0-9_-], so tmux finds nothing to expand in it."""
+    digest = hashlib.sha256(f"{run_id}\0{task_id}\0{attempt_no}".encode()).hexdigest()[:8]
+    return re.sub(r"[^A-Za-z0-9_-]", "_", f"orch-{run_id}-{task_id}-a{attempt_no}-{digest}")
 
 
 def runtime_dir(db_path: str, run_id: str, task_id: str, attempt_no: int) -> Path:
@@ -194,6 +198,13 @@ def pid_alive(pid: int | None, thread_id: str | None = None) -> bool | None:
         return True
 
 
+def session_exists(db_path: str, session: str) -> bool:
+    try:
+        return tmux(db_path, "has-session", "-t", exact_target(session)).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 def tmux_panes(db_path: str) -> dict[str, dict[str, Any]]:
     """Every session on the private server: {name: {dead, pid, status}}; {} when no server runs."""
     try:
@@ -215,7 +226,7 @@ def capture(db_path: str, attempt: dict[str, Any], lines: int = 200) -> str:
     """The worker's screen (tmux) or the tail of its log (process)."""
     if attempt.get("runtime") == "tmux" and attempt.get("runtime_ref"):
         try:
-            p = tmux(db_path, "capture-pane", "-p", "-J", "-t", attempt["runtime_ref"], "-S", f"-{lines}")
+            p = tmux(db_path, "capture-pane", "-p", "-J", "-t", exact_target(attempt["runtime_ref"]), "-S", f"-{lines}")
         except (OSError, subprocess.TimeoutExpired):
             return ""
         if p.returncode == 0:
@@ -241,7 +252,7 @@ def attach_argv(db_path: str, attempt: dict[str, Any]) -> list[str]:
     """The command that attaches a terminal to a tmux worker (the console suspends and runs it)."""
     if attempt.get("runtime") != "tmux" or not attempt.get("runtime_ref"):
         raise InvalidState("this worker does not run in tmux; its output is in " + (attempt.get("log_path") or "-"))
-    return ["tmux", "-L", tmux_socket(db_path), "attach-session", "-t", attempt["runtime_ref"]]
+    return ["tmux", "-L", tmux_socket(db_path), "attach-session", "-t", exact_target(attempt["runtime_ref"])]
 
 
 # -- launch ----------------------------------------------------------------------------------
@@ -295,6 +306,11 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
         env.update({str(k): str(v) for k, v in worker_env.items()})
     env.update(prof.env)
     session = session_name(run_id, task_id, n) if mode == "tmux" else ""
+    if session and session_exists(store.path, session):
+        # Not ours (a stale server of an earlier database at this path): never record, and so
+        # never later stop, a session this attempt did not create.
+        raise InvalidState(f"tmux session {session} already exists on {tmux_socket(store.path)}; "
+                           f"stop it (tmux -L {tmux_socket(store.path)} kill-session -t ={session}) and launch again")
     if rt.record_launch_intent(store, thread_id=att["thread_id"], runtime=mode, runtime_ref=session,
                                profile=prof.name, brief_path=str(brief_file), log_path=str(log_file)) is None:
         raise InvalidState(f"attempt {n} of {task_id} was launched by someone else meanwhile")
@@ -359,7 +375,7 @@ def stop(db_path: str, attempt: dict[str, Any], *, grace: float = 2.0) -> bool:
     stopped = False
     if attempt.get("runtime") == "tmux" and attempt.get("runtime_ref"):
         try:
-            stopped = tmux(db_path, "kill-session", "-t", attempt["runtime_ref"]).returncode == 0
+            stopped = tmux(db_path, "kill-session", "-t", exact_target(attempt["runtime_ref"])).returncode == 0
         except (OSError, subprocess.TimeoutExpired):
             pass
     pid = attempt.get("pid")

@@ -97,3 +97,52 @@ def test_h1_hash_paren_in_path_runs_nothing(tmp_path: Path, sites: list[Site]) -
     wait_for(lambda: log.exists() and "started" in log.read_text())
     time.sleep(0.3)
     assert not pwn.exists()
+
+
+SLEEPER = """
+[agents.sleeper]
+command = "echo up; exec sleep 60"
+runtime = "tmux"
+"""
+
+
+def test_m2_session_names_are_unique_across_runs() -> None:
+    names = {launcher.session_name("a-b", "T1", 1), launcher.session_name("a", "b-T1", 1),
+             launcher.session_name("a.b", "T1", 1), launcher.session_name("a_b", "T1", 1),
+             launcher.session_name("r", "T1", 11), launcher.session_name("r", "T1", 1)}
+    assert len(names) == 6
+    assert launcher.session_name("a-b", "T1", 1) == launcher.session_name("a-b", "T1", 1)
+
+
+def test_m2_colliding_ids_get_two_live_sessions_and_the_watcher_kills_neither(tmp_path: Path,
+                                                                              sites: list[Site]) -> None:
+    s = _site(sites, tmp_path / "tm", SLEEPER)
+    for run_id, task_id in (("a-b", "T1"), ("a", "b-T1")):
+        runs.run_init(s.store, run_id=run_id, goal="g")
+        runs.task_add(s.store, run_id=run_id, task_id=task_id, title="t", default_to="sleeper")
+        dispatch.dispatch(s.store, run_id=run_id, task_id=task_id, execution_mode="analysis")
+        launcher.launch(s.store, run_id=run_id, task_id=task_id, profile="sleeper")
+    refs = [r[0] for r in s.store.all("SELECT runtime_ref FROM attempts ORDER BY run_id")]
+    assert len(set(refs)) == 2
+    w = Watcher(s.store.path)
+    try:
+        w.tick(force_liveness=True)
+    finally:
+        w.close()
+    panes = launcher.tmux_panes(s.store.path)
+    assert all(r in panes and not panes[r]["dead"] for r in refs)
+    assert {r[0] for r in s.store.all("SELECT status FROM attempts")} == {"pending"}
+
+
+def test_l3_targets_are_exact_not_prefixes(tmp_path: Path, sites: list[Site]) -> None:
+    s = _site(sites, tmp_path / "l3", SLEEPER)
+    runs.run_init(s.store, run_id="r", goal="g")
+    runs.task_add(s.store, run_id="r", task_id="T1", title="t", default_to="sleeper")
+    dispatch.dispatch(s.store, run_id="r", task_id="T1", execution_mode="analysis")
+    res = launcher.launch(s.store, run_id="r", task_id="T1", profile="sleeper")
+    ref = res["attempt"]["runtime_ref"]
+    prefix = ref[:-3]
+    assert launcher.stop(s.store.path, {"runtime": "tmux", "runtime_ref": prefix}) is False
+    assert ref in launcher.tmux_panes(s.store.path)
+    assert launcher.capture(s.store.path, {"runtime": "tmux", "runtime_ref": prefix}) == ""
+    assert launcher.attach_argv(s.store.path, res["attempt"])[-1] == f"={ref}:"
