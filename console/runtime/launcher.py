@@ -398,20 +398,40 @@ def stop(db_path: str, attempt: dict[str, Any], *, grace: float = 2.0) -> bool:
     return stopped
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+SEND_KEYS_MAX = 4096
+
+
+def check_keys_text(text: str) -> None:
+    """One line of plain text: a newline or carriage return would run as a separate command in
+    the worker's shell, an escape could drive its terminal (L1)."""
+    m = _CONTROL.search(text)
+    if m:
+        raise InvalidInput(f"keys to type must be one line of plain text; found control character "
+                           f"{m.group(0)!r} at position {m.start()}")
+    if len(text) > SEND_KEYS_MAX:
+        raise InvalidInput(f"keys to type are limited to {SEND_KEYS_MAX} characters, not {len(text)}")
+
+
 def send_keys(store: Store, *, run_id: str, task_id: str, text: str, enter: bool = True,
               by: str | None = None) -> dict[str, Any]:
     """Type the leader's answer into a tmux worker's terminal (a prompt like `Continue? [y/n]`)."""
     from orch_console.store.dispatch import leader_name
 
+    check_keys_text(text)
     att = rt.get_attempt(store, run_id, task_id)
     if att is None:
         raise NotFound(f"task {task_id} has no attempt")
     if att["runtime"] != "tmux" or not att["runtime_ref"]:
         raise InvalidState(f"attempt {att['attempt_no']} of {task_id} has no terminal to type into "
                            f"(runtime {att['runtime'] or 'none'})")
-    p = tmux(store.path, "send-keys", "-t", att["runtime_ref"], "-l", text)
-    if p.returncode == 0 and enter:
-        p = tmux(store.path, "send-keys", "-t", att["runtime_ref"], "Enter")
+    target = exact_target(att["runtime_ref"])
+    # `--`: text that starts with `-` (-1, --force, -R) is typed, never parsed as send-keys flags.
+    p = tmux(store.path, "send-keys", "-t", target, "-l", "--", text) if text else None
+    if (p is None or p.returncode == 0) and enter:
+        p = tmux(store.path, "send-keys", "-t", target, "Enter")
+    if p is None:
+        raise InvalidInput("nothing to type: the text is empty and enter is off")
     if p.returncode != 0:
         raise InvalidState(f"tmux send-keys failed: {(p.stderr or p.stdout).strip()[:300]}")
     rt.record_input_sent(store, thread_id=att["thread_id"], text=text, by=by or leader_name())

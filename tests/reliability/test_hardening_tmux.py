@@ -146,3 +146,41 @@ def test_l3_targets_are_exact_not_prefixes(tmp_path: Path, sites: list[Site]) ->
     assert ref in launcher.tmux_panes(s.store.path)
     assert launcher.capture(s.store.path, {"runtime": "tmux", "runtime_ref": prefix}) == ""
     assert launcher.attach_argv(s.store.path, res["attempt"])[-1] == f"={ref}:"
+
+
+READER = r"""
+[agents.reader]
+command = "while IFS= read -r l; do printf 'GOT[%s]\\n' \"$l\" >> {out}; done"
+runtime = "tmux"
+"""
+
+
+def test_m4_keys_starting_with_dash_are_typed_literally(tmp_path: Path, sites: list[Site]) -> None:
+    got = tmp_path / "got.txt"
+    s = _site(sites, tmp_path / "sk", READER.format(out=got))
+    runs.run_init(s.store, run_id="r", goal="g")
+    runs.task_add(s.store, run_id="r", task_id="T1", title="t", default_to="reader")
+    dispatch.dispatch(s.store, run_id="r", task_id="T1", execution_mode="analysis")
+    launcher.launch(s.store, run_id="r", task_id="T1", profile="reader")
+    time.sleep(0.5)
+    sent = ["-R", "-l", "-1", "--force", "--", "-y", "y"]
+    for text in sent:
+        launcher.send_keys(s.store, run_id="r", task_id="T1", text=text)
+        time.sleep(0.1)
+    lines = wait_for(lambda: got.exists() and len(got.read_text().splitlines()) >= len(sent)
+                     and got.read_text().splitlines())
+    assert lines == [f"GOT[{t}]" for t in sent]
+
+
+@pytest.mark.parametrize("text", ["y\ntouch X", "y\r", "a\x1b[201~b", "\x03", "x\x00"])
+def test_l1_send_keys_refuses_newlines_and_control_characters(tmp_path: Path, sites: list[Site],
+                                                              text: str) -> None:
+    s = _site(sites, tmp_path / "l1", SLEEPER)
+    runs.run_init(s.store, run_id="r", goal="g")
+    runs.task_add(s.store, run_id="r", task_id="T1", title="t", default_to="sleeper")
+    dispatch.dispatch(s.store, run_id="r", task_id="T1", execution_mode="analysis")
+    launcher.launch(s.store, run_id="r", task_id="T1", profile="sleeper")
+    before = s.store.scalar("SELECT count(*) FROM events")
+    with pytest.raises(InvalidInput):
+        launcher.send_keys(s.store, run_id="r", task_id="T1", text=text)
+    assert s.store.scalar("SELECT count(*) FROM events") == before
