@@ -14,7 +14,7 @@ from .dispatch import latest_attempt
 from .errors import InvalidState
 from .records import loads
 from .runs import get_task
-from .validate import check_id, now_ts
+from .validate import check_id, check_seconds, now_ts
 from .verify import record_tx
 
 DEFAULT_TIMEOUT = 600.0
@@ -62,6 +62,8 @@ def verify_run(store: Store, *, run_id: str, task_id: str, timeout: float | None
     refuse if a newer attempt has started meanwhile."""
     check_id(run_id, "--run")
     check_id(task_id, "--task")
+    if timeout is not None:
+        check_seconds(timeout, "--timeout-seconds", zero_ok=True)  # 0: the run's check_timeout_seconds
     with store.snapshot() as conn:
         task = get_task(conn, run_id, task_id)
         att = latest_attempt(conn, run_id, task_id)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from .validate import MAX_DURATION_SECONDS
+
 # End reasons a fresh attempt may fix. `cancelled` and `reassigned` were the leader's decision,
 # so they are never retried behind the leader's back.
 RETRYABLE = ("failed", "crashed", "stalled", "timed_out", "check_failed")
@@ -55,7 +57,12 @@ class Settings:
                 elif isinstance(default, int):
                     kw[f.name] = int(value)
                 elif isinstance(default, float):
-                    kw[f.name] = float(value)
+                    n = float(value)
+                    # a value no leader command accepts (inf, nan, 1e300, < 0) keeps the default:
+                    # a run's config must never stop the watcher (issue 15, M1)
+                    if not (0 <= n <= MAX_DURATION_SECONDS):
+                        continue
+                    kw[f.name] = n
                 else:
                     kw[f.name] = str(value)
             except (TypeError, ValueError):

@@ -14,6 +14,10 @@ from .errors import InvalidInput
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 THREAD_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 MAX_FIELD_BYTES = 1024 * 1024
+# Every duration has a maximum (issue 15, M1): a lease at most a day, any other duration (a wait,
+# a check's timeout, a run's thresholds) at most a week. Above it: invalid_input.
+MAX_LEASE_SECONDS = 24 * 3600
+MAX_DURATION_SECONDS = 7 * 24 * 3600
 
 
 def check_id(value: str | None, what: str, *, required: bool = True) -> str:
@@ -104,6 +108,32 @@ def positive_int(value: Any, what: str, default: int) -> int:
     return n if n > 0 else default
 
 
+def check_seconds(value: Any, what: str, *, maximum: float = MAX_DURATION_SECONDS, zero_ok: bool = False,
+                  integer: bool = False) -> float:
+    """A duration in seconds: finite, not negative, not 0 unless zero_ok (0 = forever / none),
+    at most maximum."""
+    import math
+
+    try:
+        n = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{what} must be a number of seconds, not {value!r}") from None
+    if not math.isfinite(n) or n < 0 or (n == 0 and not zero_ok) or (integer and n != int(n)):
+        kind = "a whole number of seconds" if integer else "a number of seconds"
+        raise InvalidInput(f"{what} must be {kind} {'from 0' if zero_ok else 'above 0'} up to "
+                           f"{maximum:g}, not {value!r}")
+    if n > maximum:
+        raise InvalidInput(f"{what} is {n:g}s; the maximum is {maximum:g}s")
+    return n
+
+
+def lease_seconds(value: Any, default: int) -> int:
+    """--lease-seconds: absent means the default; otherwise 1 to MAX_LEASE_SECONDS (a day)."""
+    if value is None:
+        return default
+    return int(check_seconds(value, "--lease-seconds", maximum=MAX_LEASE_SECONDS, integer=True))
+
+
 # -- time ------------------------------------------------------------------------------------
 _second: tuple[int, str] = (-1, "")  # the last whole second and its text (one tuple: thread-safe)
 
@@ -119,7 +149,17 @@ def now_ts(t: float | None = None) -> str:
     return f"{second[1]}.{int((t - whole) * 1e6):06d}Z"
 
 
+def parse_ts_or(value: Any, default: float) -> float:
+    """parse_ts that never raises: default for a value that is no timestamp of ours."""
+    try:
+        return parse_ts(value)
+    except (ValueError, TypeError, OverflowError):
+        return default
+
+
 def parse_ts(value: str) -> float:
+    """The stored format back to epoch seconds; ValueError for anything else (parse_ts_or never
+    raises)."""
     if not value:
         return 0.0
     import calendar

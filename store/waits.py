@@ -14,7 +14,7 @@ from .db import Store
 from .errors import InvalidInput, NoMatchingWork
 from .inbox import _statuses, _thread, advance_cursor, renew
 from .records import TERMINAL_THREAD, attach_artifacts, public_event, public_message, row, rows
-from .validate import check_id, check_thread_id, parse_ts
+from .validate import check_id, check_seconds, check_thread_id, parse_ts
 
 T = TypeVar("T")
 POLL_SECONDS = 0.02
@@ -32,8 +32,7 @@ def poll_until(store: Store, probe: Callable[[], T | None], timeout_seconds: flo
 
     timeout_seconds == 0 waits forever. on_idle runs about once a second while waiting.
     """
-    if timeout_seconds < 0:
-        raise InvalidInput("--timeout-seconds must be 0 (forever) or positive")
+    check_seconds(timeout_seconds, "--timeout-seconds", zero_ok=True)  # 0: forever; at most a week
     deadline = None if timeout_seconds == 0 else time.monotonic() + timeout_seconds
     seen = None
     idle_at = time.monotonic() + 1.0

@@ -57,6 +57,7 @@ def h_run_config(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
             if isinstance(default, (int, float)) else isinstance(value, str))
         if not ok:
             raise InvalidInput(f"--set {key}: expected {type(default).__name__}, not {raw!r}")
+        _check_setting(key, value, ctx)
         updates[key] = value
     if args.concurrency is not None:
         if args.concurrency < 1:
@@ -65,6 +66,29 @@ def h_run_config(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     if not updates:
         return runs.run_show(ctx.store, run_id=args.run)
     return runs.run_config(ctx.store, run_id=args.run, updates=updates)
+
+
+def _check_setting(key: str, value: Any, ctx: Context) -> None:
+    """The value ranges of run settings (issue 15, L10): what a setting cannot mean is refused
+    here, not found out at launch or silently replaced by a default."""
+    from orch_console.store.validate import check_seconds
+
+    if key.endswith("_seconds"):
+        check_seconds(value, f"--set {key}", zero_ok=key != "liveness_interval_seconds")
+    elif key in ("concurrency", "max_attempts"):
+        if not isinstance(value, int) or not 1 <= value <= 1000:
+            raise InvalidInput(f"--set {key}: a whole number from 1 to 1000, not {value!r}")
+    elif key == "runtime" and value not in ("", "tmux", "process"):
+        raise InvalidInput(f"--set runtime: tmux, process or \"\" (the profile's own), not {value!r}")
+    elif key == "execution_mode" and value not in ("", "analysis", "code"):
+        raise InvalidInput(f"--set execution_mode: analysis, code or \"\" (code when repo_path is set), "
+                           f"not {value!r}")
+    elif key == "profile" and value:
+        from orch_console.console.runtime.launcher import load_profiles
+
+        known = load_profiles(ctx.store.path)
+        if value not in known:
+            raise InvalidInput(f"--set profile: no agent profile {value!r}; known: {', '.join(sorted(known))}")
 
 
 def _check_cmds(values: list[str]) -> dict[str, str]:

@@ -14,7 +14,7 @@ from orch_console.store import runtime as rt
 from orch_console.store.errors import OrchError
 from orch_console.store.policy import Settings, decide_failure
 from orch_console.store.records import loads
-from orch_console.store.validate import now_ts, parse_ts
+from orch_console.store.validate import now_ts, parse_ts_or
 
 from orch_console.console.runtime import launcher
 
@@ -52,7 +52,7 @@ class HealingMixin:
                 key = f"retry:{run_id}:{a['task_id']}:a{n}"
                 if rt.action_taken(self.store, key) or rt.action_taken(self.store, f"escalate:{run_id}:{a['task_id']}:a{n}"):
                     continue
-                d = decide_failure(attempt_no=n, end_reason=a["end_reason"], ended_at=parse_ts(a["ended_at"]),
+                d = decide_failure(attempt_no=n, end_reason=a["end_reason"], ended_at=parse_ts_or(a["ended_at"], 0.0),
                                    now=now, settings=s, launched=bool(a["runtime"]))
                 try:
                     if d.action == "wait":
@@ -153,7 +153,7 @@ class HealingMixin:
             return True  # ours, and no thread runs it any more
         if not launcher.pid_alive(pid):
             return True
-        return time.time() - parse_ts(claim["created_at"]) > s.check_timeout_seconds + STALE_CHECK_GRACE
+        return time.time() - parse_ts_or(claim["created_at"], 0.0) > s.check_timeout_seconds + STALE_CHECK_GRACE
 
     def _in_flight(self, run_id: str) -> int:
         from orch_console.store.autopilot import IN_FLIGHT

@@ -26,7 +26,7 @@ from orch_console.store.errors import OrchError
 from orch_console.store.liveness import Facts, classify_pane, judge
 from orch_console.store.policy import Settings
 from orch_console.store.records import loads
-from orch_console.store.validate import now_ts, parse_ts
+from orch_console.store.validate import MAX_LEASE_SECONDS, now_ts, parse_ts_or
 
 from orch_console.console.runtime import launcher
 from orch_console.console.runtime.healing import HealingMixin
@@ -182,7 +182,18 @@ class Watcher(HealingMixin):
         changes: list[tuple[str, str]] = []
         verdicts = []
         for a in live:
-            v = judge(self._facts(a, panes), runs[a["run_id"]])
+            # One row must never stop the pass for every run (issue 15, M1): a value the facts
+            # cannot use is judged as unknown and said once as an event; anything else that
+            # fails on this row skips it, said the same way.
+            try:
+                bad: list[tuple[str, str]] = []
+                facts = self._facts(a, panes, bad)
+                v = judge(facts, runs[a["run_id"]])
+            except Exception as exc:  # noqa: BLE001 - skip the row, never the pass
+                self._bad_row(a, "row", f"{type(exc).__name__}: {exc}", res)
+                continue
+            for column, value in bad:
+                self._bad_row(a, column, value, res)
             if v.liveness and v.liveness != a["liveness"] and v.action not in ("stalled", "crashed", "timed_out"):
                 changes.append((a["thread_id"], v.liveness))
             verdicts.append((a, v))
@@ -203,8 +214,36 @@ class Watcher(HealingMixin):
             if repo is not None:
                 repo.close()
 
-    def _facts(self, a: dict[str, Any], panes: dict[str, dict[str, Any]]) -> Facts:
+    def _bad_row(self, a: dict[str, Any], column: str, value: str, res: TickResult) -> None:
+        """Say once (per attempt, column and value) that the watcher could not use a value."""
+        digest = hashlib.blake2b(value.encode("utf-8", "replace"), digest_size=6).hexdigest()
+        reason = (f"{column} of {a['task_id']} attempt {a['attempt_no']} is unusable ({value[:200]!r}); "
+                  f"judged without it")
+        try:
+            said = rt.note_once(self.store, key=f"bad_row:{a['run_id']}:{a['task_id']}:a{a['attempt_no']}:{column}:"
+                                f"{digest}", action="bad_row", event_type="watcher_bad_row", run_id=a["run_id"],
+                                task_id=a["task_id"], attempt_no=a["attempt_no"], reason=reason,
+                                payload={"column": column, "value": value[:200]})
+        except OrchError:
+            said = None
+        if said is not None:
+            self._act(res, f"skipped a bad value: {reason}")
+
+    def _facts(self, a: dict[str, Any], panes: dict[str, dict[str, Any]],
+               bad: list[tuple[str, str]] | None = None) -> Facts:
         now = time.time()
+
+        def ts(column: str) -> float:
+            value = a.get(column) or ""
+            t = parse_ts_or(value, -1.0)
+            # Stored timestamps are ours (now_ts), so never far in the future: a lease is at most
+            # MAX_LEASE_SECONDS ahead. Anything else is a row no command of ours wrote.
+            if t < 0 or t > now + MAX_LEASE_SECONDS + 86400:
+                if bad is not None:
+                    bad.append((column, str(value)))
+                return 0.0
+            return t
+
         memo = self._memo.setdefault(a["thread_id"], _Memo())
         alive: bool | None = None
         pane_state, pane_line, output = "", "", ""
@@ -230,10 +269,10 @@ class Watcher(HealingMixin):
                 if pane_state == "waiting_input":
                     pane_state, pane_line = "active", ""
         return Facts(
-            now=now, started_at=parse_ts(a["started_at"]), thread_status=a["thread_status"],
+            now=now, started_at=ts("started_at"), thread_status=a["thread_status"],
             launched=bool(a["runtime"]), process_alive=alive, dead_since=memo.dead_since,
-            lease_owner=a["lease_owner"], lease_expires_at=parse_ts(a["lease_expires_at"]),
-            heartbeat_at=parse_ts(a["last_activity_at"]), last_message_at=parse_ts(a["last_message_at"] or ""),
+            lease_owner=a["lease_owner"], lease_expires_at=ts("lease_expires_at"),
+            heartbeat_at=ts("last_activity_at"), last_message_at=ts("last_message_at"),
             worktree_write_at=_newest_write(a["worktree_path"]), last_commit_at=self._last_commit(a, memo),
             output_changed_at=memo.output_changed_at, pane_state=pane_state, pane_line=pane_line)
 
