@@ -89,3 +89,30 @@ def test_m3_text_planted_by_another_sender_is_not_the_attempts_report(cli: Cli) 
     brief = cli.ok("orch", "brief", "--run", "victim", "--task", "V2")["brief"]
     assert "id_rsa" not in brief and "Leader note" not in brief
     assert "attempt 1 by bob" in brief
+
+
+# -- M10: checks of an attempt whose worktree is gone fail, never run in the main checkout --------
+import pytest  # noqa: E402
+from pathlib import Path  # noqa: E402
+import shutil  # noqa: E402
+
+
+@pytest.mark.parametrize("damage", ["removed", "plain_dir"])
+def test_m10_checks_fail_when_the_worktree_is_gone(cli: Cli, repo: Path, damage: str) -> None:
+    cli.ok("orch", "run", "init", "--run", "r", "--goal", "g")
+    cli.ok("orch", "task", "add", "--run", "r", "--task", "T1", "--title", "t", "--default-to", "w",
+           "--required-check", "tests", "--check-cmd", "tests=touch RAN_HERE && pwd")
+    d = cli.ok("orch", "dispatch", "--run", "r", "--task", "T1", "--execution-mode", "code", "--repo-path", str(repo))
+    th, wt = d["attempt"]["thread_id"], Path(d["attempt"]["worktree_path"])
+    cli.ok("inbox", "--agent", "w", "claim", "--thread", th)
+    shutil.rmtree(wt)
+    if damage == "plain_dir":
+        wt.mkdir(parents=True)   # what a blind mkdir leaves: git there resolves to the main checkout
+    cli.ok("inbox", "--agent", "w", "done", "--thread", th, "--summary", "done")
+    out = cli.ok("orch", "verify", "run", "--run", "r", "--task", "T1")
+    assert not (repo / "RAN_HERE").exists() and not (wt / "RAN_HERE").exists()
+    assert out["cwd"] != str(repo)
+    assert [r["status"] for r in out["ran"]] == ["failed"]
+    assert "worktree" in out["ran"][0]["output_tail"]
+    st = cli.ok("orch", "status", "--run", "r")
+    assert st["tasks"][0]["status"] != "done"
