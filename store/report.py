@@ -126,9 +126,14 @@ def report_data(store: Store, *, run_id: str) -> dict[str, Any]:
 
 
 # -- formats ---------------------------------------------------------------------------------
+_MD_ESCAPES = str.maketrans({"\\": "\\\\", "|": "\\|", "[": "\\[", "]": "\\]", "&": "&amp;", "<": "&lt;",
+                             ">": "&gt;"})
+
+
 def _md(text: Any, width: int = 120) -> str:
-    """One table cell: one line, no control characters, pipes escaped."""
-    return one_line("" if text is None else str(text), width).replace("\\", "\\\\").replace("|", "\\|") or "—"
+    """One table cell: one line, no control characters, pipes escaped; raw HTML, entities and
+    link syntax from worker text shown as text, never rendered (issue 15, M11)."""
+    return one_line("" if text is None else str(text), width).translate(_MD_ESCAPES) or "—"
 
 
 def fmt_duration(seconds: float | None) -> str:

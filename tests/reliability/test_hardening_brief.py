@@ -116,3 +116,30 @@ def test_m10_checks_fail_when_the_worktree_is_gone(cli: Cli, repo: Path, damage:
     assert "worktree" in out["ran"][0]["output_tail"]
     st = cli.ok("orch", "status", "--run", "r")
     assert st["tasks"][0]["status"] != "done"
+
+
+# -- M11: the Markdown report escapes raw HTML and links from worker text ------------------------
+HOSTILE = ("Q <script>alert(1)</script> <img src=x onerror=alert(1)> [click](javascript:alert(1)) "
+           "&#60;script&#62; <https://evil.example/x>")
+
+
+def test_m11_markdown_report_escapes_worker_html(cli: Cli) -> None:
+    from markdown_it import MarkdownIt
+
+    cli.ok("orch", "run", "init", "--run", "r", "--goal", "g")
+    cli.ok("orch", "task", "add", "--run", "r", "--task", "T1", "--title", "t", "--default-to", "w")
+    cli.ok("orch", "task", "add", "--run", "r", "--task", "T2", "--title", "t2", "--default-to", "w")
+    for t in ("T1", "T2"):
+        cli.ok("orch", "dispatch", "--run", "r", "--task", t, "--execution-mode", "analysis")
+    th1, th2 = _thread(cli, "r", "T1"), _thread(cli, "r", "T2")
+    cli.ok("inbox", "--agent", "w", "claim", "--thread", th1)
+    cli.ok("inbox", "--agent", "w", "update", "--thread", th1, "--status", "blocked", "--summary", HOSTILE)
+    cli.ok("inbox", "--agent", "w", "claim", "--thread", th2)
+    cli.ok("inbox", "--agent", "w", "fail", "--thread", th2, "--summary", HOSTILE,
+           "--payload-json", '{"ci_url": "<img src=x onerror=alert(2)>", "pr_url": "[pr](javascript:alert(3))"}')
+    p = cli.orch("report", "--run", "r", "--format", "md", json_out=False)
+    assert p.returncode == 0, p.stderr
+    html = MarkdownIt("commonmark").enable("table").render(p.stdout)
+    assert "<script" not in html and "<img" not in html
+    assert "<a " not in html                 # no link, no autolink from worker text
+    assert "&lt;script&gt;" in html          # shown, as text
