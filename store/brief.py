@@ -12,7 +12,9 @@ from .errors import InvalidInput
 from .dispatch import last_report, leader_instruction
 from .records import loads, rows
 from .runs import get_task
-from .validate import check_id
+from .validate import MAX_FIELD_BYTES, check_id, read_capped
+
+DISPATCH_JSON_MAX = 8 * MAX_FIELD_BYTES  # `orch --json dispatch` output is a few KiB
 
 TEMPLATE = """\
 Use the inbox CLI ({inbox_cmd}) to act as {assigned_to} on SQLite DB {db_path}. Only coordinate through the inbox CLI. Do not use ordinary chat to coordinate with the leader. Do not use orch.
@@ -99,12 +101,11 @@ def render(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
 
 
 def render_from_dispatch_json(store: Store, path: str, inbox_cmd: str = "inbox") -> str:
+    data_ = read_capped(path, "--dispatch-json", DISPATCH_JSON_MAX)
     try:
-        doc: Any = json.loads(Path(path).read_text())
-    except OSError as exc:
-        raise InvalidInput(f"cannot read --dispatch-json {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise InvalidInput(f"--dispatch-json {path} is not JSON: {exc}") from None
+        doc: Any = json.loads(data_.decode("utf-8", errors="replace"))
+    except (ValueError, RecursionError) as exc:
+        raise InvalidInput(f"--dispatch-json {path} is not JSON: {str(exc)[:200] or type(exc).__name__}") from None
     data = doc.get("data", doc) if isinstance(doc, dict) else None
     att = data.get("attempt") if isinstance(data, dict) else None
     task = data.get("task") if isinstance(data, dict) else None

@@ -77,25 +77,81 @@ def check_json(value: str | None, what: str = "--payload-json") -> str:
     return json.dumps(parsed, separators=(",", ":")) if _has_surrogate(text) else text
 
 
-def read_body(body: str | None, body_file: str | None) -> str | None:
-    """The --body / --body-file pair: at most one, and the file must be readable text."""
-    if body is not None and body_file is not None:
-        raise InvalidInput("--body and --body-file are mutually exclusive; give one")
-    if body_file is None:
-        return None if body is None else check_text(body, "--body")
+def pipe_wait_seconds() -> float:
+    """How long a read from a pipe or FIFO waits for its writer, and then for each next chunk."""
     try:
-        if os.path.isdir(body_file):
-            raise InvalidInput(f"--body-file {body_file} is a directory")
-        # Read at most one byte past the cap: a pipe or device (/dev/stdin, /dev/zero) has no size.
-        with open(body_file, "rb") as f:
-            data = f.read(MAX_FIELD_BYTES + 1)
-        if len(data) > MAX_FIELD_BYTES:
-            raise InvalidInput(f"--body-file {body_file} is larger than 1 MiB")
+        return min(max(float(os.environ.get("ORCH_PIPE_WAIT_SECONDS", "10")), 0.0), 600.0)
+    except ValueError:
+        return 10.0
+
+
+def _size_text(limit: int) -> str:
+    return f"{limit // (1024 * 1024)} MiB" if limit % (1024 * 1024) == 0 else f"{limit:,} bytes"
+
+
+def read_capped(path: str, what: str, limit: int = MAX_FIELD_BYTES) -> bytes:
+    """The bytes of a file named on the command line, never more than limit (issue 15, M12):
+    regular files, devices (/dev/zero has no size) and pipes alike are read to at most one byte
+    past the cap. A pipe or FIFO whose writer does not show up, or stops writing, within
+    pipe_wait_seconds() is refused (L6) instead of blocking forever. InvalidInput on every
+    failure, naming `what` (the flag) and the path."""
+    import select
+    import stat as stat_
+
+    label = f"{what} {path}" if what else path
+    too_big = f"{label} is larger than {_size_text(limit)}"
+    try:
+        st = os.stat(path)
+        if stat_.S_ISDIR(st.st_mode):
+            raise InvalidInput(f"{label} is a directory")
+        if not (stat_.S_ISFIFO(st.st_mode) or stat_.S_ISSOCK(st.st_mode)):
+            if stat_.S_ISREG(st.st_mode) and st.st_size > limit:
+                raise InvalidInput(too_big)
+            with open(path, "rb") as f:
+                data = f.read(limit + 1)
+            if len(data) > limit:
+                raise InvalidInput(too_big)
+            return data
+        # A pipe: opened without blocking (a FIFO with no writer would block the open), then each
+        # chunk waited for with poll, so a missing or silent writer cannot hang the command.
+        wait = pipe_wait_seconds()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+            chunks: list[bytes] = []
+            total = 0
+            while True:
+                if not poller.poll(int(wait * 1000)):
+                    raise InvalidInput(f"{label}: nothing to read after {wait:g}s (a pipe or FIFO with no "
+                                       f"writer?)")
+                try:
+                    chunk = os.read(fd, min(65536, limit + 1 - total))
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+                total += len(chunk)
+                if total > limit:
+                    raise InvalidInput(too_big)
+        finally:
+            os.close(fd)
     except InvalidInput:
         raise
     except OSError as exc:
-        raise InvalidInput(f"cannot read --body-file {body_file}: {exc.strerror or exc}") from None
-    return check_text(data.decode("utf-8", errors="replace"), "--body-file")
+        raise InvalidInput(f"cannot read {label}: {exc.strerror or exc}") from None
+
+
+def read_body(body: str | None, body_file: str | None, what: str = "--body-file") -> str | None:
+    """The --body / --body-file pair: at most one, and the file must be readable text. `what`
+    names the file's flag in errors (--spec-file, --output-file read through here too)."""
+    if body is not None and body_file is not None:
+        raise InvalidInput(f"--body and {what} are mutually exclusive; give one")
+    if body_file is None:
+        return None if body is None else check_text(body, "--body")
+    data = read_capped(body_file, what, MAX_FIELD_BYTES)
+    return check_text(data.decode("utf-8", errors="replace"), what)
 
 
 def positive_int(value: Any, what: str, default: int) -> int:

@@ -44,7 +44,9 @@ def resolve_base(repo: Any, base_ref: str | None) -> str:
             raise InvalidInput(f"invalid --base-ref {base_ref!r}")
         try:
             return repo.commit(base_ref).hexsha
-        except (git.BadName, ValueError, git.GitCommandError):
+        # GitPython's own rev parser raises more than BadName for odd refs: KeyError for
+        # HEAD:path, IndexError for HEAD@{1000} (issue 15, L7)
+        except (git.BadName, ValueError, git.GitCommandError, KeyError, IndexError, TypeError):
             raise InvalidInput(f"--base-ref {base_ref!r} does not name a commit in {repo.working_dir}") from None
     try:
         head = repo.head.commit.hexsha

@@ -105,7 +105,7 @@ def h_task_add(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from orch_console.store import runs
     from orch_console.store.validate import read_body
 
-    spec = read_body(None, args.spec_file) if args.spec_file else None
+    spec = read_body(None, args.spec_file, "--spec-file") if args.spec_file else None
     return runs.task_add(ctx.store, run_id=args.run, task_id=args.task, title=args.title, summary=args.summary,
                          default_to=args.default_to, acceptance_json=args.acceptance_json, spec=spec,
                          paths=args.path, required_checks=args.required_check,
@@ -220,7 +220,7 @@ def h_verify_record(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from orch_console.store import verify
     from orch_console.store.validate import read_body
 
-    output = read_body(None, args.output_file) if args.output_file else None
+    output = read_body(None, args.output_file, "--output-file") if args.output_file else None
     return verify.verify_record(ctx.store, run_id=args.run, task_id=args.task, name=args.check,
                                 status=args.status, summary=args.summary, output=output)
 
