@@ -111,6 +111,43 @@ def record_launch_intent(store: Store, *, thread_id: str, runtime: str, runtime_
     return store.write(tx)
 
 
+def queue_launch(store: Store, *, thread_id: str, profile: str, runtime: str, reason: str) -> bool:
+    """A launch that has to wait (its profile is at max_parallel): recorded under an action key the
+    watcher's pending-launch pass looks for, with the profile and runtime to launch with. False if
+    the attempt was launched or ended meanwhile, or is already queued."""
+    def tx(conn: sqlite3.Connection) -> bool:
+        now = now_ts()
+        a = conn.execute("SELECT * FROM attempts WHERE thread_id=?", (thread_id,)).fetchone()
+        if a is None or a["runtime"] != "" or a["status"] not in LIVE_THREAD:
+            return False
+        key = launch_queue_key(a["run_id"], a["task_id"], a["attempt_no"])
+        try:
+            claim_action(conn, key, "launch_queued", run_id=a["run_id"], task_id=a["task_id"],
+                         attempt_no=a["attempt_no"], reason=reason, now=now)
+        except ActionAlreadyTaken:
+            return False
+        add_event(conn, "attempt_launch_queued", run_id=a["run_id"], task_id=a["task_id"], thread_id=thread_id,
+                  attempt_no=a["attempt_no"], summary=f"launch queued: {reason}",
+                  payload={"action_key": key, "profile": profile, "runtime": runtime, "reason": reason}, now=now)
+        return True
+
+    return store.write(tx)
+
+
+def launch_queue_key(run_id: str, task_id: str, attempt_no: int) -> str:
+    return f"launch_queue:{run_id}:{task_id}:a{attempt_no}"
+
+
+def queued_launch(store: Store, run_id: str, task_id: str, attempt_no: int) -> dict[str, Any] | None:
+    """The profile and runtime a queued launch waits to start with; None if it was never queued."""
+    r = store.one("SELECT payload_json FROM events WHERE event_type='attempt_launch_queued' AND run_id=? AND"
+                  " task_id=? AND attempt_no=? ORDER BY event_id DESC LIMIT 1", (run_id, task_id, attempt_no))
+    if r is None:
+        return None
+    p = loads(r[0], {})
+    return {"profile": str(p.get("profile") or ""), "runtime": str(p.get("runtime") or "")}
+
+
 def record_launched(store: Store, *, thread_id: str, pid: int | None, command: str) -> dict[str, Any]:
     def tx(conn: sqlite3.Connection) -> dict[str, Any]:
         now = now_ts()

@@ -183,6 +183,10 @@ class HealingMixin:
                 " p.run_id=a.run_id AND p.task_id=a.task_id AND p.attempt_no=a.attempt_no-1) AS prev_runtime"
                 " FROM attempts a WHERE a.run_id=? AND a.runtime='' AND a.status='pending'", (run_id,))
             for a in map(dict, rows):
+                queued = rt.queued_launch(self.store, run_id, a["task_id"], a["attempt_no"])
+                if queued is not None:  # `dispatch --launch` found no free slot: launch it now if one is
+                    self._launch(run_id, a["task_id"], queued["profile"], queued["runtime"], res, s)
+                    continue
                 mine = rt.action_taken(self.store, f"retry:{run_id}:{a['task_id']}:a{a['attempt_no'] - 1}") or \
                     rt.action_taken(self.store, f"dispatch:{run_id}:{a['task_id']}:a{a['attempt_no']}")
                 if not mine:

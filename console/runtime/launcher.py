@@ -40,6 +40,14 @@ RUNTIMES = ("tmux", "process")
 SIM_COMMAND = "{python} -P -m orch_console.console.runtime.sim --db {db} --thread {thread_id} --agent {agent}"
 
 
+class AtCapacity(InvalidState):
+    """The profile already runs max_parallel workers: the launch can happen when a slot frees."""
+
+    def __init__(self, message: str, profile: str) -> None:
+        super().__init__(message)
+        self.profile = profile
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str
@@ -278,8 +286,8 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
         running = store.scalar("SELECT count(*) FROM attempts WHERE profile=? AND runtime<>'' AND status IN"
                                " ('pending','claimed','in_progress','blocked')", (prof.name,))
         if running >= prof.max_parallel:
-            raise InvalidState(f"profile {prof.name} already runs {running} worker(s) "
-                               f"(max_parallel={prof.max_parallel}); launch later")
+            raise AtCapacity(f"profile {prof.name} already runs {running} worker(s) "
+                             f"(max_parallel={prof.max_parallel}); launch later", prof.name)
     n = att["attempt_no"]
     work = runtime_dir(store.path, run_id, task_id, n)
     work.mkdir(parents=True, exist_ok=True)
@@ -327,6 +335,23 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
 
     return {"attempt": public_attempt(a), "profile": prof.name, "runtime": mode, "command": command,
             "cwd": str(cwd), "attach": attach_argv(store.path, a) if mode == "tmux" else None}
+
+
+def launch_or_queue(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = None,
+                    profile: str | None = None, runtime: str | None = None) -> dict[str, Any]:
+    """launch(); when the profile is at max_parallel, queue the launch instead (issue 15, M8): the
+    watcher starts it when a slot frees. A queued launch returns {"queued": True, ...}."""
+    try:
+        return launch(store, run_id=run_id, task_id=task_id, attempt_no=attempt_no, profile=profile,
+                      runtime=runtime)
+    except AtCapacity as exc:
+        att = rt.get_attempt(store, run_id, task_id, attempt_no)
+        if att is None or not rt.queue_launch(store, thread_id=att["thread_id"], profile=exc.profile,
+                                              runtime=runtime or "", reason=exc.message):
+            raise
+        return {"queued": True, "profile": exc.profile, "runtime": runtime or "",
+                "reason": exc.message + "; queued: the watcher (`orch watch` or the console) launches it when "
+                                        "a slot frees"}
 
 
 def _start_process(command: str, cwd: Path, env: dict[str, str], log_file: Path) -> int:
