@@ -132,9 +132,24 @@ def _new_attempt(store: Store, *, run_id: str, task_id: str, mode: str | None, t
                 + "\n\n" + prev_context
     attempt_no = (prev["attempt_no"] if prev else 0) + 1
     ws = None
+    lock = -1
     if mode == "code":
-        ws = worktrees.create(repo_path, run_id=run_id, task_id=task_id, attempt_no=attempt_no,
-                              base_ref=base_ref, workspace_root=workspace_root)
+        # Every code dispatch of this database holds the dispatch lock from before its worktree is
+        # made until its transaction has committed (or failed). The OS drops it when the holder
+        # dies, so a worktree found under the lock with no attempt row is a leftover of a killed
+        # dispatch, never one being made: it is repaired, not reported forever (issue 15, M5).
+        lock = _dispatch_lock(store)
+        try:
+            if store.scalar("SELECT 1 FROM attempts WHERE run_id=? AND task_id=? AND attempt_no=?",
+                            (run_id, task_id, attempt_no)) is not None:
+                raise InvalidState(f"task {task_id} got a new attempt meanwhile; {action} again if still needed")
+            worktrees.clear_orphan(repo_path, run_id=run_id, task_id=task_id, attempt_no=attempt_no,
+                                   workspace_root=workspace_root)
+            ws = worktrees.create(repo_path, run_id=run_id, task_id=task_id, attempt_no=attempt_no,
+                                  base_ref=base_ref, workspace_root=workspace_root)
+        except BaseException:
+            _release(lock)
+            raise
 
     def tx(conn: sqlite3.Connection) -> dict[str, Any]:
         now = now_ts()
@@ -193,9 +208,48 @@ def _new_attempt(store: Store, *, run_id: str, task_id: str, mode: str | None, t
     try:
         return store.write(tx)
     except BaseException:
-        if ws is not None:
+        # Discard the worktree only if its attempt did not commit: an interrupt (or a failed
+        # flush) after COMMIT must never delete a committed attempt's worktree (issue 15, M7).
+        if ws is not None and not _committed(store, ws):
             worktrees.discard(ws)
         raise
+    finally:
+        _release(lock)
+
+
+def _dispatch_lock(store: Store) -> int:
+    """The database's dispatch lock (a blocking flock on a file beside it); -1 if unavailable."""
+    import fcntl
+    from pathlib import Path
+
+    try:
+        fd = os.open(str(Path(store.path).resolve()) + ".dispatch-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return -1
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _release(fd: int) -> None:
+    if fd >= 0:
+        try:
+            os.close(fd)  # closing drops the flock
+        except OSError:
+            pass
+
+
+def _committed(store: Store, ws: Any) -> bool:
+    """Did the attempt that owns this worktree commit? When that cannot be read, assume it did:
+    a leftover is repaired by the next dispatch, a deleted worktree is lost."""
+    try:
+        return store.scalar("SELECT 1 FROM attempts WHERE worktree_path=? AND branch_name=?",
+                            (ws.worktree_path, ws.branch_name)) is not None
+    except BaseException:
+        return True
 
 
 def dispatch(store: Store, *, run_id: str, task_id: str, execution_mode: str | None, to: str | None = None,

@@ -166,6 +166,24 @@ def record_launched(store: Store, *, thread_id: str, pid: int | None, command: s
     return store.write(tx)
 
 
+def adopt_pid(store: Store, *, thread_id: str, pid: int) -> bool:
+    """Record the pid of a live attempt's worker that its launcher never recorded (it died between
+    starting the worker and record_launched). False if a pid was recorded meanwhile."""
+    def tx(conn: sqlite3.Connection) -> bool:
+        now = now_ts()
+        r = conn.execute("UPDATE attempts SET pid=? WHERE thread_id=? AND runtime='process' AND"
+                         " (pid IS NULL OR pid=0) RETURNING run_id, task_id, attempt_no", (pid, thread_id)).fetchone()
+        if r is None:
+            return False
+        add_event(conn, "attempt_pid_adopted", run_id=r["run_id"], task_id=r["task_id"], thread_id=thread_id,
+                  attempt_no=r["attempt_no"], agent=WATCHER,
+                  summary=f"found the worker (pid {pid}) by ORCH_THREAD; its launcher died before recording it",
+                  payload={"pid": pid}, now=now)
+        return True
+
+    return store.write(tx)
+
+
 def record_input_sent(store: Store, *, thread_id: str, text: str, by: str) -> None:
     """The leader typed into a worker's terminal (tmux send-keys)."""
     def tx(conn: sqlite3.Connection) -> None:

@@ -59,6 +59,74 @@ def resolve_base(repo: Any, base_ref: str | None) -> str:
     return head
 
 
+def _target(repo: Any, run_id: str, task_id: str, attempt_no: int, workspace_root: str | None) -> tuple[Path, str]:
+    top = Path(repo.working_tree_dir or repo.working_dir)
+    root = Path(workspace_root).expanduser() if workspace_root else top / ".orch" / "worktrees"
+    if not root.is_absolute():
+        root = Path.cwd() / root
+    return root / run_id / task_id / f"a{attempt_no}", branch_for(run_id, task_id, attempt_no)
+
+
+def _pristine_branch(repo: Any, branch: str) -> bool:
+    """The branch was created and never moved: its reflog holds the creation only."""
+    import git
+
+    try:
+        log = repo.git.reflog("show", "--format=%H", f"refs/heads/{branch}", "--")
+    except git.GitCommandError:
+        return False
+    return len([ln for ln in log.splitlines() if ln.strip()]) == 1
+
+
+def clear_orphan(repo_path: str | None, *, run_id: str, task_id: str, attempt_no: int,
+                 workspace_root: str | None) -> str:
+    """Repair what an interrupted dispatch left (issue 15, M5): the worktree and branch of an
+    attempt that no attempt row records. The caller holds the dispatch lock and has checked that
+    no attempt owns them. Removed only while pristine (clean, the branch never moved): work is
+    never deleted; otherwise InvalidState says what to inspect. Returns what was removed."""
+    import git
+
+    try:
+        repo = _repo(repo_path or "")
+    except InvalidInput:
+        return ""  # create() reports the bad path
+    path, branch = _target(repo, run_id, task_id, attempt_no, workspace_root)
+    has_branch = branch in [h.name for h in repo.heads]
+    if not path.exists() and not has_branch:
+        return ""
+    hint = (f"an interrupted dispatch left {path if path.exists() else 'branch ' + branch} behind, and it holds "
+            f"changes, so orch keeps it: inspect it, then `git worktree remove --force {path}` and "
+            f"`git branch -D {branch}`")
+    if path.exists():
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+        elif not (path / ".git").is_file() or not has_branch or is_dirty(str(path)) \
+                or not _pristine_branch(repo, branch):
+            raise InvalidState(f"worktree path {path} already exists and no attempt owns it: {hint}")
+        else:
+            try:
+                if git.Repo(str(path)).active_branch.name != branch:
+                    raise InvalidState(f"worktree path {path} already exists on another branch: {hint}")
+            except (TypeError, git.InvalidGitRepositoryError, git.NoSuchPathError):
+                raise InvalidState(f"worktree path {path} already exists and no attempt owns it: {hint}") from None
+            try:
+                repo.git.worktree("remove", "--force", str(path))
+            except git.GitCommandError as exc:
+                raise InvalidState(f"could not remove the leftover worktree {path}: {_git_msg(exc)}") from None
+    try:
+        repo.git.worktree("prune")
+    except git.GitCommandError:
+        pass
+    if has_branch:
+        if not _pristine_branch(repo, branch):
+            raise InvalidState(f"branch {branch} already exists and no attempt owns it: {hint}")
+        try:
+            repo.git.branch("-D", branch)
+        except git.GitCommandError as exc:
+            raise InvalidState(f"could not remove the leftover branch {branch}: {_git_msg(exc)}") from None
+    return f"{path} ({branch})"
+
+
 def create(repo_path: str | None, *, run_id: str, task_id: str, attempt_no: int,
            base_ref: str | None, workspace_root: str | None) -> Workspace:
     """Make the attempt's branch and worktree. Raises before anything is created on bad input."""
@@ -67,13 +135,9 @@ def create(repo_path: str | None, *, run_id: str, task_id: str, attempt_no: int,
     repo = _repo(repo_path or "")
     top = Path(repo.working_tree_dir or repo.working_dir)
     commit = resolve_base(repo, base_ref)
-    root = Path(workspace_root).expanduser() if workspace_root else top / ".orch" / "worktrees"
-    if not root.is_absolute():
-        root = Path.cwd() / root
     if not workspace_root:
         _exclude(repo, ".orch/")
-    path = root / run_id / task_id / f"a{attempt_no}"
-    branch = branch_for(run_id, task_id, attempt_no)
+    path, branch = _target(repo, run_id, task_id, attempt_no, workspace_root)
     if path.exists():
         raise InvalidState(f"worktree path {path} already exists")
     if branch in [h.name for h in repo.heads]:

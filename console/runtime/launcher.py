@@ -213,6 +213,40 @@ def session_exists(db_path: str, session: str) -> bool:
         return False
 
 
+def find_worker_pids(thread_id: str, db_path: str | None = None) -> list[int]:
+    """Processes that carry ORCH_THREAD=thread_id (and ORCH_DB=db_path, given one) in their
+    environment: the worker of an attempt whose launcher died before recording its pid (issue 15,
+    M6). Session leaders (the launched shell) first."""
+    if not thread_id:
+        return []
+    want = f"ORCH_THREAD={thread_id}".encode()
+    want_db = f"ORCH_DB={Path(db_path).resolve()}".encode() if db_path else None
+    me = os.getpid()
+    found: list[tuple[bool, int]] = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for name in entries:
+        if not name.isdigit() or int(name) == me:
+            continue
+        pid = int(name)
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if want not in env or (want_db is not None and want_db not in env):
+            continue
+        if pid_alive(pid) is False:
+            continue
+        try:
+            leader = os.getpgid(pid) == pid
+        except OSError:
+            continue
+        found.append((not leader, pid))
+    return [pid for _, pid in sorted(found)]
+
+
 def tmux_panes(db_path: str) -> dict[str, dict[str, Any]]:
     """Every session on the private server: {name: {dead, pid, status}}; {} when no server runs."""
     try:
@@ -289,6 +323,15 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
             raise AtCapacity(f"profile {prof.name} already runs {running} worker(s) "
                              f"(max_parallel={prof.max_parallel}); launch later", prof.name)
     n = att["attempt_no"]
+    if att["worktree_path"] or att["execution_mode"] == "code":
+        # A code attempt starts in its own worktree or not at all: a blind mkdir would make a plain
+        # directory in which git finds the main checkout (issue 15, M7).
+        from orch_console.store.checks import check_cwd
+
+        _, missing = check_cwd(att)
+        if missing:
+            raise InvalidState(f"cannot launch attempt {n} of {task_id}: {missing.replace('the check was not run', 'nothing was started')}; "
+                               f"retry the task for a fresh worktree")
     work = runtime_dir(store.path, run_id, task_id, n)
     work.mkdir(parents=True, exist_ok=True)
     from orch_console.store import brief
@@ -297,7 +340,8 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
     brief_file.write_text(brief.render(store, run_id=run_id, task_id=task_id, attempt_no=n,
                                        inbox_cmd=bin_path("inbox")))
     cwd = Path(att["worktree_path"]) if att["worktree_path"] else work / "scratch"
-    cwd.mkdir(parents=True, exist_ok=True)
+    if not att["worktree_path"]:
+        cwd.mkdir(parents=True, exist_ok=True)
     log_file = work / "worker.log"
     db = str(Path(store.path).resolve())
     values = {"brief_file": str(brief_file), "cwd": str(cwd), "worktree": att["worktree_path"] or str(cwd),
@@ -405,6 +449,10 @@ def stop(db_path: str, attempt: dict[str, Any], *, grace: float = 2.0) -> bool:
             pass
     pid = attempt.get("pid")
     thread = attempt.get("thread_id")
+    if not pid and attempt.get("runtime") == "process" and thread:
+        # never recorded (the launcher died between start and record): found by ORCH_THREAD
+        found = find_worker_pids(thread, db_path)
+        pid = found[0] if found else None
     if pid and attempt.get("runtime") == "process" and pid_alive(pid, thread):
         try:
             os.killpg(pid, signal.SIGTERM)

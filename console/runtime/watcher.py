@@ -254,6 +254,8 @@ class Watcher(HealingMixin):
                 output = launcher.capture(self.db_path, a, lines=60)
                 pane_state, pane_line = classify_pane(output)
         elif a["runtime"] == "process":
+            if not a["pid"]:
+                self._adopt_worker(a)
             alive = launcher.pid_alive(a["pid"], a["thread_id"]) if a["pid"] else None
             output = _log_signature(a["log_path"])
         if alive is False:
@@ -275,6 +277,14 @@ class Watcher(HealingMixin):
             heartbeat_at=ts("last_activity_at"), last_message_at=ts("last_message_at"),
             worktree_write_at=_newest_write(a["worktree_path"]), last_commit_at=self._last_commit(a, memo),
             output_changed_at=memo.output_changed_at, pane_state=pane_state, pane_line=pane_line)
+
+    def _adopt_worker(self, a: dict[str, Any]) -> None:
+        """A process attempt with no pid: its launcher died between starting the worker and
+        recording it (issue 15, M6). Find the worker by ORCH_THREAD and record its pid, so it is
+        judged, and stopped with its attempt, like any other."""
+        found = launcher.find_worker_pids(a["thread_id"], self.db_path)
+        if found and rt.adopt_pid(self.store, thread_id=a["thread_id"], pid=found[0]):
+            a["pid"] = found[0]
 
     def _last_commit(self, a: dict[str, Any], memo: _Memo) -> float:
         """The worktree's last commit time, if a commit was made after the attempt's base."""
@@ -332,8 +342,9 @@ class Watcher(HealingMixin):
                 info = panes[a["runtime_ref"]]
                 if info["dead"] or a["end_reason"] in ("stalled", "timed_out", "crashed", "cancelled", "reassigned"):
                     launcher.stop(self.db_path, a)
-            elif a["runtime"] == "process" and a["pid"] and a["end_reason"] in (
-                    "stalled", "timed_out", "cancelled", "reassigned") and launcher.pid_alive(a["pid"], a["thread_id"]):
+            elif a["runtime"] == "process" and a["end_reason"] in ("stalled", "timed_out", "cancelled", "reassigned") \
+                    and (launcher.pid_alive(a["pid"], a["thread_id"]) if a["pid"]
+                         else bool(launcher.find_worker_pids(a["thread_id"], self.db_path))):
                 launcher.stop(self.db_path, a)
                 self._act(res, f"stopped the worker of {a['task_id']} attempt {a['attempt_no']} ({a['end_reason']})")
 
