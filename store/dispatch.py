@@ -147,6 +147,7 @@ def _new_attempt(store: Store, *, run_id: str, task_id: str, mode: str | None, t
                                    workspace_root=workspace_root)
             ws = worktrees.create(repo_path, run_id=run_id, task_id=task_id, attempt_no=attempt_no,
                                   base_ref=base_ref, workspace_root=workspace_root)
+            worktrees.exclude_dir(ws.repo_path, os.path.dirname(os.path.abspath(store.path)))
         except BaseException:
             _release(lock)
             raise

@@ -61,10 +61,25 @@ def resolve_base(repo: Any, base_ref: str | None) -> str:
 
 def _target(repo: Any, run_id: str, task_id: str, attempt_no: int, workspace_root: str | None) -> tuple[Path, str]:
     top = Path(repo.working_tree_dir or repo.working_dir)
-    root = Path(workspace_root).expanduser() if workspace_root else top / ".orch" / "worktrees"
-    if not root.is_absolute():
-        root = Path.cwd() / root
+    root = check_workspace_root(repo, workspace_root) if workspace_root else top / ".orch" / "worktrees"
     return root / run_id / task_id / f"a{attempt_no}", branch_for(run_id, task_id, attempt_no)
+
+
+def check_workspace_root(repo: Any, workspace_root: str) -> Path:
+    """--workspace-root, normalised (no `..`), and never inside the repository's checkout (where
+    `git add -A` would stage the worktrees as embedded repositories) nor its git directory,
+    except under the default .orch/ (excluded from git) (issue 15, L9)."""
+    root = Path(workspace_root).expanduser()
+    root = Path(os.path.normpath(root if root.is_absolute() else Path.cwd() / root))
+    real = Path(os.path.realpath(root))
+    top = Path(os.path.realpath(repo.working_tree_dir or repo.working_dir))
+    git_dir = Path(os.path.realpath(repo.common_dir if hasattr(repo, "common_dir") else repo.git_dir))
+    if real == git_dir or git_dir in real.parents:
+        raise InvalidInput(f"--workspace-root {workspace_root} is inside the git directory {git_dir}")
+    if (real == top or top in real.parents) and not (real == top / ".orch" or (top / ".orch") in real.parents):
+        raise InvalidInput(f"--workspace-root {workspace_root} is inside the checkout {top}: worktrees there "
+                           f"would be staged by `git add -A`; use a directory outside it, or {top / '.orch'}")
+    return root
 
 
 def _pristine_branch(repo: Any, branch: str) -> bool:
@@ -135,9 +150,9 @@ def create(repo_path: str | None, *, run_id: str, task_id: str, attempt_no: int,
     repo = _repo(repo_path or "")
     top = Path(repo.working_tree_dir or repo.working_dir)
     commit = resolve_base(repo, base_ref)
+    path, branch = _target(repo, run_id, task_id, attempt_no, workspace_root)
     if not workspace_root:
         _exclude(repo, ".orch/")
-    path, branch = _target(repo, run_id, task_id, attempt_no, workspace_root)
     if path.exists():
         raise InvalidState(f"worktree path {path} already exists")
     if branch in [h.name for h in repo.heads]:
@@ -149,6 +164,19 @@ def create(repo_path: str | None, *, run_id: str, task_id: str, attempt_no: int,
         raise InvalidState(f"git worktree add failed: {_git_msg(exc)}") from None
     return Workspace(repo_path=str(top), base_ref=base_ref or "", base_commit=commit,
                      branch_name=branch, worktree_path=str(path))
+
+
+def exclude_dir(repo_path: str, directory: str) -> None:
+    """Keep a directory inside the checkout (the database's .agents/) out of `git status` and
+    `git add -A` (issue 15, L9). Nothing when it is outside the checkout."""
+    try:
+        repo = _repo(repo_path)
+    except InvalidInput:
+        return
+    top = Path(os.path.realpath(repo.working_tree_dir or repo.working_dir))
+    d = Path(os.path.realpath(directory))
+    if d != top and top in d.parents:
+        _exclude(repo, "/" + d.relative_to(top).as_posix() + "/")
 
 
 def discard(ws: Workspace) -> None:

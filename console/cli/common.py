@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from orch_console.store.errors import EXIT_CODES, InvalidInput, OrchError
+from orch_console.store.errors import EXIT_CODES, InvalidInput, NotFound, OrchError
 
 Handler = Callable[[argparse.Namespace, "Context"], dict[str, Any]]
 
@@ -118,6 +118,11 @@ def group(sub: argparse._SubParsersAction, name: str, help_text: str) -> Any:
     return g.add_subparsers(title=f"{name} commands", metavar="COMMAND", parser_class=Parser)
 
 
+# Commands that only read: on a missing database they say so instead of creating it.
+READ_COMMANDS = frozenset({"status", "show", "list", "ready", "blocked", "brief", "wait", "report", "plan",
+                           "fetch", "watch", "wait-reply"})
+
+
 class Context:
     """Lazily opened store plus output options for one command invocation."""
 
@@ -131,6 +136,16 @@ class Context:
         if self._store is None:
             from orch_console.store.db import Store
 
+            name = getattr(self.args, "command_name", "")
+            if name in READ_COMMANDS:
+                from orch_console.store.db import default_db_path
+
+                path = getattr(self.args, "db", None) or default_db_path()
+                if not os.path.exists(path):
+                    # a read never makes a new, empty database (issue 15, L8): a mistyped --db would
+                    # otherwise answer "no such run" or "no threads" (exit 10: "no work")
+                    raise NotFound(f"database {path} does not exist (a new one is made by `inbox init`, "
+                                   f"`orch run init` or any write)")
             # `init` is the command that makes a new database, directories included
             self._store = Store(getattr(self.args, "db", None),
                                 create_dirs=True if getattr(self.args, "command_name", "") == "init" else None)

@@ -15,7 +15,8 @@ Profiles come from `.agents/orch.toml` (beside the database, or $ORCH_AGENTS_FIL
     max_parallel = 3
 
 Placeholders (shell-quoted when substituted): {brief_file} {cwd} {worktree} {db} {run_id}
-{task_id} {attempt_no} {thread_id} {agent} {python} {inbox} {log_file}.
+{task_id} {attempt_no} {thread_id} {agent} {python} {inbox} {log_file}. Write them bare or inside
+"$(...)": a placeholder inside "..." or '...' is refused, as the quoting would not hold there.
 """
 
 from __future__ import annotations
@@ -97,6 +98,11 @@ def load_profiles(db_path: str) -> dict[str, Profile]:
             raise InvalidInput(f"{path}: agents.{name}.command is required")
         if runtime not in RUNTIMES:
             raise InvalidInput(f"{path}: agents.{name}.runtime must be tmux or process, not {runtime!r}")
+        quoted = quoted_placeholders(command)
+        if quoted:
+            raise InvalidInput(f"{path}: agents.{name}.command has {{{quoted[0]}}} inside shell quotes; placeholders "
+                               f"are shell-quoted when substituted, so write them bare ({{{quoted[0]}}}, not "
+                               f"\"{{{quoted[0]}}}\"), or inside \"$(...)\"")
         env = spec.get("env", {})
         if not isinstance(env, dict):
             raise InvalidInput(f"{path}: agents.{name}.env must be a table")
@@ -115,6 +121,60 @@ def resolve_profile(profiles: dict[str, Profile], *candidates: str | None) -> Pr
     named = [c for c in candidates if c]
     raise InvalidInput(f"no agent profile {' or '.join(repr(c) for c in named) or 'given'}; "
                        f"known: {', '.join(sorted(profiles))} (define more in .agents/orch.toml)")
+
+
+PLACEHOLDERS = frozenset({"brief_file", "cwd", "worktree", "db", "run_id", "task_id", "attempt_no", "thread_id",
+                          "agent", "python", "inbox", "log_file"})
+
+
+def quoted_placeholders(template: str) -> list[str]:
+    """Placeholders that sit inside shell quotes: shlex.quote protects a value only where the shell
+    reads it unquoted; inside "..." a `$(..)` in the value runs, inside '...' the quoting ends
+    (issue 15, L2). A `$(...)` or backquotes inside double quotes start a fresh, unquoted context,
+    so the README's `"$(cat {brief_file})"` is fine."""
+    stack = ["n"]  # n: unquoted (top level, or inside $(..) / `..`), d: "..", s: '..'
+    bad: list[str] = []
+    i = 0
+    while i < len(template):
+        c, top = template[i], stack[-1]
+        if top == "s":
+            if c == "'":
+                stack.pop()
+            else:
+                m = re.match(r"\{([a-z_]+)\}", template[i:])
+                if m and m.group(1) in PLACEHOLDERS:
+                    bad.append(m.group(1))
+            i += 1
+            continue
+        if c == "\\":
+            i += 2
+            continue
+        m = re.match(r"\{([a-z_]+)\}", template[i:])
+        if m and m.group(1) in PLACEHOLDERS:
+            if top == "d":
+                bad.append(m.group(1))
+            i += len(m.group(0))
+            continue
+        if template.startswith("$(", i):
+            stack.append("n")
+            i += 2
+            continue
+        if c == "`":
+            if top == "b":
+                stack.pop()
+            else:
+                stack.append("b")
+        elif c == ")" and top == "n" and len(stack) > 1:
+            stack.pop()
+        elif c == '"':
+            if top == "d":
+                stack.pop()
+            else:
+                stack.append("d")
+        elif c == "'" and top in ("n", "b"):
+            stack.append("s")
+        i += 1
+    return bad
 
 
 def render_command(template: str, values: dict[str, str]) -> str:
