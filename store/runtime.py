@@ -96,9 +96,10 @@ def get_attempt(store: Store, run_id: str, task_id: str, attempt_no: int | None 
 
 
 def record_launch_intent(store: Store, *, thread_id: str, runtime: str, runtime_ref: str, profile: str,
-                         brief_path: str, log_path: str) -> dict[str, Any] | None:
-    """Reserve the attempt for one launch before any process starts. None: it was already launched
-    (or has ended), so the caller must not start another worker."""
+                         brief_path: str, log_path: str, token_hash: str = "") -> dict[str, Any] | None:
+    """Reserve the attempt for one launch before any process starts, and record the hash of its
+    worker token (store/tokens.py) in the same transaction. None: it was already launched (or has
+    ended), so the caller must not start another worker."""
     def tx(conn: sqlite3.Connection) -> dict[str, Any] | None:
         now = now_ts()
         r = conn.execute(
@@ -106,6 +107,10 @@ def record_launch_intent(store: Store, *, thread_id: str, runtime: str, runtime_
             " liveness='launching', liveness_at=?, last_activity_at=? WHERE thread_id=? AND runtime=''"
             f" AND status IN ({','.join('?' * len(LIVE_THREAD))}) RETURNING *",
             (runtime, runtime_ref, profile, brief_path, log_path, now, now, thread_id, *LIVE_THREAD)).fetchone()
+        if r is not None and token_hash:
+            from .tokens import issue_tx
+
+            issue_tx(conn, token_hash_=token_hash, attempt=r, now=now)
         return None if r is None else dict(r)
 
     return store.write(tx)

@@ -224,11 +224,26 @@ def _m005_stored_waves(conn: Any) -> None:
         recompute_waves(conn, run_id)
 
 
+# Worker tokens (issue 15): the hash of each launched attempt's secret, never the secret.
+V6_WORKER_TOKENS = """
+CREATE TABLE attempt_tokens (
+    token_hash TEXT PRIMARY KEY,
+    thread_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    attempt_no INTEGER NOT NULL,
+    agent TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX attempt_tokens_thread ON attempt_tokens(thread_id)
+"""
+
 MIGRATIONS: list[tuple[str, str | Callable[[Any], None]]] = [
     ("m001_initial", V1),
     ("m002_runtime", V2_RUNTIME),
     ("m004_lean_write_indexes", V4_LEAN_INDEXES),
     ("m005_stored_waves", _m005_stored_waves),
+    ("m006_worker_tokens", V6_WORKER_TOKENS),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

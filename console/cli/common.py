@@ -269,8 +269,10 @@ def wants_json(argv: Sequence[str]) -> bool:
 
 
 def main_for(prog: str, build: Callable[[], Parser], argv: Sequence[str] | None,
-             renderers: Callable[[], dict[str, Callable[[dict[str, Any], argparse.Namespace], None]]]) -> int:
-    """renderers is a loader: the text renderers are imported only for human output."""
+             renderers: Callable[[], dict[str, Callable[[dict[str, Any], argparse.Namespace], None]]],
+             gate: Callable[[argparse.Namespace, Context], None] | None = None) -> int:
+    """renderers is a loader: the text renderers are imported only for human output. gate checks
+    the caller's worker token (store/tokens.py) before the handler runs."""
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = wants_json(argv)
     Parser.json_mode = as_json
@@ -289,6 +291,8 @@ def main_for(prog: str, build: Callable[[], Parser], argv: Sequence[str] | None,
         if handler is None:
             raise UsageError(f"{prog}: choose a command (see {prog} --help)")
         ctx = Context(args)
+        if gate is not None:
+            gate(args, ctx)
         data = handler(args, ctx)
         emit_ok(ctx, args.command_name, data, None if ctx.json else renderers().get(args.render_key))
         return 0

@@ -447,8 +447,23 @@ def _renderers() -> dict:
     return RENDERERS
 
 
+def _gate(args: argparse.Namespace, ctx: Context) -> None:
+    """With a worker token in the environment (a launched agent), orch only reads."""
+    import os
+
+    token = os.environ.get("ORCH_TOKEN")
+    if not token:
+        return
+    from orch_console.store import tokens
+
+    from .common import READ_COMMANDS
+
+    name = getattr(args, "command_name", "")
+    tokens.gate_orch(ctx.store, token=token, command=name, read_only=name in READ_COMMANDS and name != "watch")
+
+
 def main(argv: list[str] | None = None) -> int:
-    return main_for("orch", build, argv, _renderers)
+    return main_for("orch", build, argv, _renderers, _gate)
 
 
 if __name__ == "__main__":

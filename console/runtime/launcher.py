@@ -417,6 +417,10 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
     if isinstance(worker_env, dict):
         env.update({str(k): str(v) for k, v in worker_env.items()})
     env.update(prof.env)
+    from orch_console.store import tokens
+
+    token, token_hash = tokens.new_token()
+    env[tokens.ENV] = token  # last: no profile or run setting replaces the attempt's own token
     session = session_name(run_id, task_id, n) if mode == "tmux" else ""
     if session and session_exists(store.path, session):
         # Not ours (a stale server of an earlier database at this path): never record, and so
@@ -424,7 +428,8 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
         raise InvalidState(f"tmux session {session} already exists on {tmux_socket(store.path)}; "
                            f"stop it (tmux -L {tmux_socket(store.path)} kill-session -t ={session}) and launch again")
     if rt.record_launch_intent(store, thread_id=att["thread_id"], runtime=mode, runtime_ref=session,
-                               profile=prof.name, brief_path=str(brief_file), log_path=str(log_file)) is None:
+                               profile=prof.name, brief_path=str(brief_file), log_path=str(log_file),
+                               token_hash=token_hash) is None:
         raise InvalidState(f"attempt {n} of {task_id} was launched by someone else meanwhile")
     try:
         pid = _start_tmux(store.path, session, command, cwd, env, log_file) if mode == "tmux" \
