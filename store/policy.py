@@ -41,7 +41,8 @@ class Settings:
     execution_mode: str = ""                 # "" = code when repo_path is set, else analysis
     repo_path: str = ""
     workspace_root: str = ""
-    require_worker_tokens: bool = True       # a launched attempt's thread takes worker writes only with its token
+    require_worker_tokens: bool = True
+    profiles_sha: str = ""                   # the agent profiles file the leader confirmed (watcher launches)       # a launched attempt's thread takes worker writes only with its token
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | None) -> Settings:

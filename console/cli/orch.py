@@ -51,6 +51,10 @@ def h_run_config(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
             value = _json.loads(raw)
         except ValueError:
             value = raw
+        if key == "profiles_sha" and value == "current":  # the leader confirms the profiles file as it is
+            from orch_console.console.runtime.launcher import profiles_digest
+
+            value = profiles_digest(ctx.store.path)
         default = getattr(Settings, key)
         ok = isinstance(value, bool) if isinstance(default, bool) else (
             isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0

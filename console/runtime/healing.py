@@ -161,9 +161,35 @@ class HealingMixin:
         return int(self.store.scalar(f"SELECT count(*) FROM tasks WHERE run_id=? AND status IN"
                                      f" ({','.join('?' * len(IN_FLIGHT))})", (run_id, *IN_FLIGHT)))
 
+    def _profiles_confirmed(self, run_id: str, s: Settings, res: TickResult) -> bool:
+        """The watcher launches only with the agent profiles the leader confirmed for the run: the
+        file as it was at the run's first launch (pinned then), or as confirmed since
+        with `orch run config --run R --set profiles_sha=current`. A worker can write the file
+        (its directory holds the database), so a changed file waits for the leader (issue 15)."""
+        from orch_console.store import runs
+
+        now = launcher.profiles_digest(self.db_path)
+        if not s.profiles_sha:
+            s_now = runs.run_show(self.store, run_id=run_id)["run"]["config"].get("profiles_sha")
+            if not s_now:
+                return True  # the run's first launch pins the file (launcher.launch)
+            s = type(s).from_config({"profiles_sha": s_now})
+        if s.profiles_sha == now:
+            return True
+        reason = (f"the agent profiles file {launcher.profiles_file(self.db_path)} changed since the leader "
+                  f"confirmed it ({s.profiles_sha} -> {now}); the watcher launches nothing for {run_id} until "
+                  f"the leader checks it and runs `orch run config --run {run_id} --set profiles_sha=current`")
+        if rt.note_once(self.store, key=f"profiles_changed:{run_id}:{now}", action="profiles_changed",
+                        event_type="profiles_changed", run_id=run_id, task_id="", attempt_no=None, reason=reason,
+                        payload={"confirmed": s.profiles_sha, "now": now}) is not None:
+            self._act(res, f"not launching for {run_id}: agent profiles changed; the leader must confirm", bell=True)
+        return False
+
     def _launch(self, run_id: str, task_id: str, profile: str, runtime: str, res: TickResult,
                 s: Settings) -> None:
         if not profile:
+            return
+        if not self._profiles_confirmed(run_id, s, res):
             return
         try:
             out = launcher.launch(self.store, run_id=run_id, task_id=task_id, profile=profile,

@@ -114,6 +114,18 @@ def load_profiles(db_path: str) -> dict[str, Profile]:
     return out
 
 
+def profiles_digest(db_path: str) -> str:
+    """A fingerprint of the agent profiles file as it is now ("absent" when there is none)."""
+    path = profiles_file(db_path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return "absent"
+    except OSError as exc:
+        return f"unreadable:{exc.errno}"
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
 def resolve_profile(profiles: dict[str, Profile], *candidates: str | None) -> Profile:
     for c in candidates:
         if c and c in profiles:
@@ -372,6 +384,12 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
         raise InvalidState(f"attempt {att['attempt_no']} of {task_id} is {att['status']}; nothing to launch")
     profiles = load_profiles(store.path)
     cfg = rt.run_settings_config(store, run_id)
+    if not cfg.get("profiles_sha"):
+        # the run's first launch pins the profiles file: the watcher launches with it until the
+        # leader confirms a change (console/runtime/healing.py, issue 15)
+        from orch_console.store import runs
+
+        runs.run_config(store, run_id=run_id, updates={"profiles_sha": profiles_digest(store.path)})
     prof = resolve_profile(profiles, profile, att["profile"], cfg.get("profile"), att["assigned_to"])
     mode = runtime or prof.runtime
     if mode not in RUNTIMES:

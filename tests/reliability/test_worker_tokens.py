@@ -210,3 +210,56 @@ def test_the_sim_worker_finishes_with_its_token(site: Cli) -> None:
         time.sleep(0.2)
     assert status in ("done", "verifying"), status
     assert _refusals(cli) == 0
+
+
+# -- the watcher never runs a profile changed after the run started without the leader's word ---
+def test_watcher_does_not_launch_with_a_profile_changed_after_the_run_started(site: Cli, tmp_path: Path) -> None:
+    from orch_console.console.runtime.watcher import Watcher
+
+    cli = site
+    pwn = tmp_path / "PWN_via_toml"
+    _profiles(cli, '[agents.w]\ncommand = "exec sleep 60"\nruntime = "process"\n')
+    cli.ok("orch", "run", "init", "--run", "r", "--goal", "g")
+    cli.ok("orch", "run", "config", "--run", "r", "--set", "profile=w", "--set", "retry_backoff_seconds=0")
+    cli.ok("orch", "task", "add", "--run", "r", "--task", "T1", "--title", "t", "--default-to", "w")
+    cli.ok("orch", "dispatch", "--run", "r", "--task", "T1", "--execution-mode", "analysis", "--launch",
+           "--profile", "w")
+    t1 = _thread(cli, "T1")
+    # the worker rewrites its profile, then fails: the watcher's retry would run the new command
+    _profiles(cli, f'[agents.w]\ncommand = "touch {pwn}; exec sleep 60"\nruntime = "process"\n')
+    s = Store(cli.db)
+    try:
+        tok = s.one("SELECT 1 FROM attempt_tokens WHERE thread_id=?", (t1,))
+        assert tok is not None
+    finally:
+        s.close()
+    cli.ok("orch", "run", "config", "--run", "r", "--set", "require_worker_tokens=false")
+    cli.ok("inbox", "--agent", "w", "claim", "--thread", t1)
+    cli.ok("inbox", "--agent", "w", "fail", "--thread", t1, "--summary", "broke")
+    w = Watcher(cli.db, "r")
+    try:
+        for _ in range(3):
+            w.tick(force_liveness=True)
+    finally:
+        w.close()
+    time.sleep(0.3)
+    assert not pwn.exists()
+    s = Store(cli.db)
+    try:
+        a2 = dict(s.one("SELECT * FROM attempts WHERE task_id='T1' AND attempt_no=2"))
+        assert a2["runtime"] == ""                              # retried, not launched
+        assert s.scalar("SELECT count(*) FROM events WHERE event_type='profiles_changed'") == 1
+    finally:
+        s.close()
+    # the leader checks the file and confirms it: the launch goes ahead
+    cli.ok("orch", "run", "config", "--run", "r", "--set", "profiles_sha=current")
+    w = Watcher(cli.db, "r")
+    try:
+        w.tick(force_liveness=True)
+    finally:
+        w.close()
+    s = Store(cli.db)
+    try:
+        assert s.scalar("SELECT runtime FROM attempts WHERE task_id='T1' AND attempt_no=2") == "process"
+    finally:
+        s.close()
