@@ -6,6 +6,7 @@ hand-run threads work as before; every refusal is a token_refused event."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -263,3 +264,100 @@ def test_watcher_does_not_launch_with_a_profile_changed_after_the_run_started(si
         assert s.scalar("SELECT runtime FROM attempts WHERE task_id='T1' AND attempt_no=2") == "process"
     finally:
         s.close()
+
+
+# -- fuzz: whatever a token holder runs, it never writes outside its own attempt ----------------------
+def test_fuzzed_commands_with_a_worker_token_stay_in_their_attempt(tmp_path: Path) -> None:
+    import contextlib
+    import io
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from orch_console.console.cli import inbox as inbox_cli
+    from orch_console.console.cli import orch as orch_cli
+    from orch_console.store import dispatch, runs, tokens
+    from orch_console.store import runtime as rt
+
+    db = str(tmp_path / "coord.db")
+    s = Store(db)
+    runs.run_init(s, run_id="R", goal="g")
+    runs.run_init(s, run_id="O", goal="g")
+    for run, t in (("R", "T1"), ("R", "T2"), ("O", "O1")):
+        runs.task_add(s, run_id=run, task_id=t, title=t, default_to="w1", required_checks=["tests"])
+        dispatch.dispatch(s, run_id=run, task_id=t, execution_mode="analysis")
+    mine = rt.get_attempt(s, "R", "T1")
+    token, h = tokens.new_token()
+    rt.record_launch_intent(s, thread_id=mine["thread_id"], runtime="process", runtime_ref="", profile="w1",
+                            brief_path="", log_path="", token_hash=h)
+    threads = [r[0] for r in s.all("SELECT thread_id FROM threads ORDER BY thread_id")]
+    s.close()
+    own = mine["thread_id"]
+
+    th = st.sampled_from(threads + ["thr_missing"])
+    agent = st.sampled_from(["w1", "w2", "leader", "watcher"])
+    kind = st.sampled_from(["progress", "question", "result", "answer", "control", "task", "event"])
+    text = st.text(max_size=12)
+    inb = st.one_of(
+        st.tuples(th).map(lambda a: ["claim", "--thread", a[0]]),
+        st.tuples(agent, th).map(lambda a: ["--agent", a[0], "claim", "--thread", a[1]]),
+        st.tuples(th, st.sampled_from(["in_progress", "blocked"]), text).map(
+            lambda a: ["update", "--thread", a[0], "--status", a[1], "--summary", a[2] or "s"]),
+        st.tuples(st.sampled_from(["done", "fail"]), th, text).map(lambda a: [a[0], "--thread", a[1], "--summary", a[2] or "s"]),
+        st.tuples(agent, th, kind, text).map(
+            lambda a: ["send", "--from", a[0], "--to", "w1", "--thread", a[1], "--kind", a[2], "--summary", a[3] or "s"]),
+        st.tuples(agent, text).map(lambda a: ["send", "--from", a[0], "--to", "w1", "--subject", a[1] or "s", "--run", "O"]),
+        st.tuples(agent, th, st.sampled_from(["answer", "control"])).map(
+            lambda a: ["reply", "--from", a[0], "--to", "w1", "--thread", a[1], "--kind", a[2], "--summary", "x"]),
+        st.tuples(th).map(lambda a: ["cancel", "--thread", a[0]]),
+        st.tuples(th).map(lambda a: ["show", "--thread", a[0]]),
+    ).map(lambda argv: ("inbox", argv))
+    orch = st.one_of(
+        st.sampled_from([["answer", "--run", "R", "--task", "T1", "--body", "x"], ["cancel", "--run", "O"],
+                         ["verify", "record", "--run", "R", "--task", "T1", "--check", "tests", "--status", "passed"],
+                         ["task", "add", "--run", "O", "--task", "X", "--title", "x"], ["retry", "--run", "R", "--task", "T2"],
+                         ["run", "config", "--run", "R", "--set", "require_worker_tokens=false"],
+                         ["status", "--run", "R"]]),
+    ).map(lambda argv: ("orch", argv))
+
+    def others() -> list:
+        c = Store(db)
+        try:
+            return [tuple(r) for r in c.all("SELECT m.* FROM messages m WHERE thread_id<>? ORDER BY message_id", (own,))] \
+                + [tuple(r) for r in c.all("SELECT * FROM threads WHERE thread_id<>? ORDER BY thread_id", (own,))] \
+                + [tuple(r) for r in c.all("SELECT run_id, config_json FROM runs ORDER BY run_id")] \
+                + [tuple(r) for r in c.all("SELECT * FROM checks WHERE NOT (run_id='R' AND task_id='T1')"
+                                           " ORDER BY run_id, task_id, name")] \
+                + [tuple(r) for r in c.all("SELECT run_id, task_id, status FROM tasks WHERE NOT (run_id='R' AND task_id='T1')"
+                                             " ORDER BY run_id, task_id")]
+        finally:
+            c.close()
+
+    baseline = others()
+    seen = {"ok": 0, "refused": 0}
+    old = os.environ.get("ORCH_TOKEN")
+    os.environ["ORCH_TOKEN"] = token
+    try:
+        @settings(max_examples=int(os.environ.get("TOKEN_FUZZ_EXAMPLES", "300")), deadline=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(st.one_of(inb, orch))
+        def check(cmd: tuple[str, list[str]]) -> None:
+            exe, argv = cmd
+            out, err = io.StringIO(), io.StringIO()
+            main = orch_cli.main if exe == "orch" else inbox_cli.main
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main(["--db", db, "--json", *argv])
+            assert code in (0, 10, 20, 30, 40), (argv, code, out.getvalue())
+            assert "Traceback" not in err.getvalue()
+            assert len([ln for ln in out.getvalue().splitlines() if ln.strip()]) == 1
+            seen["ok" if code == 0 else "refused"] += 1
+            assert others() == baseline, (exe, argv, out.getvalue())
+
+        check()
+    finally:
+        if old is None:
+            os.environ.pop("ORCH_TOKEN", None)
+        else:
+            os.environ["ORCH_TOKEN"] = old
+    print(f"token fuzz: {seen['ok']} allowed, {seen['refused']} refused; nothing outside the attempt changed")
+    assert seen["refused"] > 0
