@@ -38,8 +38,14 @@ Required workflow:
    {inbox_cmd} --db {db_path} --json show --thread {thread_id}
 3. Send one in_progress update when real work starts (update --status in_progress --summary ...),
    and renew your lease while you work (renew --agent {assigned_to} --thread {thread_id}).
-4. If blocked, send one precise blocked question with update --status blocked and then use wait-reply:
-   {inbox_cmd} --db {db_path} --json wait-reply --agent {assigned_to} --thread {thread_id} --timeout-seconds 0
+4. If blocked, send one precise blocked question with update --status blocked and then use wait-reply.
+   The update prints the question's message_id (data.message.message_id). Wait for the leader's answer
+   in slices that fit your shell tool's time limit:
+   {inbox_cmd} --db {db_path} --json wait-reply --agent {assigned_to} --thread {thread_id} --after-message MESSAGE_ID --timeout-seconds 90
+   Exit code 10 means no answer yet: run the same command again, as many times as it takes. Do not end
+   your turn, guess the answer or go on without it. When the answer arrives, resume with
+   update --status in_progress and follow it. If your turn ends anyway, the leader's answer is typed
+   into your session when it comes: then resume the same way.
 5. Finish with done on success or fail on failure.
 6. Stop after reporting the handled thread_id and a concise outcome summary.
 
@@ -48,6 +54,7 @@ Rules:
 - Keep all coordination in inbox messages, not ordinary chat.
 - Do not change the assigned_to, thread_id, or worktree assignment yourself.
 - If worktree_path exists, perform repository work only inside that path.
+- Your own inbox commands never need anyone's approval; run them as written.
 """
 
 

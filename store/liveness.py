@@ -20,6 +20,14 @@ ERROR = re.compile(r"(\berror:|\bfailed:|\bFATAL\b|\bpanic\b|Traceback \(most re
                    re.IGNORECASE)
 
 ANSWERS = ("y", "n", "yes", "no")
+
+# A screen whose only change is a ticking timer, a token counter or a spinner is not progress: an
+# agent stuck retrying an unreachable API shows "Working (48s • esc to interrupt)" for ever. The
+# signature the watcher hashes leaves those out: status lines (a leading spinner glyph, "esc to
+# interrupt") count as one fixed line, and every run of digits as one character.
+_SPINNER_LINE = re.compile(r"^\s*[\u2800-\u28ff\u2722-\u273f\u00b7\u2219\u22c6\u25cf\u25d0-\u25d3*+\u2726\u2727\u2736\u273b\u273d]\s")
+_BUSY_HINT = re.compile(r"esc to interrupt|ctrl\+c to interrupt|\besc to cancel\b.*\d+s", re.IGNORECASE)
+_DIGITS = re.compile(r"\d+")
 LIVE = ("pending", "claimed", "in_progress", "blocked")
 
 
@@ -37,6 +45,17 @@ def classify_pane(text: str, tail_lines: int = 6) -> tuple[str, str]:
         if ERROR.search(ln):
             return "error", ln.strip()[:200]
     return "active", ""
+
+
+def screen_signature(text: str) -> str:
+    """The part of a screen that changes only when the worker makes progress (see above)."""
+    out = []
+    for ln in (text or "").splitlines():
+        if _BUSY_HINT.search(ln) or _SPINNER_LINE.match(ln):
+            out.append("<busy>")
+        else:
+            out.append(_DIGITS.sub("0", ln.rstrip()))
+    return "\n".join(out)
 
 
 @dataclass(frozen=True)
@@ -83,14 +102,17 @@ def judge(f: Facts, s: Settings) -> Verdict:
                            f"worker process exited while its thread was {f.thread_status}, without "
                            f"reporting done or fail", sig)
         return Verdict("exited", "", "worker process has exited; waiting for its last report", sig)
+    # A screen waiting for input is the leader's to see: never nudged, stalled, timed out or killed,
+    # however long it has waited (the attention flag says so at once).
+    if f.pane_state == "waiting_input":
+        return Verdict("waiting_input", "attention", f"waiting for input: {f.pane_line}", sig)
+    # Likewise a worker blocked on a question: the time is the leader's, not the worker's.
+    if f.thread_status == "blocked":
+        return Verdict("blocked", "", "blocked on a question to the leader", sig)
     if s.attempt_timeout_seconds > 0 and f.now - f.started_at > s.attempt_timeout_seconds:
         return Verdict("timed_out", "timed_out",
                        f"running for {f.now - f.started_at:.0f}s, past attempt_timeout_seconds="
                        f"{s.attempt_timeout_seconds:g}", sig)
-    if f.pane_state == "waiting_input":
-        return Verdict("waiting_input", "attention", f"waiting for input: {f.pane_line}", sig)
-    if f.thread_status == "blocked":
-        return Verdict("blocked", "", "blocked on a question to the leader", sig)
     lease_gone = not f.lease_owner or (f.lease_expires_at and f.lease_expires_at < f.now)
     # An attempt nobody launched and nobody claimed is simply waiting for its agent to pick it up.
     watched = f.launched or (f.thread_status != "pending")

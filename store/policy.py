@@ -26,7 +26,10 @@ class Settings:
     stall_seconds: float = 600.0             # quiet this long: the attempt is ended as stalled
     idle_seconds: float = 60.0               # tmux pane unchanged this long: shown as idle
     crash_grace_seconds: float = 1.0         # process gone this long without done/fail: crashed
-    attempt_timeout_seconds: float = 0.0     # 0: no wall-clock limit per attempt
+    attempt_timeout_seconds: float = 3600.0  # wall-clock limit per attempt (0: none); time spent blocked
+    #                                          on the leader or waiting at a prompt is never cut short
+    answer_grace_seconds: float = 20.0       # an answer the worker has not picked up this long is typed
+    #                                          into its session (tmux): it ended its turn instead of waiting
     check_timeout_seconds: float = 600.0     # one verification check's command, at most
     max_attempts: int = 3                    # attempts per task, the first one included
     retry_backoff_seconds: float = 10.0      # before retry n+1: base * 2**(n-1), capped

@@ -213,6 +213,34 @@ DROP INDEX threads_lease;
 CREATE INDEX threads_live ON threads(status) WHERE status IN ('claimed', 'in_progress', 'blocked');
 """
 
+# The watcher's memory of each live attempt's screen, process and commits (store/watch_memory.py).
+WATCH_MEMORY = """
+CREATE TABLE watch_memory (
+    thread_id TEXT PRIMARY KEY,
+    output_hash TEXT NOT NULL DEFAULT '',
+    output_changed_at REAL NOT NULL DEFAULT 0,
+    dead_since REAL NOT NULL DEFAULT 0,
+    commit_sha TEXT NOT NULL DEFAULT '',
+    commit_at REAL NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL
+)
+"""
+
+# A profile that hit its usage limit or cannot reach its API takes no new work (store/holds.py).
+PROFILE_HOLDS = """
+CREATE TABLE profile_holds (
+    profile TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('usage_limit', 'network', 'api', 'auth')),
+    reason TEXT NOT NULL DEFAULT '',
+    run_id TEXT NOT NULL DEFAULT '',
+    task_id TEXT NOT NULL DEFAULT '',
+    attempt_no INTEGER,
+    until_at TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL
+)
+"""
+
+
 def _m005_stored_waves(conn: Any) -> None:
     """Each task keeps its wave (longest dependency chain below it), maintained by dep add, so
     readers (status, the console's window, the autopilot) never recompute the whole plan."""
@@ -225,7 +253,7 @@ def _m005_stored_waves(conn: Any) -> None:
 
 
 # Worker tokens (issue 15): the hash of each launched attempt's secret, never the secret.
-V6_WORKER_TOKENS = """
+V8_WORKER_TOKENS = """
 CREATE TABLE attempt_tokens (
     token_hash TEXT PRIMARY KEY,
     thread_id TEXT NOT NULL,
@@ -243,7 +271,9 @@ MIGRATIONS: list[tuple[str, str | Callable[[Any], None]]] = [
     ("m002_runtime", V2_RUNTIME),
     ("m004_lean_write_indexes", V4_LEAN_INDEXES),
     ("m005_stored_waves", _m005_stored_waves),
-    ("m006_worker_tokens", V6_WORKER_TOKENS),
+    ("m006_watch_memory", WATCH_MEMORY),
+    ("m007_profile_holds", PROFILE_HOLDS),
+    ("m008_worker_tokens", V8_WORKER_TOKENS),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

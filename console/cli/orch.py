@@ -174,6 +174,12 @@ def h_blocked(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     return views.blocked(ctx.store, run_id=args.run)
 
 
+def h_attention(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from orch_console.store import attention
+
+    return attention.queue(ctx.store, run_id=args.run)
+
+
 def h_answer(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from orch_console.store import dispatch
 
@@ -361,6 +367,10 @@ def build() -> Parser:
     c.add_argument("--timeout-seconds", type=float, default=0, help="0 waits forever")
 
     c = command(sub, "blocked", h_blocked, "blocked tasks and their questions, oldest first")
+    c.add_argument("--run", required=True)
+
+    c = command(sub, "attention", h_attention, "what waits on the leader (questions, screens waiting for input, "
+                "escalations), ranked: critical path first, then most work unblocked, then longest wait")
     c.add_argument("--run", required=True)
 
     c = command(sub, "answer", h_answer, "answer a blocked task's question (it resumes)")

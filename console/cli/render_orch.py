@@ -88,6 +88,17 @@ def _blocked(d: dict[str, Any], args: Any = None) -> None:
             block("payload: " + json.dumps(q["payload"], ensure_ascii=False))
 
 
+def _attention(d: dict[str, Any], args: Any = None) -> None:
+    if not d["items"]:
+        line("nothing waits on the leader")
+        return
+    rows = [[i["rank"], i["task_id"], i["kind"], i["agent"] or "-", f"{int(i['waited_seconds'])}s",
+             f"{i['unblocks']}{' *' if i['critical'] else ''}", one_line(i["text"], 70) or "-"] for i in d["items"]]
+    table(None, ["#", "task", "kind", "agent", "waited", "unblocks", "first line"], rows)
+    if any(i["critical"] for i in d["items"]):
+        line("* on the critical path of the unfinished work")
+
+
 def _answer(d: dict[str, Any], args: Any = None) -> None:
     line("answered ", text(d["task"]["task_id"], "bold"), " on thread ", d["thread"]["thread_id"],
          "; task is now ", status_text(d["task"]["status"]))
@@ -158,6 +169,7 @@ RENDERERS = {
     "dep": lambda d, a=None: line(f"{d['dependency']['task_id']} depends on {d['dependency']['depends_on']}"
                                   f"{'' if d['created'] else ' (already)'}; {d['task']['task_id']} is {d['task']['status']}"),
     "brief": lambda d, a=None: block(d["brief"]), "reconcile": _reconcile, "wait": _wait, "blocked": _blocked,
+    "attention": _attention,
     "answer": _answer, "cancel": _cancel, "cleanup": _cleanup, "status": _status, "verify": _verify,
     "plan": _plan, "import": _import, "report": _report,
 }

@@ -23,29 +23,21 @@ from typing import Any
 from orch_console.store import runtime as rt
 from orch_console.store.db import Store
 from orch_console.store.errors import OrchError
-from orch_console.store.liveness import Facts, classify_pane, judge
+from orch_console.store import deliveries, watch_memory
+from orch_console.store.liveness import Facts, classify_pane, judge, screen_signature
 from orch_console.store.policy import Settings
 from orch_console.store.records import loads
+from orch_console.store.sanitize import one_line
 from orch_console.store.validate import MAX_LEASE_SECONDS, now_ts, parse_ts_or
 
-from orch_console.console.runtime import launcher
+from orch_console.console.runtime import launcher, procs
 from orch_console.console.runtime.healing import HealingMixin
 
 WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024
+SESSION_LINGER_SECONDS = 5.0  # an ended attempt's session stays this long for its last output
 POLL_MS = 250          # fallback: data_version poll and timer resolution
 WORKTREE_SCAN_LIMIT = 5000
 RECONCILE_EVENTS = 5000
-
-
-@dataclass
-class _Memo:
-    """What the watcher remembers about one attempt between ticks (lost on restart: harmless,
-    every clock here only delays a verdict)."""
-    output_hash: str = ""
-    output_changed_at: float = 0.0
-    dead_since: float = 0.0
-    commit_sha: str = ""
-    commit_at: float = 0.0
 
 
 @dataclass
@@ -69,7 +61,9 @@ class Watcher(HealingMixin):
         self.store = Store(self.db_path)
         self._lock = threading.RLock()
         self._cursor = rt.cursor(self.store, self.scope)
-        self._memo: dict[str, _Memo] = {}
+        # What earlier passes saw of each live attempt; loaded from the store for attempts this
+        # process has not seen yet (a restart, or `orch watch --once`), saved when it changes.
+        self._memo: dict[str, watch_memory.Memory] = {}
         self._repos: dict[str, Any] = {}
         self._next_liveness = 0.0
         self._dv = -1
@@ -181,6 +175,10 @@ class Watcher(HealingMixin):
             or not self._swept else {}
         changes: list[tuple[str, str]] = []
         verdicts = []
+        unseen = [a["thread_id"] for a in live if a["thread_id"] not in self._memo]
+        if unseen:
+            self._memo.update(watch_memory.load(self.store, unseen))
+        before = {a["thread_id"]: self._memo[a["thread_id"]].key() for a in live if a["thread_id"] in self._memo}
         for a in live:
             # One row must never stop the pass for every run (issue 15, M1): a value the facts
             # cannot use is judged as unknown and said once as an event; anything else that
@@ -200,15 +198,20 @@ class Watcher(HealingMixin):
         # The liveness is written before any action it justifies (an attention flag, a nudge), so a
         # reader woken by the action's event already sees the liveness that explains it.
         rt.set_liveness(self.store, changes)
+        watch_memory.save(self.store, {a["thread_id"]: self._memo[a["thread_id"]] for a in live
+                                       if a["thread_id"] in self._memo
+                                       and self._memo[a["thread_id"]].key() != before.get(a["thread_id"])})
         for a, v in verdicts:
             try:
                 self._apply_verdict(a, v, res)
             except OrchError as exc:
                 self._act(res, f"could not act on {a['task_id']}: {exc.message}")
         self._sweep(panes, res)
+        self._deliver_answers(runs, res)
         live_ids = {a["thread_id"] for a in live}
         for tid in [t for t in self._memo if t not in live_ids]:
             self._memo.pop(tid, None)
+        watch_memory.forget_ended(self.store)
         for path in [p for p in self._repos if p not in {a["worktree_path"] for a in live}]:
             repo = self._repos.pop(path)
             if repo is not None:
@@ -244,7 +247,7 @@ class Watcher(HealingMixin):
                 return 0.0
             return t
 
-        memo = self._memo.setdefault(a["thread_id"], _Memo())
+        memo = self._memo.setdefault(a["thread_id"], watch_memory.Memory())
         alive: bool | None = None
         pane_state, pane_line, output = "", "", ""
         if a["runtime"] == "tmux" and a["runtime_ref"]:
@@ -263,7 +266,9 @@ class Watcher(HealingMixin):
         else:
             memo.dead_since = 0.0
         if output:
-            h = hashlib.blake2b(output.encode("utf-8", "replace"), digest_size=16).hexdigest()
+            # The signature leaves out ticking timers and spinners: they are not progress.
+            sig = screen_signature(output) if a["runtime"] == "tmux" else output
+            h = hashlib.blake2b(sig.encode("utf-8", "replace"), digest_size=16).hexdigest()
             if h != memo.output_hash:
                 memo.output_hash, memo.output_changed_at = h, now
                 # A prompt counts once the screen holds still at it for a whole pass: keys the
@@ -286,7 +291,7 @@ class Watcher(HealingMixin):
         if found and rt.adopt_pid(self.store, thread_id=a["thread_id"], pid=found[0]):
             a["pid"] = found[0]
 
-    def _last_commit(self, a: dict[str, Any], memo: _Memo) -> float:
+    def _last_commit(self, a: dict[str, Any], memo: watch_memory.Memory) -> float:
         """The worktree's last commit time, if a commit was made after the attempt's base."""
         path = a["worktree_path"]
         if not path or not os.path.isdir(path):
@@ -328,25 +333,64 @@ class Watcher(HealingMixin):
                                  kind="waiting_input", reason=v.reason, event_type="attempt_waiting_input", key=key):
                 self._act(res, f"needs attention: {who}: {v.reason}", bell=True)
 
+    def _deliver_answers(self, runs: dict[str, Settings], res: TickResult) -> None:
+        """Type the leader's answer into the session of an agent that ended its turn instead of
+        waiting for it (the brief asks it to wait; real agents do not always). An agent whose own
+        `inbox wait-reply` is running gets the answer there, and nothing is typed."""
+        if not runs:
+            return
+        now = time.time()
+        grace = min(s.answer_grace_seconds for s in runs.values())
+        for d in deliveries.awaiting_pickup(self.store, self.run_id, older_than=now - grace):
+            if d["run_id"] not in runs or procs.running(d["thread_id"], "wait-reply"):
+                continue
+            if parse_ts_or(d["created_at"], 0.0) > now - runs[d["run_id"]].answer_grace_seconds:
+                continue
+            answer = one_line(" ".join(x for x in (d["summary"], d["body"]) if x), 600)
+            who = f"{d['task_id']} attempt {d['attempt_no']}"
+            if rt.note_once(self.store, key=deliveries.key(d["thread_id"], d["message_id"]), action=deliveries.ACTION,
+                            event_type="attempt_answer_typed", run_id=d["run_id"], task_id=d["task_id"],
+                            attempt_no=d["attempt_no"], reason=f"typed the leader's answer into {who}") is None:
+                continue
+            text = (f"The leader answered your question on thread {d['thread_id']}: {answer} -- Resume with "
+                    f"inbox update --status in_progress, then continue the task.")
+            try:
+                launcher.send_keys(self.store, run_id=d["run_id"], task_id=d["task_id"], text=text, by=rt.WATCHER)
+                self._act(res, f"typed the leader's answer into {who}: it had stopped waiting")
+            except OrchError as exc:
+                self._act(res, f"could not type the answer into {who}: {exc.message}")
+
     def _sweep(self, panes: dict[str, dict[str, Any]], res: TickResult) -> None:
-        """Stop workers whose attempts ended without them (stalled, cancelled, ...) and close the
-        dead tmux sessions of ended attempts. Runs every liveness pass; cheap when nothing ended."""
+        """Close what ended attempts left running: an interactive agent that reported done sits at
+        its prompt for ever, a stalled one may still be spinning, and an agent's own background
+        daemons outlive its terminal. Each ended attempt's session or process, and every process
+        still carrying its ORCH_THREAD, is stopped once the attempt has been over for
+        SESSION_LINGER_SECONDS (its last words reach the log first). Cheap when nothing ended."""
         since = now_ts(time.time() - 3600) if self._swept else ""
         ended = self.store.all(
             "SELECT * FROM attempts WHERE runtime<>'' AND status IN ('done','failed','cancelled')"
             " AND ended_at>=?" + (" AND run_id=?" if self.run_id else ""),
             (since, self.run_id) if self.run_id else (since,))
         self._swept = True
+        now = time.time()
+        if not panes and any(a["runtime"] == "tmux" for a in ended):
+            panes = launcher.tmux_panes(self.db_path)
         for a in map(dict, ended):
+            if now - parse_ts_or(a["ended_at"], 0.0) < SESSION_LINGER_SECONDS and a["end_reason"] == "succeeded":
+                continue
+            running = False
             if a["runtime"] == "tmux" and a["runtime_ref"] in panes:
-                info = panes[a["runtime_ref"]]
-                if info["dead"] or a["end_reason"] in ("stalled", "timed_out", "crashed", "cancelled", "reassigned"):
-                    launcher.stop(self.db_path, a)
-            elif a["runtime"] == "process" and a["end_reason"] in ("stalled", "timed_out", "cancelled", "reassigned") \
-                    and (launcher.pid_alive(a["pid"], a["thread_id"]) if a["pid"]
-                         else bool(launcher.find_worker_pids(a["thread_id"], self.db_path))):
+                running = not panes[a["runtime_ref"]]["dead"]
                 launcher.stop(self.db_path, a)
-                self._act(res, f"stopped the worker of {a['task_id']} attempt {a['attempt_no']} ({a['end_reason']})")
+            elif a["runtime"] == "process" and a["pid"] and launcher.pid_alive(a["pid"], a["thread_id"]):
+                running = True
+                launcher.stop(self.db_path, a)
+            left = procs.carrying(a["thread_id"])
+            if left:
+                procs.terminate(left)
+            if running or left:
+                self._act(res, f"stopped the worker of {a['task_id']} attempt {a['attempt_no']} "
+                               f"({a['end_reason']}){f', and {len(left)} process(es) it left' if left else ''}")
 
     def _checkpoint(self, res: TickResult) -> None:
         if self.store.wal_size() > WAL_CHECKPOINT_BYTES:

@@ -6,6 +6,9 @@ $ORCH_THEME, then command-line flags, later ones winning.
     repo_path = "."                 # code-mode dispatch default
     [keymap]                        # binding id = keys, as in Textual's App.set_keymap
     "orch.dispatch" = "D"
+    [notify]                        # when a worker needs the leader (runtime/notify.py)
+    desktop = true                  # notify-send, where installed
+    webhook = "https://ntfy.sh/my-topic"
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from orch_console.console.runtime.notify import NotifySettings, parse_settings
 
 
 def config_path() -> Path:
@@ -31,6 +36,7 @@ class ConsoleConfig:
     report_dir: str = ""
     repo_path: str = ""
     workspace_root: str = ""
+    notify: NotifySettings = field(default_factory=NotifySettings)
     problems: list[str] = field(default_factory=list)  # shown as notifications, never fatal
 
 
@@ -49,5 +55,7 @@ def load_config(path: Path | None = None, *, theme: str | None = None) -> Consol
             cfg.keymap = {str(k): str(v) for k, v in km.items()}
         for key in ("report_dir", "repo_path", "workspace_root"):
             setattr(cfg, key, str(data.get(key, "") or ""))
+        cfg.notify, problems = parse_settings(data.get("notify"))
+        cfg.problems.extend(problems)
     cfg.theme = theme or os.environ.get("ORCH_THEME") or cfg.theme
     return cfg

@@ -129,18 +129,17 @@ def test_status_enums_are_enforced_by_the_schema(store: Store) -> None:
 
 
 def test_store_imports_no_ui_packages() -> None:
-    code = ("import sys, store, store.db, store.schema, store.inbox, store.runs, store.dispatch, store.views, "
-            "store.verify, store.brief, store.waits, store.worktrees, store.sanitize, store.fold\n"
-            "import pkgutil, importlib\n"
-            "for m in pkgutil.iter_modules(store.__path__): importlib.import_module('store.' + m.name)\n"
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('textual','rich','console','widgets','themes')]\n"
+    code = ("import sys, pkgutil, importlib\nimport orch_console.store as store\n"
+            "for m in pkgutil.walk_packages(store.__path__, 'orch_console.store.'): importlib.import_module(m.name)\n"
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('textual','rich') or "
+            "m.startswith(('orch_console.console', 'orch_console.widgets', 'orch_console.themes'))]\n"
             "assert not bad, bad\n")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
 
 
 def test_cli_json_path_imports_no_textual(tmp_path: Path) -> None:
-    code = ("import sys\nfrom console.cli import orch, inbox\n"
+    code = ("import sys\nfrom orch_console.console.cli import orch, inbox\n"
             f"orch.main(['--db', {str(tmp_path / 'c.db')!r}, '--json', 'run', 'list'])\n"
             f"inbox.main(['--db', {str(tmp_path / 'c.db')!r}, '--json', 'list'])\n"
             "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'git')]\n"

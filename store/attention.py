@@ -1,0 +1,94 @@
+"""The attention queue: everything in a run that waits on the leader, ranked by what answering it
+unblocks.
+
+Sources: a blocked task's open question, a worker's screen waiting for input, and an escalation
+(retries exhausted, a launch that cannot proceed). The rank: first an item on the critical path of
+the unfinished work, then the one with the most unfinished tasks downstream of it (directly or
+transitively), then the one that has waited longest. Each item says how long it has waited, so
+the leader sees both what matters most and what has been left longest.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .db import Store
+from .plan import critical_path
+from .records import rows
+from .validate import check_id, parse_ts
+from .views import blocked_questions
+
+OPEN = ("done", "cancelled")
+
+
+def _downstream(conn: Any, run_id: str, roots: list[str]) -> dict[str, int]:
+    """For each root task: how many unfinished tasks wait on it, directly or transitively."""
+    if not roots:
+        return {}
+    marks = ",".join("?" * len(roots))
+    found = conn.execute(
+        "WITH RECURSIVE down(root, id) AS ("
+        f" SELECT depends_on, task_id FROM deps WHERE run_id=? AND depends_on IN ({marks})"
+        " UNION SELECT down.root, d.task_id FROM deps d JOIN down ON d.depends_on=down.id WHERE d.run_id=?)"
+        " SELECT down.root, count(*) FROM down JOIN tasks t ON t.run_id=? AND t.task_id=down.id"
+        f" WHERE t.status NOT IN {OPEN!r} GROUP BY down.root", (run_id, *roots, run_id, run_id)).fetchall()
+    return {r[0]: int(r[1]) for r in found}
+
+
+def _first_line(text: str) -> str:
+    for line in (text or "").splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def queue(store: Store, *, run_id: str, now: float | None = None) -> dict[str, Any]:
+    """The ranked queue (`orch attention`, the console's blocked pane)."""
+    check_id(run_id, "--run")
+    now = time.time() if now is None else now
+    with store.snapshot() as conn:
+        from .runs import get_run
+
+        get_run(conn, run_id)
+        questions = blocked_questions(conn, run_id)
+        flagged = rows(conn.execute(
+            "SELECT x.task_id, x.attempt_no, x.kind, x.reason, x.created_at, a.assigned_to, a.thread_id, t.title"
+            " FROM attention x JOIN tasks t ON t.run_id=x.run_id AND t.task_id=x.task_id"
+            " JOIN attempts a ON a.run_id=x.run_id AND a.task_id=x.task_id AND a.attempt_no=x.attempt_no"
+            f" WHERE x.run_id=? AND t.status NOT IN {OPEN!r} AND x.attempt_no=(SELECT max(attempt_no)"
+            " FROM attempts b WHERE b.run_id=x.run_id AND b.task_id=x.task_id)"
+            " AND (x.kind<>'waiting_input' OR a.liveness='waiting_input')", (run_id,)).fetchall())
+        items: list[dict[str, Any]] = []
+        for q in questions.values():
+            question = q["question"]
+            items.append({"task_id": q["task_id"], "title": q["title"], "kind": "question",
+                          "text": _first_line(question["summary"]) or _first_line(question["body"]),
+                          "agent": q["asked_by"], "attempt_no": q["attempt_no"], "thread_id": q["thread_id"],
+                          "since": q["asked_at"], "message_id": question["message_id"]})
+        seen = {(i["task_id"], i["kind"]) for i in items}
+        for f in flagged:
+            kind = "waiting_input" if f["kind"] == "waiting_input" else "escalation"
+            if (f["task_id"], kind) in seen:
+                continue
+            items.append({"task_id": f["task_id"], "title": f["title"], "kind": kind,
+                          "text": _first_line(f["reason"]), "agent": f["assigned_to"],
+                          "attempt_no": f["attempt_no"], "thread_id": f["thread_id"], "since": f["created_at"],
+                          "message_id": None})
+        roots = sorted({i["task_id"] for i in items})
+        downstream = _downstream(conn, run_id, roots)
+        unfinished = [r[0] for r in conn.execute(
+            f"SELECT task_id FROM tasks WHERE run_id=? AND status NOT IN {OPEN!r}", (run_id,))]
+        deps = [(r[0], r[1]) for r in conn.execute(
+            "SELECT d.task_id, d.depends_on FROM deps d JOIN tasks a ON a.run_id=d.run_id AND a.task_id=d.task_id"
+            " JOIN tasks b ON b.run_id=d.run_id AND b.task_id=d.depends_on WHERE d.run_id=?"
+            f" AND a.status NOT IN {OPEN!r} AND b.status NOT IN {OPEN!r}", (run_id,))] if items else []
+    critical = set(critical_path(unfinished, deps)) if items and deps else set()
+    for i in items:
+        i["unblocks"] = downstream.get(i["task_id"], 0)
+        i["critical"] = i["task_id"] in critical
+        i["waited_seconds"] = round(max(0.0, now - parse_ts(i["since"])), 1)
+    items.sort(key=lambda i: (not i["critical"], -i["unblocks"], i["since"], i["task_id"]))
+    for rank, i in enumerate(items, 1):
+        i["rank"] = rank
+    return {"items": items, "count": len(items)}
