@@ -141,7 +141,8 @@ class Context:
                 from orch_console.store.db import default_db_path
 
                 path = getattr(self.args, "db", None) or default_db_path()
-                if not os.path.exists(path):
+                # (a missing directory is the Store's own invalid_input)
+                if not os.path.exists(path) and os.path.isdir(os.path.dirname(os.path.abspath(path))):
                     # a read never makes a new, empty database (issue 15, L8): a mistyped --db would
                     # otherwise answer "no such run" or "no threads" (exit 10: "no work")
                     raise NotFound(f"database {path} does not exist (a new one is made by `inbox init`, "
