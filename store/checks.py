@@ -17,7 +17,7 @@ from .policy import Settings
 from .records import loads
 from .runtime import run_settings_config
 from .runs import get_task
-from .validate import check_id, now_ts
+from .validate import check_id, check_seconds, now_ts
 from .verify import record_tx, verify_status
 
 DEFAULT_TIMEOUT = 600.0
@@ -55,6 +55,22 @@ def run_timeout(store: Store, run_id: str) -> float:
     return t if t > 0 else DEFAULT_TIMEOUT
 
 
+def check_cwd(att: dict[str, Any]) -> tuple[str, str]:
+    """Where an attempt's checks run, and why they cannot ('' when they can). A code attempt's
+    checks run in its own worktree or not at all: a missing worktree, or a plain directory left
+    where it was (git there would find the main checkout), fails them."""
+    wt = att.get("worktree_path") or ""
+    if att.get("execution_mode") != "code" and not wt:
+        return att.get("repo_path") or os.getcwd(), ""
+    if not wt:
+        return "", "worktree missing: this code attempt has no worktree recorded; the check was not run"
+    if not os.path.isdir(wt):
+        return wt, f"worktree missing: {wt} does not exist; the check was not run"
+    if not os.path.isfile(os.path.join(wt, ".git")):
+        return wt, f"worktree missing: {wt} is no git worktree (no .git file); the check was not run"
+    return wt, ""
+
+
 def verify_run(store: Store, *, run_id: str, task_id: str, timeout: float | None = None,
                only_pending: bool = False, names: list[str] | None = None,
                attempt_no: int | None = None) -> dict[str, Any]:
@@ -62,6 +78,8 @@ def verify_run(store: Store, *, run_id: str, task_id: str, timeout: float | None
     refuse if a newer attempt has started meanwhile."""
     check_id(run_id, "--run")
     check_id(task_id, "--task")
+    if timeout is not None:
+        check_seconds(timeout, "--timeout-seconds", zero_ok=True)  # 0: the run's check_timeout_seconds
     with store.snapshot() as conn:
         task = get_task(conn, run_id, task_id)
         att = latest_attempt(conn, run_id, task_id)
@@ -77,8 +95,7 @@ def verify_run(store: Store, *, run_id: str, task_id: str, timeout: float | None
     cmds = loads(task["check_cmds_json"], {})
     if not required:
         raise InvalidState(f"task {task_id} has no required checks")
-    cwd = att["worktree_path"] if att["worktree_path"] and os.path.isdir(att["worktree_path"]) else \
-        (att["repo_path"] or os.getcwd())
+    cwd, missing = check_cwd(att)
     ran, skipped, result = [], [], None
     for name in required:
         if names is not None and name not in names:
@@ -89,7 +106,10 @@ def verify_run(store: Store, *, run_id: str, task_id: str, timeout: float | None
         if not cmd:
             skipped.append({"name": name, "reason": "no command; record its result with `orch verify record`"})
             continue
-        passed, output, seconds = run_command(cmd, cwd, timeout)
+        if missing:  # never fall back to the main checkout (issue 15, M10): the check fails
+            passed, output, seconds = False, missing, 0.0
+        else:
+            passed, output, seconds = run_command(cmd, cwd, timeout)
         status = "passed" if passed else "failed"
         summary = f"`{cmd}` {status} in {seconds:.1f}s"
         def tx(conn: sqlite3.Connection, n: str = name, st: str = status, su: str = summary,

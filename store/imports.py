@@ -17,7 +17,7 @@ from .errors import InvalidInput
 from .fold import refresh_run
 from .records import add_event
 from .runs import TaskSpec, dep_add_tx, insert_task_tx, task_spec
-from .validate import MAX_FIELD_BYTES, check_id, now_ts
+from .validate import MAX_FIELD_BYTES, check_id, now_ts, read_capped
 
 DEP_RE = re.compile(r"(?i)\b(?:depends\s+on|blocked\s+by)\s*:?\s*((?:#\d+[\s,;&]*(?:and\s+)?)+)")
 FILES_RE = re.compile(r"(?im)^\s*(?:files|paths)\s*:\s*(.+)$")
@@ -26,19 +26,14 @@ PRIORITY_LABELS = {"p0": 3, "p1": 2, "p2": 1, "p3": 0, "priority:critical": 3, "
 
 
 def _load(path: str) -> Any:
-    p = Path(path)
+    # capped however the file reports its size: /dev/zero and pipes say 0 (issue 15, M12)
+    data = read_capped(path, "", 32 * MAX_FIELD_BYTES)
     try:
-        if p.is_dir():
-            raise InvalidInput(f"{path} is a directory, not a JSON file")
-        if p.stat().st_size > 32 * MAX_FIELD_BYTES:
-            raise InvalidInput(f"{path} is larger than 32 MiB")
-        return json.loads(p.read_text(encoding="utf-8"))
-    except InvalidInput:
-        raise
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from None
+        return json.loads(data.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{path} is not valid JSON: {exc}") from None
+        raise InvalidInput(f"{path} is not valid JSON: {str(exc)[:200]}") from None
+    except RecursionError:
+        raise InvalidInput(f"{path} is not valid JSON: nested too deeply") from None
 
 
 def _apply(store: Store, run_id: str, goal: str, specs: list[TaskSpec], deps: list[tuple[str, str]],

@@ -16,6 +16,7 @@ from .fold import fold_thread
 from .records import Artifact, add_event, add_message, attach_artifacts, public_message, rows
 from .states import HELD_THREAD, LIVE_THREAD, MESSAGE_KINDS, TERMINAL_THREAD, ThreadStatus, sql_in
 from .validate import check_id, check_json, check_text, check_thread_id, now_ts, positive_int
+from .validate import lease_seconds as validate_lease_seconds
 
 DEFAULT_LEASE_SECONDS = 900
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -128,7 +129,7 @@ def send(store: Store, *, from_agent: str, to_agent: str, subject: str | None = 
 def claim(store: Store, *, agent: str, thread_id: str, lease_seconds: int | None = None) -> dict[str, Any]:
     check_id(agent, "--agent")
     check_thread_id(thread_id)
-    seconds = positive_int(lease_seconds, "--lease-seconds", DEFAULT_LEASE_SECONDS)
+    seconds = validate_lease_seconds(lease_seconds, DEFAULT_LEASE_SECONDS)
     _lost_claim_early(store, agent, thread_id)
 
     def tx(conn: sqlite3.Connection) -> dict[str, Any]:
@@ -182,7 +183,7 @@ def renew(store: Store, *, agent: str, thread_id: str, lease_seconds: int | None
     """The heartbeat. quiet=True (used by wait-reply while it waits) writes no message."""
     check_id(agent, "--agent")
     check_thread_id(thread_id)
-    seconds = positive_int(lease_seconds, "--lease-seconds", DEFAULT_LEASE_SECONDS)
+    seconds = validate_lease_seconds(lease_seconds, DEFAULT_LEASE_SECONDS)
 
     def tx(conn: sqlite3.Connection) -> dict[str, Any]:
         now_f = time.time()

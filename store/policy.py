@@ -13,6 +13,7 @@ from typing import Any
 
 from .errors import InvalidInput
 from .states import EndReason
+from .validate import MAX_DURATION_SECONDS
 
 # End reasons a fresh attempt may fix. `cancelled` and `reassigned` were the leader's decision,
 # so they are never retried behind the leader's back.
@@ -51,6 +52,8 @@ class Settings:
     auto_land: bool = False                  # land what passes its gate, in graph order (implies the gate)
     land_strategy: str = "merge"             # auto_land's strategy: merge, squash or rebase
     land_verify: bool = False                # auto_land re-runs required checks on the landed result first
+    require_worker_tokens: bool = True       # a launched attempt's thread takes worker writes only with its token
+    profiles_sha: str = ""                   # the agent profiles file the leader confirmed (watcher launches)
 
     @classmethod
     def parse_updates(cls, items: list[str]) -> dict[str, Any]:
@@ -92,7 +95,12 @@ class Settings:
                 elif isinstance(default, int):
                     kw[f.name] = int(value)
                 elif isinstance(default, float):
-                    kw[f.name] = float(value)
+                    n = float(value)
+                    # a value no leader command accepts (inf, nan, 1e300, < 0) keeps the default:
+                    # a run's config must never stop the watcher (issue 15, M1)
+                    if not (0 <= n <= MAX_DURATION_SECONDS):
+                        continue
+                    kw[f.name] = n
                 else:
                     kw[f.name] = str(value)
             except (TypeError, ValueError):

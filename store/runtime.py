@@ -32,9 +32,10 @@ def get_attempt(store: Store, run_id: str, task_id: str, attempt_no: int | None 
 
 
 def record_launch_intent(store: Store, *, thread_id: str, runtime: str, runtime_ref: str, profile: str,
-                         brief_path: str, log_path: str) -> dict[str, Any] | None:
-    """Reserve the attempt for one launch before any process starts. None: it was already launched
-    (or has ended), so the caller must not start another worker."""
+                         brief_path: str, log_path: str, token_hash: str = "") -> dict[str, Any] | None:
+    """Reserve the attempt for one launch before any process starts, and record the hash of its
+    worker token (store/tokens.py) in the same transaction. None: it was already launched (or has
+    ended), so the caller must not start another worker."""
     def tx(conn: sqlite3.Connection) -> dict[str, Any] | None:
         now = now_ts()
         r = conn.execute(
@@ -42,9 +43,50 @@ def record_launch_intent(store: Store, *, thread_id: str, runtime: str, runtime_
             " liveness='launching', liveness_at=?, last_activity_at=? WHERE thread_id=? AND runtime=''"
             f" AND status IN ({','.join('?' * len(LIVE_THREAD))}) RETURNING *",
             (runtime, runtime_ref, profile, brief_path, log_path, now, now, thread_id, *LIVE_THREAD)).fetchone()
+        if r is not None and token_hash:
+            from .tokens import issue_tx
+
+            issue_tx(conn, token_hash_=token_hash, attempt=r, now=now)
         return None if r is None else dict(r)
 
     return store.write(tx)
+
+
+def queue_launch(store: Store, *, thread_id: str, profile: str, runtime: str, reason: str) -> bool:
+    """A launch that has to wait (its profile is at max_parallel): recorded under an action key the
+    watcher's pending-launch pass looks for, with the profile and runtime to launch with. False if
+    the attempt was launched or ended meanwhile, or is already queued."""
+    def tx(conn: sqlite3.Connection) -> bool:
+        now = now_ts()
+        a = conn.execute("SELECT * FROM attempts WHERE thread_id=?", (thread_id,)).fetchone()
+        if a is None or a["runtime"] != "" or a["status"] not in LIVE_THREAD:
+            return False
+        key = launch_queue_key(a["run_id"], a["task_id"], a["attempt_no"])
+        try:
+            claim_action(conn, key, "launch_queued", run_id=a["run_id"], task_id=a["task_id"],
+                         attempt_no=a["attempt_no"], reason=reason, now=now)
+        except ActionAlreadyTaken:
+            return False
+        add_event(conn, "attempt_launch_queued", run_id=a["run_id"], task_id=a["task_id"], thread_id=thread_id,
+                  attempt_no=a["attempt_no"], summary=f"launch queued: {reason}",
+                  payload={"action_key": key, "profile": profile, "runtime": runtime, "reason": reason}, now=now)
+        return True
+
+    return store.write(tx)
+
+
+def launch_queue_key(run_id: str, task_id: str, attempt_no: int) -> str:
+    return f"launch_queue:{run_id}:{task_id}:a{attempt_no}"
+
+
+def queued_launch(store: Store, run_id: str, task_id: str, attempt_no: int) -> dict[str, Any] | None:
+    """The profile and runtime a queued launch waits to start with; None if it was never queued."""
+    r = store.one("SELECT payload_json FROM events WHERE event_type='attempt_launch_queued' AND run_id=? AND"
+                  " task_id=? AND attempt_no=? ORDER BY event_id DESC LIMIT 1", (run_id, task_id, attempt_no))
+    if r is None:
+        return None
+    p = loads(r[0], {})
+    return {"profile": str(p.get("profile") or ""), "runtime": str(p.get("runtime") or "")}
 
 
 def record_launched(store: Store, *, thread_id: str, pid: int | None, command: str) -> dict[str, Any]:
@@ -61,6 +103,24 @@ def record_launched(store: Store, *, thread_id: str, pid: int | None, command: s
                            "profile": a["profile"], "log_path": a["log_path"], "brief_path": a["brief_path"],
                            "command": command[:2000]}, now=now)
         return a
+
+    return store.write(tx)
+
+
+def adopt_pid(store: Store, *, thread_id: str, pid: int) -> bool:
+    """Record the pid of a live attempt's worker that its launcher never recorded (it died between
+    starting the worker and record_launched). False if a pid was recorded meanwhile."""
+    def tx(conn: sqlite3.Connection) -> bool:
+        now = now_ts()
+        r = conn.execute("UPDATE attempts SET pid=? WHERE thread_id=? AND runtime='process' AND"
+                         " (pid IS NULL OR pid=0) RETURNING run_id, task_id, attempt_no", (pid, thread_id)).fetchone()
+        if r is None:
+            return False
+        add_event(conn, "attempt_pid_adopted", run_id=r["run_id"], task_id=r["task_id"], thread_id=thread_id,
+                  attempt_no=r["attempt_no"], agent=WATCHER,
+                  summary=f"found the worker (pid {pid}) by ORCH_THREAD; its launcher died before recording it",
+                  payload={"pid": pid}, now=now)
+        return True
 
     return store.write(tx)
 

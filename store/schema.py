@@ -276,6 +276,22 @@ def _m005_levels(task_ids: list[str], deps: list[tuple[str, str]]) -> dict[str, 
 
 
 # There is no m003. Names are never renumbered or reused: a database records the names it applied.
+
+
+# Worker tokens (issue 15): the hash of each launched attempt's secret, never the secret.
+V8_WORKER_TOKENS = """
+CREATE TABLE attempt_tokens (
+    token_hash TEXT PRIMARY KEY,
+    thread_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    attempt_no INTEGER NOT NULL,
+    agent TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX attempt_tokens_thread ON attempt_tokens(thread_id)
+"""
+
 MIGRATIONS: list[tuple[str, str | Callable[[Any], None]]] = [
     ("m001_initial", V1),
     ("m002_runtime", V2_RUNTIME),
@@ -284,6 +300,7 @@ MIGRATIONS: list[tuple[str, str | Callable[[Any], None]]] = [
     ("m006_watch_memory", WATCH_MEMORY),
     ("m007_profile_holds", PROFILE_HOLDS),
     ("m008_land", LAND_DDL),  # issue 14: land targets and per-attempt land state (land_schema.py)
+    ("m009_worker_tokens", V8_WORKER_TOKENS),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -15,7 +15,7 @@ from .errors import InvalidInput, NoMatchingWork, NotFound, OrchError
 from .inbox import _statuses, _thread, advance_cursor, renew
 from .records import attach_artifacts, public_event, public_message, row, rows
 from .states import TERMINAL_THREAD
-from .validate import check_id, check_thread_id, parse_ts
+from .validate import check_id, check_seconds, check_thread_id, parse_ts
 
 T = TypeVar("T")
 POLL_SECONDS = 0.02
@@ -34,8 +34,7 @@ def poll_until(store: Store, probe: Callable[[], T | None], timeout_seconds: flo
     timeout_seconds == 0 waits forever. on_idle runs about once a second while waiting; when it
     returns True (it changed something) the probe runs again.
     """
-    if timeout_seconds < 0:
-        raise InvalidInput("--timeout-seconds must be 0 (forever) or positive")
+    check_seconds(timeout_seconds, "--timeout-seconds", zero_ok=True)  # 0: forever; at most a week
     deadline = None if timeout_seconds == 0 else time.monotonic() + timeout_seconds
     seen = None
     idle_at = time.monotonic() + 1.0

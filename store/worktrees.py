@@ -44,7 +44,9 @@ def resolve_base(repo: Any, base_ref: str | None) -> str:
             raise InvalidInput(f"invalid --base-ref {base_ref!r}")
         try:
             return repo.commit(base_ref).hexsha
-        except (git.BadName, ValueError, git.GitCommandError):
+        # GitPython's own rev parser raises more than BadName for odd refs: KeyError for
+        # HEAD:path, IndexError for HEAD@{1000} (issue 15, L7)
+        except (git.BadName, ValueError, git.GitCommandError, KeyError, IndexError, TypeError):
             raise InvalidInput(f"--base-ref {base_ref!r} does not name a commit in {repo.working_dir}") from None
     try:
         head = repo.head.commit.hexsha
@@ -57,6 +59,99 @@ def resolve_base(repo: Any, base_ref: str | None) -> str:
     return head
 
 
+def _target(repo: Any, run_id: str, task_id: str, attempt_no: int, workspace_root: str | None,
+            repo_path: str | None = None) -> tuple[Path, str]:
+    top = Path(repo.working_tree_dir or repo.working_dir)
+    root = check_workspace_root(repo, workspace_root, repo_path) if workspace_root else top / ".orch" / "worktrees"
+    return root / run_id / task_id / f"a{attempt_no}", branch_for(run_id, task_id, attempt_no)
+
+
+def check_workspace_root(repo: Any, workspace_root: str, repo_path: str | None = None) -> Path:
+    """--workspace-root, normalised (no `..`): a relative one is relative to the repository it names
+    (--repo-path), not the cwd (orch-contract.md). Never the git directory or inside it (issue 15,
+    L9); inside the checkout it is kept out of `git status` and `git add -A` by info/exclude."""
+    root = Path(workspace_root).expanduser()
+    base = Path(repo_path).expanduser().absolute() if repo_path else Path.cwd()
+    root = Path(os.path.normpath(root if root.is_absolute() else base / root))
+    real = Path(os.path.realpath(root))
+    top = Path(os.path.realpath(repo.working_tree_dir or repo.working_dir))
+    git_dir = Path(os.path.realpath(repo.common_dir if hasattr(repo, "common_dir") else repo.git_dir))
+    if real == git_dir or git_dir in real.parents:
+        raise InvalidInput(f"--workspace-root {workspace_root} is inside the git directory {git_dir}")
+    if real == top:
+        raise InvalidInput(f"--workspace-root {workspace_root} is the checkout {top} itself; use a directory "
+                           f"under it (kept out of git) or outside it")
+    if top in real.parents and not (real == top / ".orch" or (top / ".orch") in real.parents):
+        # Inside the checkout only where nothing is tracked: it is then kept out of git through
+        # info/exclude; a tracked directory (src) would have the user's own new files hidden too.
+        inner = real.relative_to(top).as_posix()
+        if repo.git.ls_files("--", inner).strip():
+            raise InvalidInput(f"--workspace-root {workspace_root} is inside the tracked tree ({inner} holds "
+                               f"tracked files): worktrees there would be staged by `git add -A`; use a new "
+                               f"directory, {top / '.orch'}, or one outside the checkout")
+    return root
+
+
+def _pristine_branch(repo: Any, branch: str) -> bool:
+    """The branch was created and never moved: its reflog holds the creation only."""
+    import git
+
+    try:
+        log = repo.git.reflog("show", "--format=%H", f"refs/heads/{branch}", "--")
+    except git.GitCommandError:
+        return False
+    return len([ln for ln in log.splitlines() if ln.strip()]) == 1
+
+
+def clear_orphan(repo_path: str | None, *, run_id: str, task_id: str, attempt_no: int,
+                 workspace_root: str | None) -> str:
+    """Repair what an interrupted dispatch left (issue 15, M5): the worktree and branch of an
+    attempt that no attempt row records. The caller holds the dispatch lock and has checked that
+    no attempt owns them. Removed only while pristine (clean, the branch never moved): work is
+    never deleted; otherwise InvalidState says what to inspect. Returns what was removed."""
+    import git
+
+    try:
+        repo = _repo(repo_path or "")
+    except InvalidInput:
+        return ""  # create() reports the bad path
+    path, branch = _target(repo, run_id, task_id, attempt_no, workspace_root, repo_path)
+    has_branch = branch in [h.name for h in repo.heads]
+    if not path.exists() and not has_branch:
+        return ""
+    hint = (f"an interrupted dispatch left {path if path.exists() else 'branch ' + branch} behind, and it holds "
+            f"changes, so orch keeps it: inspect it, then `git worktree remove --force {path}` and "
+            f"`git branch -D {branch}`")
+    if path.exists():
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+        elif not (path / ".git").is_file() or not has_branch or is_dirty(str(path)) \
+                or not _pristine_branch(repo, branch):
+            raise InvalidState(f"worktree path {path} already exists and no attempt owns it: {hint}")
+        else:
+            try:
+                if git.Repo(str(path)).active_branch.name != branch:
+                    raise InvalidState(f"worktree path {path} already exists on another branch: {hint}")
+            except (TypeError, git.InvalidGitRepositoryError, git.NoSuchPathError):
+                raise InvalidState(f"worktree path {path} already exists and no attempt owns it: {hint}") from None
+            try:
+                repo.git.worktree("remove", "--force", str(path))
+            except git.GitCommandError as exc:
+                raise InvalidState(f"could not remove the leftover worktree {path}: {_git_msg(exc)}") from None
+    try:
+        repo.git.worktree("prune")
+    except git.GitCommandError:
+        pass
+    if has_branch:
+        if not _pristine_branch(repo, branch):
+            raise InvalidState(f"branch {branch} already exists and no attempt owns it: {hint}")
+        try:
+            repo.git.branch("-D", branch)
+        except git.GitCommandError as exc:
+            raise InvalidState(f"could not remove the leftover branch {branch}: {_git_msg(exc)}") from None
+    return f"{path} ({branch})"
+
+
 def create(repo_path: str | None, *, run_id: str, task_id: str, attempt_no: int,
            base_ref: str | None, workspace_root: str | None) -> Workspace:
     """Make the attempt's branch and worktree. Raises before anything is created on bad input."""
@@ -65,15 +160,12 @@ def create(repo_path: str | None, *, run_id: str, task_id: str, attempt_no: int,
     repo = _repo(repo_path or "")
     top = Path(repo.working_tree_dir or repo.working_dir)
     commit = resolve_base(repo, base_ref)
-    root = Path(workspace_root).expanduser() if workspace_root else top / ".orch" / "worktrees"
-    if not root.is_absolute():  # relative to the repository it names (--repo-path), not the cwd
-        root = Path(repo_path or os.getcwd()).expanduser().absolute() / root
+    path, branch = _target(repo, run_id, task_id, attempt_no, workspace_root, repo_path)
+    root = path.parents[2]
     if not workspace_root:
         _exclude(repo, ".orch/")
     elif root.resolve().is_relative_to(top.resolve()) and root.resolve() != top.resolve():
         _exclude(repo, "/" + root.resolve().relative_to(top.resolve()).as_posix() + "/")  # keep `git status` clean
-    path = root / run_id / task_id / f"a{attempt_no}"
-    branch = branch_for(run_id, task_id, attempt_no)
     if path.exists():
         raise InvalidState(f"worktree path {path} already exists")
     if branch in [h.name for h in repo.heads]:
@@ -86,6 +178,19 @@ def create(repo_path: str | None, *, run_id: str, task_id: str, attempt_no: int,
     # without --base-ref the base is HEAD (a clean repository's), recorded as such beside its commit
     return Workspace(repo_path=str(top), base_ref=base_ref or "HEAD", base_commit=commit,
                      branch_name=branch, worktree_path=str(path))
+
+
+def exclude_dir(repo_path: str, directory: str) -> None:
+    """Keep a directory inside the checkout (the database's .agents/) out of `git status` and
+    `git add -A` (issue 15, L9). Nothing when it is outside the checkout."""
+    try:
+        repo = _repo(repo_path)
+    except InvalidInput:
+        return
+    top = Path(os.path.realpath(repo.working_tree_dir or repo.working_dir))
+    d = Path(os.path.realpath(directory))
+    if d != top and top in d.parents:
+        _exclude(repo, "/" + d.relative_to(top).as_posix() + "/")
 
 
 def discard(ws: Workspace) -> None:

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from orch_console.store.errors import EXIT_CODES, InvalidInput, OrchError
+from orch_console.store.errors import EXIT_CODES, InvalidInput, NotFound, OrchError
 
 # The epilog of both CLIs' --help: what their exit codes and --json output mean.
 EXIT_HELP = """\
@@ -125,6 +125,11 @@ def group(sub: argparse._SubParsersAction, name: str, help_text: str) -> Any:
     return g.add_subparsers(title=f"{name} commands", metavar="COMMAND", parser_class=Parser)
 
 
+# Commands that only read: on a missing database they say so instead of creating it.
+READ_COMMANDS = frozenset({"status", "show", "list", "ready", "blocked", "brief", "wait", "report", "plan",
+                           "fetch", "watch", "wait-reply"})
+
+
 class Context:
     """Lazily opened store plus output options for one command invocation."""
 
@@ -138,6 +143,17 @@ class Context:
         if self._store is None:
             from orch_console.store.db import Store
 
+            name = getattr(self.args, "command_name", "")
+            if name in READ_COMMANDS:
+                from orch_console.store.db import default_db_path
+
+                path = getattr(self.args, "db", None) or default_db_path()
+                # (a missing directory is the Store's own invalid_input)
+                if not os.path.exists(path) and os.path.isdir(os.path.dirname(os.path.abspath(path))):
+                    # a read never makes a new, empty database (issue 15, L8): a mistyped --db would
+                    # otherwise answer "no such run" or "no threads" (exit 10: "no work")
+                    raise NotFound(f"database {path} does not exist (a new one is made by `inbox init`, "
+                                   f"`orch run init` or any write)")
             # `init` is the command that makes a new database, directories included
             self._store = Store(getattr(self.args, "db", None),
                                 create_dirs=True if getattr(self.args, "command_name", "") == "init" else None)
@@ -261,8 +277,10 @@ def wants_json(argv: Sequence[str]) -> bool:
 
 
 def main_for(prog: str, build: Callable[[], Parser], argv: Sequence[str] | None,
-             renderers: Callable[[], dict[str, Callable[[dict[str, Any], argparse.Namespace], None]]]) -> int:
-    """renderers is a loader: the text renderers are imported only for human output."""
+             renderers: Callable[[], dict[str, Callable[[dict[str, Any], argparse.Namespace], None]]],
+             gate: Callable[[argparse.Namespace, Context], None] | None = None) -> int:
+    """renderers is a loader: the text renderers are imported only for human output. gate checks
+    the caller's worker token (store/tokens.py) before the handler runs."""
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = wants_json(argv)
     Parser.json_mode = as_json
@@ -281,6 +299,8 @@ def main_for(prog: str, build: Callable[[], Parser], argv: Sequence[str] | None,
         if handler is None:
             raise UsageError(f"{prog}: choose a command (see {prog} --help)")
         ctx = Context(args)
+        if gate is not None:
+            gate(args, ctx)
         data = handler(args, ctx)
         emit_ok(ctx, args.command_name, data, None if ctx.json else renderers().get(args.render_key))
         return 0

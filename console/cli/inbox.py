@@ -122,6 +122,30 @@ def h_wait_reply(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
                             kinds=csv_list(args.kinds), timeout_seconds=args.timeout_seconds)
 
 
+def _gate(args: argparse.Namespace, ctx: Context) -> None:
+    """Worker tokens (store/tokens.py): with ORCH_TOKEN, act only on that attempt's thread as its
+    agent; without one, no worker write on a launched attempt's thread."""
+    import os
+
+    from orch_console.store import tokens
+
+    name = getattr(args, "command_name", "")
+    if name == "init":
+        return
+    token = os.environ.get(tokens.ENV) or None
+    thread = getattr(args, "thread", None)
+    if not token and not (thread and name in tokens.WORKER_WRITES):
+        return  # nothing to check: no token, and no worker write on a thread
+    kind = getattr(args, "kind", None)
+    if name == "reply" and not kind:
+        kind = "answer"
+    ident = tokens.gate_inbox(ctx.store, token=token, command=name, thread_id=thread,
+                              agents=[getattr(args, "agent", None) or "", getattr(args, "from_agent", None) or ""],
+                              kind=kind)
+    if ident is not None and not getattr(args, "agent", None):
+        args.agent = ident["agent"]  # the token says who: --agent may be left out
+
+
 def build() -> Parser:
     p = Parser(prog="inbox", description="inbox: the worker side of Orch Console. Claim a thread, report "
                "progress, ask blocked questions, wait for answers, and finish, all through one SQLite file.",
@@ -224,7 +248,7 @@ def _renderers() -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return main_for("inbox", build, argv, _renderers)
+    return main_for("inbox", build, argv, _renderers, _gate)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,12 @@ def h_run_config(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
         from orch_console.store.land import validate_target
 
         validate_target(updates["land_target"])
+    if updates.get("profiles_sha") == "current":  # the leader confirms the profiles file as it is
+        from orch_console.console.runtime.launcher import profiles_digest
+
+        updates["profiles_sha"] = profiles_digest(ctx.store.path)
+    for key, value in updates.items():
+        _check_setting(key, value, ctx)
     if args.concurrency is not None:
         if args.concurrency < 1:
             raise InvalidInput("--concurrency must be at least 1")
@@ -50,6 +56,29 @@ def h_run_config(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     if not updates:
         return runs.run_show(ctx.store, run_id=args.run)
     return runs.run_config(ctx.store, run_id=args.run, updates=updates)
+
+
+def _check_setting(key: str, value: Any, ctx: Context) -> None:
+    """The value ranges of run settings (issue 15, L10): what a setting cannot mean is refused
+    here, not found out at launch or silently replaced by a default."""
+    from orch_console.store.validate import check_seconds
+
+    if key.endswith("_seconds"):
+        check_seconds(value, f"--set {key}", zero_ok=key != "liveness_interval_seconds")
+    elif key in ("concurrency", "max_attempts"):
+        if not isinstance(value, int) or not 1 <= value <= 1000:
+            raise InvalidInput(f"--set {key}: a whole number from 1 to 1000, not {value!r}")
+    elif key == "runtime" and value not in ("", "tmux", "process"):
+        raise InvalidInput(f"--set runtime: tmux, process or \"\" (the profile's own), not {value!r}")
+    elif key == "execution_mode" and value not in ("", "analysis", "code"):
+        raise InvalidInput(f"--set execution_mode: analysis, code or \"\" (code when repo_path is set), "
+                           f"not {value!r}")
+    elif key == "profile" and value:
+        from orch_console.console.runtime.launcher import load_profiles
+
+        known = load_profiles(ctx.store.path)
+        if value not in known:
+            raise InvalidInput(f"--set profile: no agent profile {value!r}; known: {', '.join(sorted(known))}")
 
 
 def _check_cmds(values: list[str]) -> dict[str, str]:
@@ -66,7 +95,7 @@ def h_task_add(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from orch_console.store import runs
     from orch_console.store.validate import read_body
 
-    spec = read_body(None, args.spec_file) if args.spec_file else None
+    spec = read_body(None, args.spec_file, "--spec-file") if args.spec_file else None
     return runs.task_add(ctx.store, run_id=args.run, task_id=args.task, title=args.title, summary=args.summary,
                          default_to=args.default_to, acceptance_json=args.acceptance_json, spec=spec,
                          paths=args.path, required_checks=args.required_check,
@@ -187,7 +216,7 @@ def h_verify_record(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from orch_console.store import verify
     from orch_console.store.validate import read_body
 
-    output = read_body(None, args.output_file) if args.output_file else None
+    output = read_body(None, args.output_file, "--output-file") if args.output_file else None
     return verify.verify_record(ctx.store, run_id=args.run, task_id=args.task, name=args.check,
                                 status=args.status, summary=args.summary, output=output)
 
@@ -420,8 +449,23 @@ def _renderers() -> dict:
     return RENDERERS
 
 
+def _gate(args: argparse.Namespace, ctx: Context) -> None:
+    """With a worker token in the environment (a launched agent), orch only reads."""
+    import os
+
+    token = os.environ.get("ORCH_TOKEN")
+    if not token:
+        return
+    from orch_console.store import tokens
+
+    from .common import READ_COMMANDS
+
+    name = getattr(args, "command_name", "")
+    tokens.gate_orch(ctx.store, token=token, command=name, read_only=name in READ_COMMANDS and name != "watch")
+
+
 def main(argv: list[str] | None = None) -> int:
-    return main_for("orch", build, argv, _renderers)
+    return main_for("orch", build, argv, _renderers, _gate)
 
 
 if __name__ == "__main__":

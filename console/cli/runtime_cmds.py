@@ -50,8 +50,12 @@ def launch_after_dispatch(args: argparse.Namespace, ctx: Context, out: dict[str,
         return out
     from orch_console.console.runtime import launcher
 
-    launched = launcher.launch(ctx.store, run_id=args.run, task_id=args.task,
-                               attempt_no=out["attempt"]["attempt_no"], profile=args.profile, runtime=args.runtime)
+    launched = launcher.launch_or_queue(ctx.store, run_id=args.run, task_id=args.task,
+                                        attempt_no=out["attempt"]["attempt_no"], profile=args.profile,
+                                        runtime=args.runtime)
+    if launched.get("queued"):
+        out["launch"] = launched
+        return out
     out["attempt"] = launched["attempt"]
     out["launch"] = {k: launched[k] for k in ("profile", "runtime", "command", "cwd", "attach")}
     return out

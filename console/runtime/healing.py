@@ -18,7 +18,7 @@ from orch_console.store.db import Store
 from orch_console.store.errors import OrchError
 from orch_console.store.policy import Settings, decide_failure
 from orch_console.store.records import loads
-from orch_console.store.validate import now_ts, parse_ts
+from orch_console.store.validate import now_ts, parse_ts_or
 
 from orch_console.console.runtime import check_runner, launcher
 
@@ -51,7 +51,7 @@ class Healer:
                 escalated = f"escalate:{run_id}:{a['task_id']}:a{n}"
                 if wa.action_taken(self.store, key) or wa.action_taken(self.store, escalated):
                     continue
-                d = decide_failure(attempt_no=n, end_reason=a["end_reason"], ended_at=parse_ts(a["ended_at"]),
+                d = decide_failure(attempt_no=n, end_reason=a["end_reason"], ended_at=parse_ts_or(a["ended_at"], 0.0),
                                    now=now, settings=s, launched=bool(a["runtime"]))
                 try:
                     if d.action == "wait":
@@ -115,8 +115,34 @@ class Healer:
             self._say(f"checking {task_id} attempt {n}: {name} (`{command}`)"
                       + (f", run {generation}: the earlier run died without a result" if generation > 1 else ""))
 
+    def _profiles_confirmed(self, run_id: str, s: Settings) -> bool:
+        """The watcher launches only with the agent profiles the leader confirmed for the run: the
+        file as it was at the run's first launch (pinned then), or as confirmed since
+        with `orch run config --run R --set profiles_sha=current`. A worker can write the file
+        (its directory holds the database), so a changed file waits for the leader (issue 15)."""
+        from orch_console.store import runs
+
+        now = launcher.profiles_digest(self.db_path)
+        if not s.profiles_sha:
+            s_now = runs.run_show(self.store, run_id=run_id)["run"]["config"].get("profiles_sha")
+            if not s_now:
+                return True  # the run's first launch pins the file (launcher.launch)
+            s = type(s).from_config({"profiles_sha": s_now})
+        if s.profiles_sha == now:
+            return True
+        reason = (f"the agent profiles file {launcher.profiles_file(self.db_path)} changed since the leader "
+                  f"confirmed it ({s.profiles_sha} -> {now}); the watcher launches nothing for {run_id} until "
+                  f"the leader checks it and runs `orch run config --run {run_id} --set profiles_sha=current`")
+        if wa.note_once(self.store, key=f"profiles_changed:{run_id}:{now}", action="profiles_changed",
+                        event_type="profiles_changed", run_id=run_id, task_id="", attempt_no=None, reason=reason,
+                        payload={"confirmed": s.profiles_sha, "now": now}) is not None:
+            self._say(f"not launching for {run_id}: agent profiles changed; the leader must confirm", bell=True)
+        return False
+
     def _launch(self, run_id: str, task_id: str, profile: str, runtime: str, s: Settings) -> None:
         if not profile:
+            return
+        if not self._profiles_confirmed(run_id, s):
             return
         try:
             out = launcher.launch(self.store, run_id=run_id, task_id=task_id, profile=profile,
@@ -131,6 +157,10 @@ class Healer:
         watcher died in between, or the profile was at its parallel limit: launch them now."""
         for run_id, s in runs.items():
             for a in rt.unlaunched_attempts(self.store, run_id):
+                queued = rt.queued_launch(self.store, run_id, a["task_id"], a["attempt_no"])
+                if queued is not None:  # `dispatch --launch` found no free slot: launch it now if one is
+                    self._launch(run_id, a["task_id"], queued["profile"], queued["runtime"], s)
+                    continue
                 mine = wa.action_taken(self.store, f"retry:{run_id}:{a['task_id']}:a{a['attempt_no'] - 1}") or \
                     wa.action_taken(self.store, f"dispatch:{run_id}:{a['task_id']}:a{a['attempt_no']}")
                 if not mine:

@@ -15,7 +15,8 @@ Profiles come from `.agents/orch.toml` (beside the database, or $ORCH_AGENTS_FIL
     max_parallel = 3
 
 Placeholders (shell-quoted when substituted): {brief_file} {cwd} {worktree} {db} {run_id}
-{task_id} {attempt_no} {thread_id} {agent} {python} {inbox} {log_file}.
+{task_id} {attempt_no} {thread_id} {agent} {python} {inbox} {log_file}. Write them bare or inside
+"$(...)": a placeholder inside "..." or '...' is refused, as the quoting would not hold there.
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ from orch_console.store.states import LIVE_ATTEMPT
 
 RUNTIMES = ("tmux", "process")
 SIM_COMMAND = "{python} -P -m orch_console.console.runtime.sim --db {db} --thread {thread_id} --agent {agent}"
+
+
+class AtCapacity(InvalidState):
+    """The profile already runs max_parallel workers: the launch can happen when a slot frees."""
+
+    def __init__(self, message: str, profile: str) -> None:
+        super().__init__(message)
+        self.profile = profile
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,11 @@ def load_profiles(db_path: str) -> dict[str, Profile]:
             raise InvalidInput(f"{path}: agents.{name}.command is required")
         if runtime not in RUNTIMES:
             raise InvalidInput(f"{path}: agents.{name}.runtime must be tmux or process, not {runtime!r}")
+        quoted = quoted_placeholders(command)
+        if quoted:
+            raise InvalidInput(f"{path}: agents.{name}.command has {{{quoted[0]}}} inside shell quotes; placeholders "
+                               f"are shell-quoted when substituted, so write them bare ({{{quoted[0]}}}, not "
+                               f"\"{{{quoted[0]}}}\"), or inside \"$(...)\"")
         env = spec.get("env", {})
         if not isinstance(env, dict):
             raise InvalidInput(f"{path}: agents.{name}.env must be a table")
@@ -103,6 +117,18 @@ def load_profiles(db_path: str) -> dict[str, Profile]:
     return out
 
 
+def profiles_digest(db_path: str) -> str:
+    """A fingerprint of the agent profiles file as it is now ("absent" when there is none)."""
+    path = profiles_file(db_path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return "absent"
+    except OSError as exc:
+        return f"unreadable:{exc.errno}"
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
 def resolve_profile(profiles: dict[str, Profile], *candidates: str | None) -> Profile:
     for c in candidates:
         if c and c in profiles:
@@ -110,6 +136,60 @@ def resolve_profile(profiles: dict[str, Profile], *candidates: str | None) -> Pr
     named = [c for c in candidates if c]
     raise InvalidInput(f"no agent profile {' or '.join(repr(c) for c in named) or 'given'}; "
                        f"known: {', '.join(sorted(profiles))} (define more in .agents/orch.toml)")
+
+
+PLACEHOLDERS = frozenset({"brief_file", "cwd", "worktree", "db", "run_id", "task_id", "attempt_no", "thread_id",
+                          "agent", "python", "inbox", "log_file"})
+
+
+def quoted_placeholders(template: str) -> list[str]:
+    """Placeholders that sit inside shell quotes: shlex.quote protects a value only where the shell
+    reads it unquoted; inside "..." a `$(..)` in the value runs, inside '...' the quoting ends
+    (issue 15, L2). A `$(...)` or backquotes inside double quotes start a fresh, unquoted context,
+    so the README's `"$(cat {brief_file})"` is fine."""
+    stack = ["n"]  # n: unquoted (top level, or inside $(..) / `..`), d: "..", s: '..'
+    bad: list[str] = []
+    i = 0
+    while i < len(template):
+        c, top = template[i], stack[-1]
+        if top == "s":
+            if c == "'":
+                stack.pop()
+            else:
+                m = re.match(r"\{([a-z_]+)\}", template[i:])
+                if m and m.group(1) in PLACEHOLDERS:
+                    bad.append(m.group(1))
+            i += 1
+            continue
+        if c == "\\":
+            i += 2
+            continue
+        m = re.match(r"\{([a-z_]+)\}", template[i:])
+        if m and m.group(1) in PLACEHOLDERS:
+            if top == "d":
+                bad.append(m.group(1))
+            i += len(m.group(0))
+            continue
+        if template.startswith("$(", i):
+            stack.append("n")
+            i += 2
+            continue
+        if c == "`":
+            if top == "b":
+                stack.pop()
+            else:
+                stack.append("b")
+        elif c == ")" and top == "n" and len(stack) > 1:
+            stack.pop()
+        elif c == '"':
+            if top == "d":
+                stack.pop()
+            else:
+                stack.append("d")
+        elif c == "'" and top in ("n", "b"):
+            stack.append("s")
+        i += 1
+    return bad
 
 
 def render_command(template: str, values: dict[str, str]) -> str:
@@ -128,8 +208,18 @@ def tmux_socket(db_path: str) -> str:
     return f"orch-{digest}"
 
 
+def exact_target(session: str) -> str:
+    """A tmux target naming exactly this session (and its current pane): a bare name also
+    matches another session by prefix or fnmatch pattern."""
+    return f"={session}:"
+
+
 def session_name(run_id: str, task_id: str, attempt_no: int) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", f"orch-{run_id}-{task_id}-a{attempt_no}")
+    """orch-<run>-<task>-a<N>-<hash>: readable, and unique across runs: the readable part alone is
+    ambiguous (run a-b task T1 and run a task b-T1; `.` and `_`), the hash of the exact triple
+    is not. Only [A-Za-z0-9_-], so tmux finds nothing to expand in it."""
+    digest = hashlib.sha256(f"{run_id}\0{task_id}\0{attempt_no}".encode()).hexdigest()[:8]
+    return re.sub(r"[^A-Za-z0-9_-]", "_", f"orch-{run_id}-{task_id}-a{attempt_no}-{digest}")
 
 
 def runtime_dir(db_path: str, run_id: str, task_id: str, attempt_no: int) -> Path:
@@ -191,6 +281,47 @@ def pid_alive(pid: int | None, thread_id: str | None = None) -> bool | None:
         return True
 
 
+def session_exists(db_path: str, session: str) -> bool:
+    try:
+        return tmux(db_path, "has-session", "-t", exact_target(session)).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def find_worker_pids(thread_id: str, db_path: str | None = None) -> list[int]:
+    """Processes that carry ORCH_THREAD=thread_id (and ORCH_DB=db_path, given one) in their
+    environment: the worker of an attempt whose launcher died before recording its pid (issue 15,
+    M6). Session leaders (the launched shell) first."""
+    if not thread_id:
+        return []
+    want = f"ORCH_THREAD={thread_id}".encode()
+    want_db = f"ORCH_DB={Path(db_path).resolve()}".encode() if db_path else None
+    me = os.getpid()
+    found: list[tuple[bool, int]] = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for name in entries:
+        if not name.isdigit() or int(name) == me:
+            continue
+        pid = int(name)
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if want not in env or (want_db is not None and want_db not in env):
+            continue
+        if pid_alive(pid) is False:
+            continue
+        try:
+            leader = os.getpgid(pid) == pid
+        except OSError:
+            continue
+        found.append((not leader, pid))
+    return [pid for _, pid in sorted(found)]
+
+
 def tmux_panes(db_path: str) -> dict[str, dict[str, Any]]:
     """Every session on the private server: {name: {dead, pid, status}}; {} when no server runs."""
     try:
@@ -212,7 +343,7 @@ def capture(db_path: str, attempt: dict[str, Any], lines: int = 200) -> str:
     """The worker's screen (tmux) or the tail of its log (process)."""
     if attempt.get("runtime") == "tmux" and attempt.get("runtime_ref"):
         try:
-            p = tmux(db_path, "capture-pane", "-p", "-J", "-t", attempt["runtime_ref"], "-S", f"-{lines}")
+            p = tmux(db_path, "capture-pane", "-p", "-J", "-t", exact_target(attempt["runtime_ref"]), "-S", f"-{lines}")
         except (OSError, subprocess.TimeoutExpired):
             return ""
         if p.returncode == 0:
@@ -238,7 +369,7 @@ def attach_argv(db_path: str, attempt: dict[str, Any]) -> list[str]:
     """The command that attaches a terminal to a tmux worker (the console suspends and runs it)."""
     if attempt.get("runtime") != "tmux" or not attempt.get("runtime_ref"):
         raise InvalidState("this worker does not run in tmux; its output is in " + (attempt.get("log_path") or "-"))
-    return ["tmux", "-L", tmux_socket(db_path), "attach-session", "-t", attempt["runtime_ref"]]
+    return ["tmux", "-L", tmux_socket(db_path), "attach-session", "-t", exact_target(attempt["runtime_ref"])]
 
 
 # -- launch ----------------------------------------------------------------------------------
@@ -256,6 +387,12 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
         raise InvalidState(f"attempt {att['attempt_no']} of {task_id} is {att['status']}; nothing to launch")
     profiles = load_profiles(store.path)
     cfg = rt.run_settings_config(store, run_id)
+    if not cfg.get("profiles_sha"):
+        # the run's first launch pins the profiles file: the watcher launches with it until the
+        # leader confirms a change (console/runtime/healing.py, issue 15)
+        from orch_console.store import runs
+
+        runs.run_config(store, run_id=run_id, updates={"profiles_sha": profiles_digest(store.path)})
     prof = resolve_profile(profiles, profile, att["profile"], cfg.get("profile"), att["assigned_to"])
     mode = runtime or prof.runtime
     if mode not in RUNTIMES:
@@ -263,16 +400,26 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
     if prof.max_parallel:
         running = rt.running_workers(store, prof.name)
         if running >= prof.max_parallel:
-            raise InvalidState(f"profile {prof.name} already runs {running} worker(s) "
-                               f"(max_parallel={prof.max_parallel}); launch later")
+            raise AtCapacity(f"profile {prof.name} already runs {running} worker(s) "
+                             f"(max_parallel={prof.max_parallel}); launch later", prof.name)
     n = att["attempt_no"]
+    if att["worktree_path"] or att["execution_mode"] == "code":
+        # A code attempt starts in its own worktree or not at all: a blind mkdir would make a plain
+        # directory in which git finds the main checkout (issue 15, M7).
+        from orch_console.store.checks import check_cwd
+
+        _, missing = check_cwd(att)
+        if missing:
+            raise InvalidState(f"cannot launch attempt {n} of {task_id}: {missing.replace('the check was not run', 'nothing was started')}; "
+                               f"retry the task for a fresh worktree")
     work = runtime_dir(store.path, run_id, task_id, n)
     work.mkdir(parents=True, exist_ok=True)
     brief_file = work / "brief.md"
     brief_file.write_text(brief.render(store, run_id=run_id, task_id=task_id, attempt_no=n,
                                        inbox_cmd=bin_path("inbox")))
     cwd = Path(att["worktree_path"]) if att["worktree_path"] else work / "scratch"
-    cwd.mkdir(parents=True, exist_ok=True)
+    if not att["worktree_path"]:
+        cwd.mkdir(parents=True, exist_ok=True)
     log_file = work / "worker.log"
     db = str(Path(store.path).resolve())
     values = {"brief_file": str(brief_file), "cwd": str(cwd), "worktree": att["worktree_path"] or str(cwd),
@@ -288,9 +435,19 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
     if isinstance(worker_env, dict):
         env.update({str(k): str(v) for k, v in worker_env.items()})
     env.update(prof.env)
+    from orch_console.store import tokens
+
+    token, token_hash = tokens.new_token()
+    env[tokens.ENV] = token  # last: no profile or run setting replaces the attempt's own token
     session = session_name(run_id, task_id, n) if mode == "tmux" else ""
+    if session and session_exists(store.path, session):
+        # Not ours (a stale server of an earlier database at this path): never record, and so
+        # never later stop, a session this attempt did not create.
+        raise InvalidState(f"tmux session {session} already exists on {tmux_socket(store.path)}; "
+                           f"stop it (tmux -L {tmux_socket(store.path)} kill-session -t ={session}) and launch again")
     if rt.record_launch_intent(store, thread_id=att["thread_id"], runtime=mode, runtime_ref=session,
-                               profile=prof.name, brief_path=str(brief_file), log_path=str(log_file)) is None:
+                               profile=prof.name, brief_path=str(brief_file), log_path=str(log_file),
+                               token_hash=token_hash) is None:
         raise InvalidState(f"attempt {n} of {task_id} was launched by someone else meanwhile")
     try:
         pid = _start_tmux(store.path, session, command, cwd, env, log_file) if mode == "tmux" \
@@ -305,6 +462,23 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
             "cwd": str(cwd), "attach": attach_argv(store.path, a) if mode == "tmux" else None}
 
 
+def launch_or_queue(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = None,
+                    profile: str | None = None, runtime: str | None = None) -> dict[str, Any]:
+    """launch(); when the profile is at max_parallel, queue the launch instead (issue 15, M8): the
+    watcher starts it when a slot frees. A queued launch returns {"queued": True, ...}."""
+    try:
+        return launch(store, run_id=run_id, task_id=task_id, attempt_no=attempt_no, profile=profile,
+                      runtime=runtime)
+    except AtCapacity as exc:
+        att = rt.get_attempt(store, run_id, task_id, attempt_no)
+        if att is None or not rt.queue_launch(store, thread_id=att["thread_id"], profile=exc.profile,
+                                              runtime=runtime or "", reason=exc.message):
+            raise
+        return {"queued": True, "profile": exc.profile, "runtime": runtime or "",
+                "reason": exc.message + "; queued: the watcher (`orch watch` or the console) launches it when "
+                                        "a slot frees"}
+
+
 def _start_process(command: str, cwd: Path, env: dict[str, str], log_file: Path) -> int:
     with open(log_file, "ab") as log:
         p = subprocess.Popen(["/bin/sh", "-c", command], cwd=cwd, env=os.environ | env, stdin=subprocess.DEVNULL,
@@ -313,15 +487,31 @@ def _start_process(command: str, cwd: Path, env: dict[str, str], log_file: Path)
     return p.pid
 
 
+def tmux_escape(text: str) -> str:
+    """A literal for a tmux argument that tmux format-expands (and strftime-expands): `#` starts a
+    format (`#(cmd)` runs cmd, `#{..}`, `#S`, ...) and `%` a time conversion."""
+    return text.replace("#", "##").replace("%", "%%")
+
+
+def tmux_shell_command(command: str, cwd: Path) -> str:
+    """The pane's shell command: change to the worker's directory inside the shell (shell-quoted),
+    never through `new-session -c`, which tmux format-expands; a cd that fails ends the pane."""
+    return f"cd -- {shlex.quote(str(cwd))} || exit 97\n{command}"
+
+
 def _start_tmux(db_path: str, session: str, command: str, cwd: Path, env: dict[str, str],
                 log_file: Path) -> int:
-    args = ["new-session", "-d", "-s", session, "-x", "160", "-y", "48", "-c", str(cwd)]
+    # No -c: the path is handed to the shell, not to tmux (H1). The shell command argv and the -e
+    # values are not format-expanded; the pipe-pane command is, so it is escaped.
+    args = ["new-session", "-d", "-s", session, "-x", "160", "-y", "48"]
     for k, v in env.items():
         args += ["-e", f"{k}={v}"]
     # Chained in one client call: the options are set before the server reaps a fast exit, so a
     # crash leaves a dead pane (and its last screen) behind instead of a vanished session.
-    args += ["/bin/sh", "-c", command, ";", "set-option", "-t", session, "remain-on-exit", "on",
-             ";", "pipe-pane", "-t", session, "-o", f"cat >> {shlex.quote(str(log_file))}"]
+    target = exact_target(session)
+    args += ["/bin/sh", "-c", tmux_shell_command(command, cwd), ";",
+             "set-option", "-t", target, "remain-on-exit", "on",
+             ";", "pipe-pane", "-t", target, "-o", tmux_escape(f"exec cat >> {shlex.quote(str(log_file))}")]
     p = tmux(db_path, *args)
     if p.returncode != 0:
         raise InvalidState(f"tmux new-session failed: {(p.stderr or p.stdout).strip()[:300]}")
@@ -335,11 +525,15 @@ def stop(db_path: str, attempt: dict[str, Any], *, grace: float = 2.0) -> bool:
     stopped = False
     if attempt.get("runtime") == "tmux" and attempt.get("runtime_ref"):
         try:
-            stopped = tmux(db_path, "kill-session", "-t", attempt["runtime_ref"]).returncode == 0
+            stopped = tmux(db_path, "kill-session", "-t", exact_target(attempt["runtime_ref"])).returncode == 0
         except (OSError, subprocess.TimeoutExpired):
             pass
     pid = attempt.get("pid")
     thread = attempt.get("thread_id")
+    if not pid and attempt.get("runtime") == "process" and thread:
+        # never recorded (the launcher died between start and record): found by ORCH_THREAD
+        found = find_worker_pids(thread, db_path)
+        pid = found[0] if found else None
     if pid and attempt.get("runtime") == "process" and pid_alive(pid, thread):
         try:
             os.killpg(pid, signal.SIGTERM)
@@ -358,18 +552,38 @@ def stop(db_path: str, attempt: dict[str, Any], *, grace: float = 2.0) -> bool:
     return stopped
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+SEND_KEYS_MAX = 4096
+
+
+def check_keys_text(text: str) -> None:
+    """One line of plain text: a newline or carriage return would run as a separate command in
+    the worker's shell, an escape could drive its terminal (L1)."""
+    m = _CONTROL.search(text)
+    if m:
+        raise InvalidInput(f"keys to type must be one line of plain text; found control character "
+                           f"{m.group(0)!r} at position {m.start()}")
+    if len(text) > SEND_KEYS_MAX:
+        raise InvalidInput(f"keys to type are limited to {SEND_KEYS_MAX} characters, not {len(text)}")
+
+
 def send_keys(store: Store, *, run_id: str, task_id: str, text: str, enter: bool = True,
               by: str | None = None) -> dict[str, Any]:
     """Type the leader's answer into a tmux worker's terminal (a prompt like `Continue? [y/n]`)."""
+    check_keys_text(text)
     att = rt.get_attempt(store, run_id, task_id)
     if att is None:
         raise NotFound(f"task {task_id} has no attempt")
     if att["runtime"] != "tmux" or not att["runtime_ref"]:
         raise InvalidState(f"attempt {att['attempt_no']} of {task_id} has no terminal to type into "
                            f"(runtime {att['runtime'] or 'none'})")
-    p = tmux(store.path, "send-keys", "-t", att["runtime_ref"], "-l", text)
-    if p.returncode == 0 and enter:
-        p = tmux(store.path, "send-keys", "-t", att["runtime_ref"], "Enter")
+    target = exact_target(att["runtime_ref"])
+    # `--`: text that starts with `-` (-1, --force, -R) is typed, never parsed as send-keys flags.
+    p = tmux(store.path, "send-keys", "-t", target, "-l", "--", text) if text else None
+    if (p is None or p.returncode == 0) and enter:
+        p = tmux(store.path, "send-keys", "-t", target, "Enter")
+    if p is None:
+        raise InvalidInput("nothing to type: the text is empty and enter is off")
     if p.returncode != 0:
         raise InvalidState(f"tmux send-keys failed: {(p.stderr or p.stdout).strip()[:300]}")
     rt.record_input_sent(store, thread_id=att["thread_id"], text=text, by=by or leader_name())

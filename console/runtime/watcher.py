@@ -31,7 +31,7 @@ from orch_console.store.liveness import Facts, Verdict, classify_pane, judge, sc
 from orch_console.store.policy import Settings
 from orch_console.store.sanitize import one_line
 from orch_console.store.states import ENDING_LIVENESS, STOP_REASONS, THREAD_END_EVENTS, EndReason
-from orch_console.store.validate import now_ts, parse_ts
+from orch_console.store.validate import MAX_LEASE_SECONDS, now_ts, parse_ts, parse_ts_or
 
 WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024
 SESSION_LINGER_SECONDS = 5.0  # an ended attempt's session stays this long for its last output
@@ -172,7 +172,18 @@ class Watcher:
             self._memo.update(watch_memory.load(self.store, unseen))
         before = {a["thread_id"]: self._memo[a["thread_id"]].key() for a in live if a["thread_id"] in self._memo}
         for a in live:
-            v = judge(self._facts(a, panes), runs[a["run_id"]])
+            # One row must never stop the pass for every run (issue 15, M1): a value the facts
+            # cannot use is judged as unknown and said once as an event; anything else that
+            # fails on this row skips it, said the same way.
+            try:
+                bad: list[tuple[str, str]] = []
+                facts = self._facts(a, panes, bad)
+                v = judge(facts, runs[a["run_id"]])
+            except Exception as exc:  # noqa: BLE001 - skip the row, never the pass
+                self._bad_row(a, "row", f"{type(exc).__name__}: {exc}")
+                continue
+            for column, value in bad:
+                self._bad_row(a, column, value)
             if v.liveness and v.liveness != a["liveness"] and v.action not in ENDING_LIVENESS:
                 changes.append((a["thread_id"], v.liveness))
             verdicts.append((a, v))
@@ -180,7 +191,8 @@ class Watcher:
         # reader woken by the action's event already sees the liveness that explains it.
         rt.set_liveness(self.store, changes)
         watch_memory.save(self.store, {a["thread_id"]: self._memo[a["thread_id"]] for a in live
-                                       if self._memo[a["thread_id"]].key() != before.get(a["thread_id"])})
+                                       if a["thread_id"] in self._memo
+                                       and self._memo[a["thread_id"]].key() != before.get(a["thread_id"])})
         for a, v in verdicts:
             try:
                 self._apply_verdict(a, v)
@@ -197,8 +209,36 @@ class Watcher:
             if repo is not None:
                 repo.close()
 
-    def _facts(self, a: dict[str, Any], panes: dict[str, dict[str, Any]]) -> Facts:
+    def _bad_row(self, a: dict[str, Any], column: str, value: str) -> None:
+        """Say once (per attempt, column and value) that the watcher could not use a value."""
+        digest = hashlib.blake2b(value.encode("utf-8", "replace"), digest_size=6).hexdigest()
+        reason = (f"{column} of {a['task_id']} attempt {a['attempt_no']} is unusable ({value[:200]!r}); "
+                  f"judged without it")
+        try:
+            said = wa.note_once(self.store, key=f"bad_row:{a['run_id']}:{a['task_id']}:a{a['attempt_no']}:{column}:"
+                                f"{digest}", action="bad_row", event_type="watcher_bad_row", run_id=a["run_id"],
+                                task_id=a["task_id"], attempt_no=a["attempt_no"], reason=reason,
+                                payload={"column": column, "value": value[:200]})
+        except OrchError:
+            said = None
+        if said is not None:
+            self._act(f"skipped a bad value: {reason}")
+
+    def _facts(self, a: dict[str, Any], panes: dict[str, dict[str, Any]],
+               bad: list[tuple[str, str]] | None = None) -> Facts:
         now = time.time()
+
+        def ts(column: str) -> float:
+            value = a.get(column) or ""
+            t = parse_ts_or(value, -1.0)
+            # Stored timestamps are ours (now_ts), so never far in the future: a lease is at most
+            # MAX_LEASE_SECONDS ahead. Anything else is a row no command of ours wrote.
+            if t < 0 or t > now + MAX_LEASE_SECONDS + 86400:
+                if bad is not None:
+                    bad.append((column, str(value)))
+                return 0.0
+            return t
+
         memo = self._memo.setdefault(a["thread_id"], watch_memory.Memory())
         alive: bool | None = None
         pane_state, pane_line, output = "", "", ""
@@ -209,6 +249,8 @@ class Watcher:
                 output = launcher.capture(self.db_path, a, lines=60)
                 pane_state, pane_line = classify_pane(output)
         elif a["runtime"] == "process":
+            if not a["pid"]:
+                self._adopt_worker(a)
             alive = launcher.pid_alive(a["pid"], a["thread_id"]) if a["pid"] else None
             output = _log_signature(a["log_path"])
         if alive is False:
@@ -226,13 +268,21 @@ class Watcher:
                 if pane_state == "waiting_input":
                     pane_state, pane_line = "active", ""
         return Facts(
-            now=now, started_at=parse_ts(a["started_at"]), thread_status=a["thread_status"],
+            now=now, started_at=ts("started_at"), thread_status=a["thread_status"],
             launched=bool(a["runtime"]), process_alive=alive, dead_since=memo.dead_since,
-            lease_owner=a["lease_owner"], lease_expires_at=parse_ts(a["lease_expires_at"]),
-            heartbeat_at=parse_ts(a["last_activity_at"]), last_message_at=parse_ts(a["last_message_at"] or ""),
+            lease_owner=a["lease_owner"], lease_expires_at=ts("lease_expires_at"),
+            heartbeat_at=ts("last_activity_at"), last_message_at=ts("last_message_at"),
             worktree_write_at=_newest_write(a["worktree_path"]), last_commit_at=self._last_commit(a, memo),
             output_changed_at=memo.output_changed_at, pane_state=pane_state, pane_line=pane_line,
             answered_at=parse_ts(a.get("answered_at") or "") if a["thread_status"] == "blocked" else 0.0)
+
+    def _adopt_worker(self, a: dict[str, Any]) -> None:
+        """A process attempt with no pid: its launcher died between starting the worker and
+        recording it (issue 15, M6). Find the worker by ORCH_THREAD and record its pid, so it is
+        judged, and stopped with its attempt, like any other."""
+        found = launcher.find_worker_pids(a["thread_id"], self.db_path)
+        if found and rt.adopt_pid(self.store, thread_id=a["thread_id"], pid=found[0]):
+            a["pid"] = found[0]
 
     def _last_commit(self, a: dict[str, Any], memo: watch_memory.Memory) -> float:
         """The worktree's last commit time, if a commit was made after the attempt's base."""
@@ -286,11 +336,11 @@ class Watcher:
         for d in deliveries.awaiting_pickup(self.store, self.run_id, older_than=now - grace):
             if d["run_id"] not in runs or procs.running(d["thread_id"], "wait-reply"):
                 continue
-            if parse_ts(d["created_at"]) > now - runs[d["run_id"]].answer_grace_seconds:
+            if parse_ts_or(d["created_at"], 0.0) > now - runs[d["run_id"]].answer_grace_seconds:
                 continue
             answer = one_line(" ".join(x for x in (d["summary"], d["body"]) if x), 600)
             who = f"{d['task_id']} attempt {d['attempt_no']}"
-            if rt.note_once(self.store, key=deliveries.key(d["thread_id"], d["message_id"]), action=deliveries.ACTION,
+            if wa.note_once(self.store, key=deliveries.key(d["thread_id"], d["message_id"]), action=deliveries.ACTION,
                             event_type="attempt_answer_typed", run_id=d["run_id"], task_id=d["task_id"],
                             attempt_no=d["attempt_no"], reason=f"typed the leader's answer into {who}") is None:
                 continue
@@ -315,7 +365,7 @@ class Watcher:
         if not panes and any(a["runtime"] == "tmux" for a in ended):
             panes = launcher.tmux_panes(self.db_path)
         for a in ended:
-            if now - parse_ts(a["ended_at"]) < SESSION_LINGER_SECONDS and a["end_reason"] == EndReason.SUCCEEDED:
+            if now - parse_ts_or(a["ended_at"], 0.0) < SESSION_LINGER_SECONDS and a["end_reason"] == EndReason.SUCCEEDED:
                 continue
             running = False
             if a["runtime"] == "tmux" and a["runtime_ref"] in panes:

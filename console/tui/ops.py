@@ -82,14 +82,16 @@ def dispatch(db_path: str, run_id: str, task_id: str, *, mode: str, to: str | No
                                     body=body, repo_path=repo_path, workspace_root=workspace_root or None)
         if not launch_profile:
             return d, None
-        return d, launcher.launch(s, run_id=run_id, task_id=task_id, attempt_no=d["attempt"]["attempt_no"],
-                                  profile=launch_profile)
+        return d, launcher.launch_or_queue(s, run_id=run_id, task_id=task_id,
+                                           attempt_no=d["attempt"]["attempt_no"], profile=launch_profile)
 
     d, launched = _with_store(db_path, go)
     a = d["attempt"]
     where = f" in {a['worktree_path']}" if a.get("worktree_path") else ""
     msg = f"{task_id}: attempt {a['attempt_no']} dispatched to {a['assigned_to']} ({a['execution_mode']}){where}"
-    if launched is not None:
+    if launched is not None and launched.get("queued"):
+        msg += "; launch queued: " + launched["reason"]
+    elif launched is not None:
         msg += "; " + launched_line(launched)
     return msg
 

@@ -17,7 +17,9 @@ from .markdown import to_markdown
 
 
 def to_json(data: dict[str, Any]) -> str:
-    return json.dumps(data, ensure_ascii=False, indent=2)
+    # ASCII: C1 controls (U+009B CSI, U+009D OSC) from worker text are \u-escaped, never written
+    # raw to a terminal (issue 15, L4); the JSON means the same
+    return json.dumps(data, ensure_ascii=True, indent=2)
 
 
 def render(store: Store, *, run_id: str, fmt: str) -> str:

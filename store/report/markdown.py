@@ -8,9 +8,14 @@ from ..sanitize import one_line
 from .text import attempts_text, fmt_duration
 
 
+_MD_ESCAPES = str.maketrans({"\\": "\\\\", "|": "\\|", "[": "\\[", "]": "\\]", "&": "&amp;", "<": "&lt;",
+                             ">": "&gt;"})
+
+
 def _md(text: Any, width: int = 120) -> str:
-    """One table cell: one line, no control characters, pipes escaped."""
-    return one_line("" if text is None else str(text), width).replace("\\", "\\\\").replace("|", "\\|") or "—"
+    """One table cell: one line, no control characters, pipes escaped; raw HTML, entities and
+    link syntax from worker text shown as text, never rendered (issue 15, M11)."""
+    return one_line("" if text is None else str(text), width).translate(_MD_ESCAPES) or "—"
 
 
 def to_markdown(data: dict[str, Any]) -> str:

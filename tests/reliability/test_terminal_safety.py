@@ -119,6 +119,8 @@ def hostile_run(cli, tmp_path: Path) -> dict[str, str]:  # type: ignore[no-untyp
         f'[agents.evilp]\ncommand = "{{python}} {evil}"\nruntime = "process"\n\n'
         f'[agents.evilt]\ncommand = "{{python}} {evil}"\nruntime = "tmux"\n')
     cli.ok("orch", "run", "init", "--run", "r1", "--goal", "terminal safety")
+    # the test writes the launched workers' reports itself, without their ORCH_TOKEN (issue 15)
+    cli.ok("orch", "run", "config", "--run", "r1", "--set", "require_worker_tokens=false")
     cli.ok("orch", "task", "add", "--run", "r1", "--task", "t1", "--title", "process worker", "--default-to", "w1")
     cli.ok("orch", "task", "add", "--run", "r1", "--task", "t2", "--title", "tmux worker", "--default-to", "w2")
     ths = {}

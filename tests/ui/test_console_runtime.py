@@ -141,7 +141,7 @@ async def test_tmux_worker_screen_prompt_attention_and_send_keys(rundb: str) -> 
         await wait_until(pilot, lambda: app.board.selected == "t1", what="run opened")
         await pilot.press("4")
         await wait_until(pilot, lambda: "Continue? [y/n]" in log_output(app), timeout=30, what="prompt on the screen")
-        assert "screen of tmux session orch-r1-t1-a1" in str(app.query_one("#log-output-title").render())
+        assert "screen of tmux session orch-r1-t1-a1-" in str(app.query_one("#log-output-title").render())
         await wait_until(pilot, lambda: app.board.table.rows_by_id["t1"].attention == "waiting_input", timeout=30,
                          what="needs attention")
         assert str(app.board.table.get_cell("t1", "liveness")) == "⚠ input?"
