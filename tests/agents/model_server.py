@@ -20,8 +20,11 @@ What it answers is a *script*: a list of rules, each `{"match": "substring of th
     {"bash": "echo hello > proof.txt"}          a shell tool call (Claude `Bash`, Codex
                                                  `exec_command`/`shell`, chat `bash`/`shell`)
     {"bash": "...", "escalated": true}           Codex: ask to run outside the sandbox (approval)
+    {"tool": "AskUserQuestion", "input": {...}}  Claude: any other offered tool, with this input
     {"text": "All done."}                        a final text answer (ends the turn)
-    {"error": 429, "message": "..."}             an HTTP error (429 usage limit, 401 auth, 500 api)
+    {"error": 429, "message": "..."}             an HTTP error (429 usage limit, 401 auth, 500 api);
+                                                 "headers": {...} adds response headers, "reset_in": S
+                                                 Anthropic's unified rate-limit headers (a usage limit)
     {"sleep": 5, ...}                            delay before answering (a slow turn / a hang)
 
 Which step a request gets is worked out from the request itself, so the server keeps no session
@@ -79,8 +82,8 @@ def anthropic_progress(body: dict[str, Any]) -> tuple[str, int]:
         # Claude Code sends <system-reminder> blocks as user text; they are not a new prompt
         real = [str(b.get("text", "")) for b in blocks if isinstance(b, dict) and b.get("type") == "text"
                 and str(b.get("text", "")).strip() and not str(b.get("text", "")).lstrip().startswith("<system-reminder>")]
-        if real:
-            prompt, n = "\n".join(real), 0
+        if real:  # the last block: after an API error Claude merges the next prompt into the same message
+            prompt, n = real[-1], 0
     return prompt, n
 
 
@@ -136,18 +139,28 @@ def _sse(event: str | None, data: dict[str, Any]) -> bytes:
     return (head + "data: " + json.dumps(data) + "\n\n").encode()
 
 
+def anthropic_call(step: dict[str, Any], tools: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | None:
+    """(tool name, input) for a bash step or a generic {"tool": NAME, "input": {...}} step, if offered."""
+    names = {t.get("name") for t in tools}
+    if "bash" in step and "Bash" in names:
+        return "Bash", {"command": step["bash"], "description": step.get("description", "Run a command")}
+    if "tool" in step and step["tool"] in names:
+        return step["tool"], dict(step.get("input") or {})
+    return None
+
+
 def anthropic_events(step: dict[str, Any], model: str, tools: list[dict[str, Any]]) -> list[bytes]:
     mid = "msg_" + uuid.uuid4().hex[:24]
     usage = {"input_tokens": 12, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
     out = [_sse("message_start", {"type": "message_start", "message": {
         "id": mid, "type": "message", "role": "assistant", "model": model, "content": [],
         "stop_reason": None, "stop_sequence": None, "usage": usage}})]
-    names = {t.get("name") for t in tools}
-    if "bash" in step and "Bash" in names:
+    call = anthropic_call(step, tools)
+    if call:
         tid = "toolu_" + uuid.uuid4().hex[:24]
-        args = json.dumps({"command": step["bash"], "description": step.get("description", "Run a command")})
+        name, args = call[0], json.dumps(call[1])
         out.append(_sse("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {
-            "type": "tool_use", "id": tid, "name": "Bash", "input": {}}}))
+            "type": "tool_use", "id": tid, "name": name, "input": {}}}))
         out.append(_sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {
             "type": "input_json_delta", "partial_json": args}}))
         stop = "tool_use"
@@ -167,10 +180,9 @@ def anthropic_events(step: dict[str, Any], model: str, tools: list[dict[str, Any
 
 
 def anthropic_json(step: dict[str, Any], model: str, tools: list[dict[str, Any]]) -> dict[str, Any]:
-    names = {t.get("name") for t in tools}
-    if "bash" in step and "Bash" in names:
-        content = [{"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:24], "name": "Bash",
-                    "input": {"command": step["bash"], "description": "Run a command"}}]
+    call = anthropic_call(step, tools)
+    if call:
+        content = [{"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:24], "name": call[0], "input": call[1]}]
         stop = "tool_use"
     else:
         content = [{"type": "text", "text": step.get("text") or TITLE_TEXT}]
@@ -254,9 +266,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt: str, *args: Any) -> None:  # quiet; requests are recorded instead
         pass
 
-    def _send_json(self, status: int, doc: dict[str, Any]) -> None:
+    def _send_json(self, status: int, doc: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         data = json.dumps(doc).encode()
         self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -347,13 +361,19 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         message = step.get("message") or {429: "rate limit exceeded", 401: "invalid x-api-key",
                                           529: "Overloaded"}.get(int(status), "internal server error")
+        headers = {str(k): str(v) for k, v in (step.get("headers") or {}).items()}
+        if step.get("reset_in"):  # Anthropic's unified rate-limit headers: a usage limit that resets later
+            headers.update({"anthropic-ratelimit-unified-status": "rejected",
+                            "anthropic-ratelimit-unified-reset": str(int(time.time() + float(step["reset_in"]))),
+                            "anthropic-ratelimit-unified-representative-claim": "five_hour",
+                            "retry-after": str(int(float(step["reset_in"])))})
         if flavour == "anthropic":
             kind = {429: "rate_limit_error", 401: "authentication_error", 529: "overloaded_error"}.get(
                 int(status), "api_error")
-            self._send_json(int(status), {"type": "error", "error": {"type": kind, "message": message}})
+            self._send_json(int(status), {"type": "error", "error": {"type": kind, "message": message}}, headers)
         else:
-            kind = {429: "rate_limit_exceeded", 401: "invalid_api_key"}.get(int(status), "server_error")
-            self._send_json(int(status), {"error": {"type": kind, "code": kind, "message": message}})
+            kind = step.get("code") or {429: "rate_limit_exceeded", 401: "invalid_api_key"}.get(int(status), "server_error")
+            self._send_json(int(status), {"error": {"type": kind, "code": kind, "message": message}}, headers)
         return True
 
 
