@@ -267,7 +267,7 @@ def codex_home(provider: bool = True, trusted: bool = False, key_env: bool = Fal
     return setup
 
 
-CODEX_READY = r"›.*\n(.*\n)*.*(% left|context left|\? for shortcuts)"
+CODEX_READY = r"\? for shortcuts"
 
 
 def codex_scenarios() -> list[Scenario]:
@@ -277,31 +277,33 @@ def codex_scenarios() -> list[Scenario]:
             Wait(r"Sign in with ChatGPT", 40), Capture("login-menu", "waiting_input", "login"),
             Keys(("Down",)), Keys(("Down",)), Keys(("Enter",)), Wait(r"API key", 20),
             Capture("login-other-way", "waiting_input", "login"),
+            Keys(("Enter",)), Wait(r"OPENAI_API_KEY|API key", 20), Wait(r"[Ee]nter", 5),
+            Capture("login-api-key-field", "waiting_input", "login"),
         ], setup=codex_home(provider=False, key_env=True)),
         Scenario("codex", "trust", codex_argv(), [
             Wait(r"Trust this folder|trust this folder|Do you trust", 40), Capture("trust-dialog", "waiting_input", "dialog"),
         ], setup=codex_home(), script=BASH_SCRIPT),
         Scenario("codex", "fake-model-approval", codex_argv("-a", "on-request", "-s", "workspace-write"), [
-            Wait(r"Ask Codex|›", 40), Wait(r"left", 20), Capture("idle-fresh", "idle"),
+            Wait(CODEX_READY, 40), Capture("idle-fresh", "idle"),
             Keys(("Write hello into ../outside-proof.txt",), literal=True), Keys(("Enter",)),
             Wait(r"Would you like to run the following command", 40),
             Capture("approval-command", "waiting_input", "permission"),
-            Keys(("y",)), Wait(r"Wrote hello", 40), Wait(r"left", 20), Capture("idle-after-turn", "idle"),
+            Keys(("y",)), Wait(r"Wrote hello", 40), Wait(CODEX_READY, 20), Capture("idle-after-turn", "idle"),
         ], setup=ready, script=[{"match": "*", "steps": [{"bash": "echo hello > ../outside-proof.txt", "escalated": True},
                                                           {"text": "Wrote hello into ../outside-proof.txt."}]}]),
         Scenario("codex", "fake-model-slow", codex_argv("--yolo"), [
-            Wait(r"left", 40), Keys(("Run the slow command",), literal=True), Keys(("Enter",)),
+            Wait(CODEX_READY, 40), Keys(("Run the slow command",), literal=True), Keys(("Enter",)),
             Wait(r"esc to interrupt", 30), Wait(r"Working \(\d+s", 10), Capture("working-thinking", "working"),
-            Wait(r"sleep 25", 40), Wait(r"esc to interrupt", 10), Capture("working-command-running", "working"),
+            Wait(r"Working \((1[89]|2[0-9])s", 40), Capture("working-command-running", "working"),
         ], setup=ready, script=[{"match": "*", "steps": [{"sleep": 15, "bash": "sleep 25"}, {"text": "Slept."}]}]),
         Scenario("codex", "fake-model-errors", codex_argv("--yolo"), [
-            Wait(r"left", 40), Keys(("Now hit the rate limit",), literal=True), Keys(("Enter",)),
+            Wait(CODEX_READY, 40), Keys(("Now hit the rate limit",), literal=True), Keys(("Enter",)),
             Wait(r"429|rate limit|usage limit|Too Many", 150), Capture("rate-limit-429", "error", "usage_limit"),
         ], setup=ready, script=[
             {"match": "rate limit", "steps": [{"error": 429, "message": "Rate limit reached for requests"}]},
             {"match": "*", "steps": [{"text": "ok"}]}]),
         Scenario("codex", "offline", codex_argv("--yolo"), [
-            Wait(r"left", 40), Keys((PROMPT,), literal=True), Keys(("Enter",)),
+            Wait(CODEX_READY, 40), Keys((PROMPT,), literal=True), Keys(("Enter",)),
             Wait(r"Reconnecting|Connection failed|stream error|error sending request", 90),
             Capture("network-reconnecting", "error", "network"),
         ], setup=ready, offline=True),
