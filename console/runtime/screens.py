@@ -164,6 +164,7 @@ AIDER = AgentScreen(
     "aider",
     signature=re.compile(r"^Aider v\d|\(Y\)es/\(N\)o|aider\.chat|^Main model: |^Repo-map:", re.MULTILINE),
     version=re.compile(r"Aider v(\d+\.\d+\.\d+)"),
+    echo=re.compile(r"^\w*> \S"),
     working=re.compile(r"Waiting for \S+|Thinking\.\.\.|░█|█░|Retrying in \d"),
     prompt_last_line=re.compile(r"^(\w+ )?(architect|ask|code|diff|whole|multi)?>\s*$"),
 )

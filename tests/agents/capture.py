@@ -313,7 +313,46 @@ def codex_scenarios() -> list[Scenario]:
     ]
 
 
-SCENARIOS: dict[str, Callable[[], list[Scenario]]] = {"claude": claude_scenarios, "codex": codex_scenarios}
+# aider ----------------------------------------------------------------------------------------
+def aider_argv(*extra: str, model: bool = True) -> Callable[[Path, Path, str], list[str]]:
+    def argv(home: Path, work: Path, url: str) -> list[str]:
+        base = [str(AIDER), "--no-check-update", "--analytics-disable", "--no-show-release-notes"]
+        if model:
+            base += ["--model", "openai/fake-model", "--openai-api-base", f"{url}/v1", "--openai-api-key", "sk-fake",
+                     "--no-show-model-warnings", "--edit-format", "whole"]
+        return base + list(extra)
+    return argv
+
+
+AIDER_YN = r"\(Y\)es/\(N\)o.*\[Yes\]: *$"
+
+
+def aider_scenarios() -> list[Scenario]:
+    return [
+        Scenario("aider", "no-key", aider_argv(model=False), [
+            Wait(r"Add \.aider\* to \.gitignore", 60), Wait(AIDER_YN, 5),
+            Capture("gitignore-question", "waiting_input", "dialog"),
+            Keys(("y", "Enter")), Wait(r"Login to OpenRouter.*\[Yes\]: *$", 60),
+            Capture("login-openrouter", "waiting_input", "login"),
+        ]),
+        Scenario("aider", "fake-model", aider_argv("--no-gitignore"), [
+            Wait(r"^\w*> *$", 60), Capture("idle-prompt", "idle"),
+            Keys(("Run the echo command",), literal=True), Keys(("Enter",)),
+            Wait(r"Create new file\?.*\[Yes\]: *$", 60), Capture("create-new-file", "waiting_input", "permission"),
+        ], script=[{"match": "*", "steps": [{"text": "proof.txt\n```\nhello\n```\n"}]}]),
+        Scenario("aider", "fake-model-shell", aider_argv("--no-gitignore", "--edit-format", "diff"), [
+            Wait(r"^\w*> *$", 60), Keys(("Run the echo command",), literal=True), Keys(("Enter",)),
+            Wait(r"Run shell command\?.*\[Yes\]: *$", 60), Capture("run-shell-command", "waiting_input", "permission"),
+        ], script=[{"match": "*", "steps": [{"text": "Run this:\n\n```bash\necho hello > proof.txt\n```\n"}]}]),
+        Scenario("aider", "offline", aider_argv("--no-gitignore"), [
+            Wait(r"^\w*> *$", 60), Keys(("Write hello into proof.txt",), literal=True), Keys(("Enter",)),
+            Wait(r"Retrying in", 60), Capture("network-retrying", "error", "network"),
+        ], offline=True),
+    ]
+
+
+SCENARIOS: dict[str, Callable[[], list[Scenario]]] = {"claude": claude_scenarios, "codex": codex_scenarios,
+                                                      "aider": aider_scenarios}
 
 
 # -- running ------------------------------------------------------------------------------------
@@ -351,7 +390,7 @@ def run_scenario(sc: Scenario, version: str, out_dir: Path, verbose: bool = True
                 deadline = time.monotonic() + step.timeout
                 while True:
                     screen = tmux.capture()
-                    if re.search(step.pattern, screen) and (not step.dead or tmux.dead()):
+                    if re.search(step.pattern, screen, re.MULTILINE) and (not step.dead or tmux.dead()):
                         break
                     if time.monotonic() > deadline:
                         res.failures.append(f"{sc.agent}/{sc.name}: timed out waiting for /{step.pattern}/")
