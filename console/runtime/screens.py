@@ -98,7 +98,8 @@ ERR_API = re.compile(r"API Error|API error · Retrying|exceeded retry limit|Over
 WORKING_ANY = re.compile(r"\b(esc|ctrl\+c|press esc) to (interrupt|cancel)\b", re.IGNORECASE)
 
 # timers and spinners change every second without any progress
-_MASK_DIGITS = re.compile(r"\d+")
+_MASK_DURATIONS = re.compile(r"\d+(\.\d+)?\s?(ms|[hms])\b(\s?\d+(\.\d+)?\s?(ms|[hms])\b)*")  # 8s, 2m 3s, 1h 2m
+_MASK_DIGITS = re.compile(r"\d+(\.\d+)?k?")
 _SPINNERS = re.compile(r"[✳✽✶✻✢·•◦⠁-⣿*░▒▓█⏺]")
 
 
@@ -374,7 +375,7 @@ def fingerprint(text: str) -> str:
     token counts, "attempt 7/10"), spinner glyphs and trailing blanks."""
     norm = []
     for ln in (text or "").split("\n"):
-        ln = _SPINNERS.sub("", _MASK_DIGITS.sub("#", ln)).rstrip()
+        ln = _SPINNERS.sub("", _MASK_DIGITS.sub("#", _MASK_DURATIONS.sub("#", ln))).rstrip()
         norm.append(ln)
     while norm and not norm[-1]:
         norm.pop()
