@@ -1,0 +1,68 @@
+"""`orch screen classify`: what an agent's screen shows, for scripts and checks.
+
+Kept apart from orch.py (which only registers it). The recogniser is imported in the handler, so
+the command costs nothing to the other commands' start-up, and the CLI stays free of Textual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .common import Context, command, group
+
+MAX_SCREEN_BYTES = 1 << 20  # a 200x50 pane is ~40 KB with its escapes; a scrollback is bounded too
+
+
+def h_screen_classify(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from orch_console.store.errors import InvalidInput
+    from orch_console.store.validate import check_id
+
+    agent = check_id(args.agent, "--agent") if args.agent else ""
+    if args.file and args.file != "-":
+        try:
+            with open(args.file, "rb") as fh:
+                raw = fh.read(MAX_SCREEN_BYTES + 1)
+        except OSError as exc:
+            raise InvalidInput(f"--file: cannot read {args.file}: {exc.strerror or exc}") from None
+        source = args.file
+    else:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise InvalidInput("no screen to classify: give --file F, or pipe the screen on stdin "
+                               "(for example: tmux capture-pane -p -t SESSION | orch screen classify --agent claude)")
+        raw = sys.stdin.buffer.read(MAX_SCREEN_BYTES + 1)
+        source = "stdin"
+    if len(raw) > MAX_SCREEN_BYTES:
+        raise InvalidInput(f"the screen is larger than {MAX_SCREEN_BYTES} bytes; give the visible pane, not a log")
+    from orch_console.console.runtime import screens
+
+    text = raw.decode("utf-8", errors="replace")
+    verdict = screens.classify(text, agent)
+    data = {"source": source, "agent_requested": agent, **verdict.to_dict(),
+            "known_agent": verdict.agent in screens.AGENTS}
+    if ctx.json:
+        return data
+    kind = f"/{verdict.kind}" if verdict.kind else ""
+    who = f"{verdict.agent or 'generic'}{' ' + verdict.version if verdict.version else ''}"
+    out = [f"{verdict.state}{kind}  ({who}; rule {verdict.rule or '-'})"]
+    if verdict.line:
+        out.append(f"  line:     {verdict.line}")
+    if verdict.question:
+        out.append(f"  question: {verdict.question}")
+    for o in verdict.options:
+        out.append(f"  {'>' if o.selected else ' '} {o.key}. {o.label}")
+    sys.stdout.write("\n".join(out) + "\n")
+    raise SystemExit(0)
+
+
+def add_screen_commands(sub: argparse._SubParsersAction) -> None:
+    g = group(sub, "screen", "read an agent's screen (tmux capture-pane text)")
+    c = command(g, "classify", h_screen_classify,
+                "classify a screen: working, waiting_input (permission, question, dialog, login, with its options), "
+                "idle, error (auth, network, usage_limit, api, exited), starting, or unknown; with the rule that "
+                "fired, its line and the agent version shown", render_key="screen_classify")
+    c.add_argument("--agent", metavar="NAME",
+                   help="claude, codex or aider (per-agent rules); any other name or none: detected from the screen, "
+                        "else the generic rules")
+    c.add_argument("--file", metavar="F", help="read the screen from F (default: stdin)")
