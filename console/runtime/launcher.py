@@ -288,6 +288,10 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
     if isinstance(worker_env, dict):
         env.update({str(k): str(v) for k, v in worker_env.items()})
     env.update(prof.env)
+    from orch_console.console.runtime import hooks  # Claude Code / Codex hooks for this attempt (issue 12)
+
+    command, hook_notes = hooks.prepare(command, cwd=cwd, db=db, thread_id=att["thread_id"],
+                                        agent=att["assigned_to"], inbox=bin_path("inbox"))
     session = session_name(run_id, task_id, n) if mode == "tmux" else ""
     if rt.record_launch_intent(store, thread_id=att["thread_id"], runtime=mode, runtime_ref=session,
                                profile=prof.name, brief_path=str(brief_file), log_path=str(log_file)) is None:
@@ -304,7 +308,7 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
     from orch_console.store.dispatch import public_attempt
 
     return {"attempt": public_attempt(a), "profile": prof.name, "runtime": mode, "command": command,
-            "cwd": str(cwd), "attach": attach_argv(store.path, a) if mode == "tmux" else None}
+            "cwd": str(cwd), "attach": attach_argv(store.path, a) if mode == "tmux" else None, "hooks": hook_notes}
 
 
 def _start_process(command: str, cwd: Path, env: dict[str, str], log_file: Path) -> int:
