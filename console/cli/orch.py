@@ -11,7 +11,7 @@ from orch_console.store.errors import InvalidInput
 from .common import Context, Parser, add_body, add_globals, body_of, command, csv_list, group, main_for, top_commands
 from .inbox import EXIT_HELP
 from .runtime_cmds import add_launch_flags, add_runtime_commands
-from .screen_cmds import add_screen_commands
+from .agent_cmds import add_agent_commands
 
 WAIT_TYPES = "task_blocked,task_verifying,task_done,task_failed"
 
@@ -415,7 +415,7 @@ def build() -> Parser:
     c.add_argument("--format", choices=["md", "json", "html"], default="md")
     c.add_argument("--out", metavar="FILE", help="write to FILE instead of printing")
     add_runtime_commands(sub)
-    add_screen_commands(sub)
+    add_agent_commands(sub)
     return p
 
 

@@ -68,7 +68,9 @@ def load_profiles(db_path: str) -> dict[str, Profile]:
     """Built-in profiles, overridden and extended by the TOML file when it exists."""
     import tomllib
 
-    out = dict(BUILTIN)
+    from .agents import builtin_profiles
+
+    out = {**BUILTIN, **builtin_profiles()}  # real agents: claude, codex, gemini, aider, opencode (+ variants)
     path = profiles_file(db_path)
     if not path.exists():
         return out
@@ -288,6 +290,9 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
     if isinstance(worker_env, dict):
         env.update({str(k): str(v) for k, v in worker_env.items()})
     env.update(prof.env)
+    from .agents import prepare
+
+    command, prepared = prepare(command, cwd, env)  # real agents: PATH, trust pre-accepted in their own settings
     session = session_name(run_id, task_id, n) if mode == "tmux" else ""
     if rt.record_launch_intent(store, thread_id=att["thread_id"], runtime=mode, runtime_ref=session,
                                profile=prof.name, brief_path=str(brief_file), log_path=str(log_file)) is None:
@@ -304,7 +309,7 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
     from orch_console.store.dispatch import public_attempt
 
     return {"attempt": public_attempt(a), "profile": prof.name, "runtime": mode, "command": command,
-            "cwd": str(cwd), "attach": attach_argv(store.path, a) if mode == "tmux" else None}
+            "cwd": str(cwd), "attach": attach_argv(store.path, a) if mode == "tmux" else None, "prepared": prepared}
 
 
 def _start_process(command: str, cwd: Path, env: dict[str, str], log_file: Path) -> int:

@@ -27,6 +27,9 @@ What it answers is a *script*: a list of rules, each `{"match": "substring of th
                                                  Anthropic's unified rate-limit headers (a usage limit)
     {"sleep": 5, ...}                            delay before answering (a slow turn / a hang)
 
+A string in a step may name what orch's brief says: {inbox} {agent} {db} {thread} {worktree} {run}
+{task} are filled from the prompt, so a script can play an orch worker (claim, update, done).
+
 Which step a request gets is worked out from the request itself, so the server keeps no session
 state and survives the agents' retries: step = number of tool results after the user's last plain
 text message. A request without tools (Claude's title call, Codex's title turn) gets a short text.
@@ -41,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import threading
 import time
@@ -117,11 +121,30 @@ def chat_progress(body: dict[str, Any]) -> tuple[str, int]:
     return prompt, n
 
 
+# What a scripted worker needs from orch's brief (store/brief.py): {inbox} {agent} {db} {thread} ...
+BRIEF_VARS = {"inbox": r"Use the inbox CLI \((\S+)\)", "agent": r"to act as (\S+) on SQLite DB",
+              "db": r"on SQLite DB (\S+?)\.\s", "thread": r"thread_id: (\S+)", "worktree": r"worktree_path: (\S+)",
+              "run": r"run_id: (\S+)", "task": r"task_id: (\S+)"}
+
+
+def fill(value: str, prompt: str) -> str:
+    """Replace {inbox} {agent} {db} {thread} {worktree} {run} {task} with what the brief says."""
+    def sub(m: re.Match[str]) -> str:
+        found = re.search(BRIEF_VARS[m.group(1)], prompt)
+        return found.group(1) if found else m.group(0)
+
+    return re.sub(r"\{(" + "|".join(BRIEF_VARS) + r")\}", sub, value)
+
+
 class Script:
     def __init__(self, rules: list[dict[str, Any]] | None = None) -> None:
         self.rules = rules or DEFAULT_SCRIPT
 
     def step(self, prompt: str, n: int) -> dict[str, Any]:
+        step = self._step(prompt, n)
+        return {k: fill(v, prompt) if isinstance(v, str) else v for k, v in step.items()}
+
+    def _step(self, prompt: str, n: int) -> dict[str, Any]:
         for rule in self.rules:
             m = rule.get("match", "*")
             if m == "*" or m in prompt:

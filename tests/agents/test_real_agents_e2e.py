@@ -1,0 +1,109 @@
+"""End to end with the REAL agents in tmux, launched by `orch dispatch --launch`, driven by the
+scripted model server (the only stand-in: the real APIs cannot be reached). Slow; skipped with
+the reason when the binary is absent (scripts/agents installs them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from orch_console.console.runtime import agents, launcher, screens
+from tests.agents.model_server import ModelServer
+from tests.conftest import Cli, make_repo
+
+ROOT = Path(__file__).resolve().parents[2]
+os.environ.setdefault("ORCH_AGENTS_DIR", str(ROOT / ".agents-bin"))
+
+# A scripted orch worker: the commands a model would run after reading the brief.
+WORKER = [{"match": "Required workflow", "steps": [
+    {"bash": "{inbox} --db {db} --json claim --agent {agent} --thread {thread}"},
+    {"bash": "{inbox} --db {db} --json update --agent {agent} --thread {thread} --status in_progress "
+             "--summary 'writing proof.txt'"},
+    {"bash": "cd {worktree} && echo hello > proof.txt && git add proof.txt && "
+             "git -c user.name=worker -c user.email=worker@example.com commit -qm 'proof.txt'"},
+    {"bash": "{inbox} --db {db} --json done --agent {agent} --thread {thread} --summary 'proof.txt committed'"},
+    {"text": "Thread handled: proof.txt committed and reported done."}]}]
+
+
+def need(binary: str) -> str:
+    path = agents.find_binary(binary)
+    if not path:
+        pytest.skip(f"{binary} is not installed (scripts/agents installs it into .agents-bin/)")
+    return path
+
+
+def wait_for(pred, timeout: float, what: str, screen=lambda: ""):
+    """Poll pred; fail at once when the agent's pane died (its last screen says why)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        s = screen()
+        if screens.PANE_DEAD.search(s.strip().split("\n")[-1] if s.strip() else ""):
+            pytest.fail(f"the agent exited while waiting for {what}; screen:\n{s.strip()}")
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}; screen:\n{screen().strip()}")
+
+
+@pytest.fixture
+def orch_env(tmp_path: Path):
+    db = str(tmp_path / ".agents" / "coord.db")
+    Path(db).parent.mkdir()
+    cli = Cli(db, tmp_path)
+    yield cli, tmp_path
+    launcher.kill_server(db)
+
+
+def thread_status(cli: Cli, thread: str) -> str:
+    return cli.ok("inbox", "show", "--thread", thread)["thread"]["status"]
+
+
+@pytest.mark.slow
+@pytest.mark.tmux
+def test_real_claude_code_in_tmux_follows_the_brief_through_inbox(orch_env):
+    need("claude")
+    cli, tmp = orch_env
+    repo = make_repo(tmp / "repo")
+    home = tmp / "claude-home"
+    home.mkdir()
+    key = "sk-ant-fake-key-for-orch-tests"
+    # the agent home a user sets up once: onboarding done, the API key approved. Trust is NOT
+    # given: orch's launch step must pre-accept it for the attempt's worktree.
+    (home / ".claude.json").write_text(json.dumps({"hasCompletedOnboarding": True,
+                                                   "customApiKeyResponses": {"approved": [key[-20:]], "rejected": []}}))
+    with ModelServer(WORKER) as srv:
+        (tmp / ".agents" / "orch.toml").write_text(
+            "[agents.claude]\n"
+            f'env = {{ HOME = "{home}", ANTHROPIC_BASE_URL = "{srv.url}", ANTHROPIC_API_KEY = "{key}", '
+            'DISABLE_AUTOUPDATER = "1" }\n')
+        cli.ok("orch", "run", "init", "--run", "r1", "--goal", "prove real agents work")
+        cli.ok("orch", "task", "add", "--run", "r1", "--task", "t1", "--title", "write proof.txt")
+        out = cli.ok("orch", "dispatch", "--run", "r1", "--task", "t1", "--execution-mode", "code", "--to", "claude",
+                     "--repo-path", str(repo), "--launch")
+        att = out["attempt"]
+        assert out["launch"]["profile"] == "claude" and att["runtime"] == "tmux"
+        worktree = Path(att["worktree_path"])
+        trusted = json.loads((home / ".claude.json").read_text())["projects"][str(worktree.resolve())]
+        assert trusted["hasTrustDialogAccepted"] is True
+
+        def screen() -> str:
+            return launcher.capture(cli.db, att | {"runtime": "tmux", "runtime_ref": att["runtime_ref"]})
+
+        wait_for(lambda: thread_status(cli, att["thread_id"]) == "done", 180, "the worker's inbox done", screen)
+        status = cli.ok("orch", "status", "--run", "r1")
+        task = next(t for t in status["tasks"] if t["task_id"] == "t1")
+        assert task["status"] == "done"
+        log = subprocess.run(["git", "-C", str(worktree), "log", "--format=%s", "-1"], capture_output=True, text=True)
+        assert log.stdout.strip() == "proof.txt" and (worktree / "proof.txt").read_text() == "hello\n"
+        # the REAL agent made the calls: the tool turns reached the stand-in model
+        assert sum(1 for r in srv.requests if r["path"].endswith("/messages")) >= 5
+        # and its screen, once the turn is over, reads as idle at its prompt
+        v = wait_for(lambda: (lambda s: s if s.state == "idle" else None)(screens.classify(screen(), "claude")),
+                     60, "claude idle at its prompt", screen)
+        assert v.agent == "claude" and v.version
