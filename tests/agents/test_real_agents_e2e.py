@@ -107,3 +107,49 @@ def test_real_claude_code_in_tmux_follows_the_brief_through_inbox(orch_env):
         v = wait_for(lambda: (lambda s: s if s.state == "idle" else None)(screens.classify(screen(), "claude")),
                      60, "claude idle at its prompt", screen)
         assert v.agent == "claude" and v.version
+
+
+@pytest.mark.slow
+@pytest.mark.tmux
+def test_real_codex_in_tmux_follows_the_brief_through_inbox(orch_env):
+    need("codex")
+    cli, tmp = orch_env
+    repo = make_repo(tmp / "repo")
+    codex_home = tmp / "codex-home"
+    codex_home.mkdir()
+    with ModelServer(WORKER) as srv:
+        # the agent home a user sets up once: a model provider (here the stand-in). Trust is NOT
+        # given: orch's launch step must pre-accept it for the repository of the worktree.
+        (codex_home / "config.toml").write_text(
+            'model = "fake-model"\nmodel_provider = "fake"\n\n[model_providers.fake]\nname = "fake"\n'
+            f'base_url = "{srv.url}/v1"\nwire_api = "responses"\nenv_key = "FAKE_API_KEY"\n')
+        (tmp / ".agents" / "orch.toml").write_text(
+            "[agents.codex]\n"
+            f'env = {{ HOME = "{tmp / "home"}", CODEX_HOME = "{codex_home}", FAKE_API_KEY = "sk-fake" }}\n')
+        cli.ok("orch", "run", "init", "--run", "r1", "--goal", "prove real agents work")
+        cli.ok("orch", "task", "add", "--run", "r1", "--task", "t1", "--title", "write proof.txt")
+        out = cli.ok("orch", "dispatch", "--run", "r1", "--task", "t1", "--execution-mode", "code", "--to", "codex",
+                     "--repo-path", str(repo), "--launch")
+        att = out["attempt"]
+        assert out["launch"]["profile"] == "codex" and "--no-daemon" in out["launch"]["command"]
+        import tomllib
+
+        projects = tomllib.loads((codex_home / "config.toml").read_text())["projects"]
+        assert projects[str(repo.resolve())]["trust_level"] == "trusted"
+
+        def screen() -> str:
+            return launcher.capture(cli.db, att)
+
+        wait_for(lambda: thread_status(cli, att["thread_id"]) == "done", 180, "the worker's inbox done", screen)
+        worktree = Path(att["worktree_path"])
+        log = subprocess.run(["git", "-C", str(worktree), "log", "--format=%s", "-1"], capture_output=True, text=True)
+        assert log.stdout.strip() == "proof.txt" and (worktree / "proof.txt").read_text() == "hello\n"
+        assert sum(1 for r in srv.requests if r["path"].endswith("/responses")) >= 5
+        v = wait_for(lambda: (lambda s: s if s.state == "idle" else None)(screens.classify(screen(), "codex")),
+                     60, "codex idle at its prompt", screen)
+        assert v.agent == "codex"  # (its banner has scrolled away under the long brief: no version to read)
+    # --no-daemon: nothing of Codex outlives its session
+    launcher.kill_server(cli.db)
+    time.sleep(1)
+    left = subprocess.run(["pgrep", "-f", str(codex_home)], capture_output=True, text=True).stdout.split()
+    assert not left, f"codex processes left running: {left}"
