@@ -153,3 +153,48 @@ def test_real_codex_in_tmux_follows_the_brief_through_inbox(orch_env):
     time.sleep(1)
     left = subprocess.run(["pgrep", "-f", str(codex_home)], capture_output=True, text=True).stdout.split()
     assert not left, f"codex processes left running: {left}"
+
+
+@pytest.mark.slow
+@pytest.mark.tmux
+def test_real_claude_permission_menu_is_recognised_and_answered_and_inbox_never_asks(orch_env):
+    """claude-approvals: the worker's inbox commands run without a prompt; its commit asks. The
+    live screen is classified waiting_input/permission with the options; the key typed through
+    launcher.send_keys (the console's path) answers it and the agent goes on to done."""
+    need("claude")
+    cli, tmp = orch_env
+    repo = make_repo(tmp / "repo")
+    home = tmp / "claude-home"
+    home.mkdir()
+    key = "sk-ant-fake-key-for-orch-tests"
+    (home / ".claude.json").write_text(json.dumps({"hasCompletedOnboarding": True,
+                                                   "customApiKeyResponses": {"approved": [key[-20:]], "rejected": []}}))
+    with ModelServer(WORKER) as srv:
+        (tmp / ".agents" / "orch.toml").write_text(
+            "[agents.claude-approvals]\n"
+            f'env = {{ HOME = "{home}", ANTHROPIC_BASE_URL = "{srv.url}", ANTHROPIC_API_KEY = "{key}", '
+            'DISABLE_AUTOUPDATER = "1" }\n')
+        cli.ok("orch", "run", "init", "--run", "r1", "--goal", "approvals")
+        cli.ok("orch", "task", "add", "--run", "r1", "--task", "t1", "--title", "write proof.txt")
+        out = cli.ok("orch", "dispatch", "--run", "r1", "--task", "t1", "--execution-mode", "code", "--to", "claude",
+                     "--repo-path", str(repo), "--launch", "--profile", "claude-approvals")
+        att = out["attempt"]
+
+        def screen() -> str:
+            return launcher.capture(cli.db, att)
+
+        def waiting():
+            v = screens.classify(screen(), "claude")
+            return v if v.state == "waiting_input" else None
+
+        v = wait_for(waiting, 120, "the permission menu", screen)
+        assert v.kind == "permission" and v.question == "Do you want to proceed?", v
+        assert v.options[0].label == "Yes" and v.options[0].selected and len(v.options) >= 3
+        # the inbox commands before it ran without asking
+        assert thread_status(cli, att["thread_id"]) == "in_progress"
+        from orch_console.store import Store
+
+        with Store(cli.db) as store:
+            launcher.send_keys(store, run_id="r1", task_id="t1", text="1", enter=False)
+        wait_for(lambda: thread_status(cli, att["thread_id"]) == "done", 120, "done after the approval", screen)
+        assert (Path(att["worktree_path"]) / "proof.txt").read_text() == "hello\n"
