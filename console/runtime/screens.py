@@ -169,8 +169,18 @@ AIDER = AgentScreen(
     working=re.compile(r"Waiting for \S+|Thinking\.\.\.|░█|█░|Retrying in \d"),
     prompt_last_line=re.compile(r"^(\w+ )?(architect|ask|code|diff|whole|multi)?>\s*$"),
 )
+GEMINI = AgentScreen(
+    "gemini",
+    signature=re.compile(r"Gemini CLI v\d|Type your message or @path/to/file|Trusting a folder allows Gemini CLI"),
+    version=re.compile(r"Gemini CLI v(\d+\.\d+\.\d+)"),
+    composer=re.compile(r"^\s*>\s"),
+    composer_footer=re.compile(r"workspace \(|no sandbox|/model|\bsandbox\b"),
+    echo=re.compile(r"^\s*>\s+\S"),
+    # "⠴ Thinking... (esc to cancel, 1s)"
+    working=re.compile(r"esc to cancel|^\s*[⠁-⣿]\s+\S"),
+)
 GENERIC = AgentScreen("", signature=re.compile(r"(?!x)x"))
-AGENTS: dict[str, AgentScreen] = {a.name: a for a in (CLAUDE, CODEX, AIDER)}
+AGENTS: dict[str, AgentScreen] = {a.name: a for a in (CLAUDE, CODEX, AIDER, GEMINI)}
 
 
 def detect_agent(text: str) -> str:
@@ -187,9 +197,11 @@ def classify(text: str, agent: str | None = None) -> Verdict:
     raw = (text or "").replace("\r", "")
     name = (agent or "").strip().lower() or detect_agent(raw)
     prof = AGENTS.get(name, GENERIC)
-    lines = [clean(ln) for ln in raw.split("\n")]
+    raw_lines = raw.split("\n")
+    lines = [clean(ln) for ln in raw_lines]
     while lines and not lines[-1].strip():
         lines.pop()
+    boxed = [bool(re.match(r"^\s*[│┃║]", ln)) for ln in raw_lines[:len(lines)]]
     version = ""
     if prof.version:
         m = prof.version.search(raw)
@@ -208,7 +220,7 @@ def classify(text: str, agent: str | None = None) -> Verdict:
 
     composer = _composer(lines, prof)
     # 2. a menu, with no prompt below it (a menu above the prompt is history)
-    menu = _menu(lines, composer)
+    menu = _menu(lines, composer, boxed)
     if menu is not None:
         first, last, options, footer_line = menu
         block = "\n".join(lines[max(0, first - QUESTION_WINDOW):last + 1])
@@ -293,8 +305,11 @@ def _composer(lines: list[str], prof: AgentScreen) -> int | None:
     return None
 
 
-def _menu(lines: list[str], composer: int | None) -> tuple[int, int, list[Option], str] | None:
-    """(first option, last option, options, footer line) of the last numbered menu on screen."""
+def _menu(lines: list[str], composer: int | None,
+          boxed: list[bool] | None = None) -> tuple[int, int, list[Option], str] | None:
+    """(first option, last option, options, footer line) of the last numbered menu on screen: at
+    least 2 options numbered from 1, and a footer hint under them, or a selected option in a box
+    (Gemini's dialogs have no footer; a plain numbered list in the transcript has neither)."""
     lo = max(0, len(lines) - MENU_WINDOW)
     last = None
     for i in range(len(lines) - 1, lo - 1, -1):
@@ -334,7 +349,8 @@ def _menu(lines: list[str], composer: int | None) -> tuple[int, int, list[Option
         j += 1
     footer = next((lines[k] for k in range(last + 1, min(len(lines), last + 8)) if MENU_FOOTER.search(lines[k])), "")
     selected = any(m["cur"] for _, m in found)
-    if not footer and not (selected and any(MENU_FOOTER.search(m["label"]) for _, m in found)):
+    in_box = bool(boxed) and all(k < len(boxed) and boxed[k] for k, _ in found)
+    if not footer and not (selected and (in_box or any(MENU_FOOTER.search(m["label"]) for _, m in found))):
         return None
     options = [Option(m["num"], m["label"], bool(m["cur"])) for _, m in found]
     return found[0][0], last, options, footer

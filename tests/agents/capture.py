@@ -313,6 +313,50 @@ def codex_scenarios() -> list[Scenario]:
     ]
 
 
+# Gemini CLI -----------------------------------------------------------------------------------
+def gemini_home(trusted: bool = False, auth: bool = False, key: bool = True) -> Callable[[Path, Path, str], dict[str, str]]:
+    def setup(home: Path, work: Path, url: str) -> dict[str, str]:
+        if auth:
+            _write(home / ".gemini" / "settings.json", json.dumps({"security": {"auth": {"selectedType": "gemini-api-key"}},
+                                                                   "general": {"disableAutoUpdate": True}}))
+        if trusted:
+            _write(home / ".gemini" / "trustedFolders.json", json.dumps({str(work): "TRUST_FOLDER"}))
+        env = {"GOOGLE_GEMINI_BASE_URL": url or f"http://127.0.0.1:{CLOSED_PORT}"}
+        if key:
+            env["GEMINI_API_KEY"] = "fake-gemini-key-for-tests"
+        return env
+    return setup
+
+
+GEMINI_READY = r"Type your message"
+
+
+def gemini_scenarios() -> list[Scenario]:
+    argv = lambda home, work, url: [str(BIN / "gemini")]  # noqa: E731
+    return [
+        Scenario("gemini", "fresh", argv, [
+            Wait(r"Do you trust", 60), Wait(r"Trust folder", 5), Capture("trust-dialog", "waiting_input", "dialog"),
+            Keys(("Enter",)), Wait(r"How would you like to authenticate", 60),
+            Capture("auth-menu", "waiting_input", "login"),
+        ], setup=gemini_home()),
+        Scenario("gemini", "offline-key", argv, [
+            Wait(GEMINI_READY, 60), Capture("idle-fresh", "idle"),
+            Keys((PROMPT,), literal=True), Keys(("Enter",)),
+            Wait(r"esc to cancel", 60), Wait(r"\d+s\)", 20), Capture("working-thinking", "working",
+                                                                     note="offline: nothing says so for minutes"),
+        ], setup=gemini_home(trusted=True, auth=True), offline=True),
+        Scenario("gemini", "fake-model", argv, [
+            Wait(GEMINI_READY, 60), Keys((PROMPT,), literal=True), Keys(("Enter",)),
+            Wait(r"Allow execution", 60), Capture("permission-shell", "waiting_input", "permission"),
+            Keys(("Enter",)), Wait(r"Wrote hello", 60), Wait(GEMINI_READY, 20), Capture("idle-after-turn", "idle"),
+            Keys(("Now say something bad request",), literal=True), Keys(("Enter",)),
+            Wait(r"API Error|\[API Error", 90), Wait(GEMINI_READY, 20), Capture("api-error-400", "error", "api"),
+        ], setup=gemini_home(trusted=True, auth=True), script=[
+            {"match": "bad request", "steps": [{"error": 400, "message": "scripted bad request"}]},
+            {"match": "*", "steps": [{"bash": "echo hello > proof.txt"}, {"text": "Wrote hello into proof.txt."}]}]),
+    ]
+
+
 # aider ----------------------------------------------------------------------------------------
 def aider_argv(*extra: str, model: bool = True) -> Callable[[Path, Path, str], list[str]]:
     def argv(home: Path, work: Path, url: str) -> list[str]:
@@ -352,7 +396,7 @@ def aider_scenarios() -> list[Scenario]:
 
 
 SCENARIOS: dict[str, Callable[[], list[Scenario]]] = {"claude": claude_scenarios, "codex": codex_scenarios,
-                                                      "aider": aider_scenarios}
+                                                      "aider": aider_scenarios, "gemini": gemini_scenarios}
 
 
 # -- running ------------------------------------------------------------------------------------
