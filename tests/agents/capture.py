@@ -205,7 +205,7 @@ def claude_scenarios() -> list[Scenario]:
         ], setup=ready, script=BASH_SCRIPT),
         Scenario("claude", "fake-model-slow", claude_argv("--allowedTools", "Bash"), [
             Wait(CLAUDE_READY, 40), Keys(("Run the slow command",), literal=True), Keys(("Enter",)),
-            Wait(r"esc to interrupt", 30), Wait(r"\(\d+s", 10), Capture("working-thinking", "working"),
+            Wait(r"esc to interrupt", 30), Wait(r"…", 10), Capture("working-thinking", "working"),
             Wait(r"Running", 40), Wait(r"\(\d+s\)", 20), Capture("working-bash-running", "working"),
         ], setup=ready, script=[{"match": "*", "steps": [{"sleep": 15, "bash": "sleep 25"}, {"text": "Slept."}]}]),
         Scenario("claude", "fake-model-question", claude_argv(), [
