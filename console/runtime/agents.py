@@ -50,7 +50,7 @@ SPECS: dict[str, AgentSpec] = {s.name: s for s in (
               # the prompt comes before --allowedTools (it takes several values)
               f"claude {PROMPT} --permission-mode acceptEdits --allowedTools Bash",
               f"claude -p {PROMPT} --permission-mode acceptEdits --allowedTools Bash",
-              f"claude {PROMPT} --allowedTools 'Bash(inbox:*)' 'Bash({{inbox}}:*)'",
+              f"claude {PROMPT} --allowedTools 'Bash(inbox:*)' Bash\\({{inbox}}:\\*\\)",
               env=(("DISABLE_AUTOUPDATER", "1"),), credentials=("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")),
     # --no-daemon: the TUI otherwise leaves an app-server daemon (and a 424 MB copy) behind
     AgentSpec("codex", "codex", "npm install -g @openai/codex",
