@@ -40,7 +40,7 @@ def test_approval_profiles_let_inbox_through_without_asking(tmp_path: Path):
         words = shlex.split(cmd)  # what the shell hands to claude
         assert "Bash(inbox:*)" in words and f"Bash({inbox}:*)" in words
     cmd = launcher.render_command(agents.SPECS["codex"].approvals, {"brief_file": "/b.md", "db": "/p/.agents/coord.db"})
-    assert "--add-dir \"$(dirname '/p/.agents/coord.db')\"" in cmd  # the database is writable from the sandbox
+    assert '--add-dir "$(dirname /p/.agents/coord.db)"' in cmd  # the database is writable from the sandbox
 
 
 def test_claude_trust_is_written_for_the_folder_only_and_keeps_the_rest(tmp_path: Path):
