@@ -198,3 +198,50 @@ def test_real_claude_permission_menu_is_recognised_and_answered_and_inbox_never_
             launcher.send_keys(store, run_id="r1", task_id="t1", text="1", enter=False)
         wait_for(lambda: thread_status(cli, att["thread_id"]) == "done", 120, "done after the approval", screen)
         assert (Path(att["worktree_path"]) / "proof.txt").read_text() == "hello\n"
+
+
+@pytest.mark.slow
+@pytest.mark.tmux
+def test_real_codex_approval_is_recognised_and_answered_and_inbox_never_asks(orch_env):
+    """codex-approvals (on-request, workspace-write sandbox, the database's directory added): the
+    inbox commands run in the sandbox without asking; a command the model asks to run outside it
+    shows Codex's approval overlay, classified from the live pane and answered with its key."""
+    need("codex")
+    cli, tmp = orch_env
+    repo = make_repo(tmp / "repo")
+    codex_home = tmp / "codex-home"
+    codex_home.mkdir()
+    script = [{"match": "Required workflow", "steps": [
+        WORKER[0]["steps"][0], WORKER[0]["steps"][1],
+        {**WORKER[0]["steps"][2], "escalated": True, "justification": "git writes the repository's .git"},
+        WORKER[0]["steps"][3], WORKER[0]["steps"][4]]}]
+    with ModelServer(script) as srv:
+        (codex_home / "config.toml").write_text(
+            'model = "fake-model"\nmodel_provider = "fake"\n\n[model_providers.fake]\nname = "fake"\n'
+            f'base_url = "{srv.url}/v1"\nwire_api = "responses"\nenv_key = "FAKE_API_KEY"\n')
+        (tmp / ".agents" / "orch.toml").write_text(
+            "[agents.codex-approvals]\n"
+            f'env = {{ HOME = "{tmp / "home"}", CODEX_HOME = "{codex_home}", FAKE_API_KEY = "sk-fake" }}\n')
+        cli.ok("orch", "run", "init", "--run", "r1", "--goal", "approvals")
+        cli.ok("orch", "task", "add", "--run", "r1", "--task", "t1", "--title", "write proof.txt")
+        out = cli.ok("orch", "dispatch", "--run", "r1", "--task", "t1", "--execution-mode", "code", "--to", "codex",
+                     "--repo-path", str(repo), "--launch", "--profile", "codex-approvals")
+        att = out["attempt"]
+
+        def screen() -> str:
+            return launcher.capture(cli.db, att)
+
+        def waiting():
+            v = screens.classify(screen(), "codex")
+            return v if v.state == "waiting_input" else None
+
+        v = wait_for(waiting, 120, "the approval overlay", screen)
+        assert v.kind == "permission" and "Would you like to run the following command?" in v.question, v
+        assert v.options[0].label.startswith("Yes, proceed") and v.options[0].selected
+        assert thread_status(cli, att["thread_id"]) == "in_progress"  # claim and update ran without asking
+        from orch_console.store import Store
+
+        with Store(cli.db) as store:
+            launcher.send_keys(store, run_id="r1", task_id="t1", text="y", enter=False)
+        wait_for(lambda: thread_status(cli, att["thread_id"]) == "done", 120, "done after the approval", screen)
+        assert (Path(att["worktree_path"]) / "proof.txt").read_text() == "hello\n"
