@@ -65,7 +65,7 @@ RULE = re.compile(r"^\s*[─━═]{10,}\s*$|^[\s╭╮╰╯─━═┌┐└�
 BOX_EDGE = re.compile(r"^\s*[│┃║]\s?|\s?[│┃║]\s*$")
 OPTION = re.compile(r"^\s*(?P<cur>[❯›>▶●→]\s*)?(?P<num>\d{1,2})\.\s+(?P<label>\S.*?)\s*$")
 MENU_FOOTER = re.compile(r"enter to (confirm|select|continue|submit|save)|esc to (cancel|go back|back)|"
-                         r"press enter|tab to amend|enter continue|↑/↓ to navigate|use enter to select|"
+                         r"press enter|tab to amend|enter continue|enter confirm|esc skip|↑/↓ to navigate|use enter to select|"
                          r"\(esc\)\s*$", re.IGNORECASE)
 TEXT_FIELD_FOOTER = re.compile(r"press enter to (save|submit)", re.IGNORECASE)
 PANE_DEAD = re.compile(r"^Pane is dead \(status (?P<status>-?\d+)")
@@ -138,6 +138,7 @@ class AgentScreen:
     working: re.Pattern[str] | None = None     # busy markers in the latest turn or the footer
     idle_login: re.Pattern[str] | None = None  # at the prompt, but not logged in
     prompt_last_line: re.Pattern[str] | None = None  # line-oriented agents (aider): the prompt is the last line
+    ready_footer: re.Pattern[str] | None = None  # at the prompt, this footer shows once the session is up
 
 
 CLAUDE = AgentScreen(
@@ -160,6 +161,8 @@ CODEX = AgentScreen(
     composer_footer=re.compile(r"\? for shortcuts|^\s{2}\S.* · |esc to interrupt|context left|% left"),
     echo=re.compile(r"^›\s+\S"),
     working=re.compile(r"^[•◦]\s+Working \(|esc to interrupt|background terminals? running"),
+    # "fake-model default · /path": the model line appears when the session is configured
+    ready_footer=re.compile(r"^\s{2}\S.* · "),
 )
 AIDER = AgentScreen(
     "aider",
@@ -271,6 +274,8 @@ def classify(text: str, agent: str | None = None) -> Verdict:
         for ln in below:
             if prof.idle_login and prof.idle_login.search(ln):
                 return v("waiting_input", "login", "prompt_not_logged_in", ln)
+        if prof.ready_footer and not any(prof.ready_footer.search(x) for x in below[:4]):
+            return v("starting", rule="prompt_before_session", line=lines[composer])
         return v("idle", rule="prompt", line=lines[composer])
     if prof.prompt_last_line and prof.prompt_last_line.match(last):
         return v("idle", rule="prompt", line=last)

@@ -114,6 +114,7 @@ class Wait:
     pattern: str          # regex the screen must show
     timeout: float = 30.0
     dead: bool = False    # also wait for the pane to be dead
+    now: bool = False     # capture a passing frame (start-up) without letting it settle
 
 
 @dataclass
@@ -270,6 +271,16 @@ def codex_home(provider: bool = True, trusted: bool = False, key_env: bool = Fal
 CODEX_READY = r"\? for shortcuts"
 
 
+def codex_hooks(base: Callable[[Path, Path, str], dict[str, str]]) -> Callable[[Path, Path, str], dict[str, str]]:
+    """A hooks.json Codex has not reviewed yet: it asks at start-up."""
+    def setup(home: Path, work: Path, url: str) -> dict[str, str]:
+        env = base(home, work, url)
+        hook = [{"matcher": "", "hooks": [{"type": "command", "command": "true"}]}]
+        _write(home / ".codex" / "hooks.json", json.dumps({"hooks": {"Stop": hook, "SessionStart": hook}}))
+        return env
+    return setup
+
+
 def codex_scenarios() -> list[Scenario]:
     ready = codex_home(trusted=True)
     return [
@@ -307,6 +318,13 @@ def codex_scenarios() -> list[Scenario]:
             Wait(r"Reconnecting|Connection failed|stream error|error sending request", 90),
             Capture("network-reconnecting", "error", "network"),
         ], setup=ready, offline=True),
+        Scenario("codex", "starting", codex_argv("--yolo"), [
+            Wait(r"⣿⣿", 40, now=True), Capture("starting-logo", "starting", note="the logo before the prompt"),
+        ], setup=ready),
+        Scenario("codex", "hooks-review", codex_argv(), [
+            Wait(r"Hooks need review|hooks? (are|is) new", 40), Wait(r"[Ee]nter|esc", 5),
+            Capture("hooks-review-dialog", "waiting_input", "dialog"),
+        ], setup=codex_hooks(ready), script=BASH_SCRIPT),
         Scenario("codex", "bad-flag", codex_argv("-a", "untrusted"), [
             Wait(r"invalid value", 30, dead=True), Capture("exited-bad-flag", "error", "exited"),
         ], setup=ready),
@@ -443,9 +461,10 @@ def run_scenario(sc: Scenario, version: str, out_dir: Path, verbose: bool = True
                             print(f"  FAIL {res.failures[-1]}\n{screen}", file=sys.stderr)
                         return res
                     time.sleep(0.3)
-                time.sleep(0.6)  # let the frame finish drawing
+                time.sleep(0.6 if not step.now else 0.05)  # let the frame finish drawing
             elif isinstance(step, Keys):
-                tmux.keys(*step.keys, literal=step.literal)
+                if step.keys:
+                    tmux.keys(*step.keys, literal=step.literal)
                 time.sleep(step.pause)
             elif isinstance(step, Capture):
                 screen = tmux.capture()

@@ -52,11 +52,12 @@ def test_claude_trust_is_written_for_the_folder_only_and_keeps_the_rest(tmp_path
     folder = tmp_path / "wt"
     folder.mkdir()
     command, done = agents.prepare("claude \"$(cat /b)\"", folder, {"HOME": str(cfg.parent), "PATH": "/usr/bin"})
+    assert command.startswith("export PATH=") and command.endswith('; claude "$(cat /b)"')
     doc = json.loads(cfg.read_text())
     assert doc["projects"][str(folder.resolve())] == {"hasTrustDialogAccepted": True}
     assert doc["projects"]["/other"] == original["projects"]["/other"]
     assert doc["permissions"] == original["permissions"] and doc["hasCompletedOnboarding"] is True
-    assert command.startswith("export PATH=/usr/bin; claude") and "trusted" in done[-1]
+    assert "trusted" in done[-1]
     # idempotent
     agents.prepare("claude x", folder, {"HOME": str(cfg.parent)})
     assert json.loads(cfg.read_text()) == doc

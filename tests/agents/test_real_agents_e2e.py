@@ -17,7 +17,12 @@ from tests.agents.model_server import ModelServer
 from tests.conftest import Cli, make_repo
 
 ROOT = Path(__file__).resolve().parents[2]
-os.environ.setdefault("ORCH_AGENTS_DIR", str(ROOT / ".agents-bin"))
+
+
+@pytest.fixture(autouse=True)
+def agents_dir(monkeypatch):
+    """Where scripts/agents installs the agents (the CLIs run by these tests inherit it)."""
+    monkeypatch.setenv("ORCH_AGENTS_DIR", os.environ.get("ORCH_AGENTS_DIR") or str(ROOT / ".agents-bin"))
 
 # A scripted orch worker: the commands a model would run after reading the brief.
 WORKER = [{"match": "Required workflow", "steps": [
