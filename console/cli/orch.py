@@ -12,7 +12,7 @@ from .common import Context, Parser, add_body, add_globals, body_of, command, cs
 from .inbox import EXIT_HELP
 from .approval_cmds import add_approval_commands
 from .runtime_cmds import add_launch_flags, add_runtime_commands
-from .screen_cmds import add_screen_commands
+from .agent_cmds import add_agent_commands
 
 WAIT_TYPES = "task_blocked,task_verifying,task_done,task_failed"
 
@@ -417,7 +417,7 @@ def build() -> Parser:
     c.add_argument("--out", metavar="FILE", help="write to FILE instead of printing")
     add_runtime_commands(sub)
     add_approval_commands(sub)
-    add_screen_commands(sub)
+    add_agent_commands(sub)
     return p
 
 

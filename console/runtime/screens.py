@@ -65,7 +65,7 @@ RULE = re.compile(r"^\s*[─━═]{10,}\s*$|^[\s╭╮╰╯─━═┌┐└�
 BOX_EDGE = re.compile(r"^\s*[│┃║]\s?|\s?[│┃║]\s*$")
 OPTION = re.compile(r"^\s*(?P<cur>[❯›>▶●→]\s*)?(?P<num>\d{1,2})\.\s+(?P<label>\S.*?)\s*$")
 MENU_FOOTER = re.compile(r"enter to (confirm|select|continue|submit|save)|esc to (cancel|go back|back)|"
-                         r"press enter|tab to amend|enter continue|↑/↓ to navigate|use enter to select|"
+                         r"press enter|tab to amend|enter continue|enter confirm|esc skip|↑/↓ to navigate|use enter to select|"
                          r"\(esc\)\s*$", re.IGNORECASE)
 TEXT_FIELD_FOOTER = re.compile(r"press enter to (save|submit)", re.IGNORECASE)
 PANE_DEAD = re.compile(r"^Pane is dead \(status (?P<status>-?\d+)")
@@ -138,6 +138,7 @@ class AgentScreen:
     working: re.Pattern[str] | None = None     # busy markers in the latest turn or the footer
     idle_login: re.Pattern[str] | None = None  # at the prompt, but not logged in
     prompt_last_line: re.Pattern[str] | None = None  # line-oriented agents (aider): the prompt is the last line
+    ready_footer: re.Pattern[str] | None = None  # at the prompt, this footer shows once the session is up
 
 
 CLAUDE = AgentScreen(
@@ -160,6 +161,8 @@ CODEX = AgentScreen(
     composer_footer=re.compile(r"\? for shortcuts|^\s{2}\S.* · |esc to interrupt|context left|% left"),
     echo=re.compile(r"^›\s+\S"),
     working=re.compile(r"^[•◦]\s+Working \(|esc to interrupt|background terminals? running"),
+    # "fake-model default · /path": the model line appears when the session is configured
+    ready_footer=re.compile(r"^\s{2}\S.* · "),
 )
 AIDER = AgentScreen(
     "aider",
@@ -169,8 +172,18 @@ AIDER = AgentScreen(
     working=re.compile(r"Waiting for \S+|Thinking\.\.\.|░█|█░|Retrying in \d"),
     prompt_last_line=re.compile(r"^(\w+ )?(architect|ask|code|diff|whole|multi)?>\s*$"),
 )
+GEMINI = AgentScreen(
+    "gemini",
+    signature=re.compile(r"Gemini CLI v\d|Type your message or @path/to/file|Trusting a folder allows Gemini CLI"),
+    version=re.compile(r"Gemini CLI v(\d+\.\d+\.\d+)"),
+    composer=re.compile(r"^\s*>\s"),
+    composer_footer=re.compile(r"workspace \(|no sandbox|/model|\bsandbox\b"),
+    echo=re.compile(r"^\s*>\s+\S"),
+    # "⠴ Thinking... (esc to cancel, 1s)"
+    working=re.compile(r"esc to cancel|^\s*[⠁-⣿]\s+\S"),
+)
 GENERIC = AgentScreen("", signature=re.compile(r"(?!x)x"))
-AGENTS: dict[str, AgentScreen] = {a.name: a for a in (CLAUDE, CODEX, AIDER)}
+AGENTS: dict[str, AgentScreen] = {a.name: a for a in (CLAUDE, CODEX, AIDER, GEMINI)}
 
 
 def detect_agent(text: str) -> str:
@@ -187,9 +200,11 @@ def classify(text: str, agent: str | None = None) -> Verdict:
     raw = (text or "").replace("\r", "")
     name = (agent or "").strip().lower() or detect_agent(raw)
     prof = AGENTS.get(name, GENERIC)
-    lines = [clean(ln) for ln in raw.split("\n")]
+    raw_lines = raw.split("\n")
+    lines = [clean(ln) for ln in raw_lines]
     while lines and not lines[-1].strip():
         lines.pop()
+    boxed = [bool(re.match(r"^\s*[│┃║]", ln)) for ln in raw_lines[:len(lines)]]
     version = ""
     if prof.version:
         m = prof.version.search(raw)
@@ -208,7 +223,7 @@ def classify(text: str, agent: str | None = None) -> Verdict:
 
     composer = _composer(lines, prof)
     # 2. a menu, with no prompt below it (a menu above the prompt is history)
-    menu = _menu(lines, composer)
+    menu = _menu(lines, composer, boxed)
     if menu is not None:
         first, last, options, footer_line = menu
         block = "\n".join(lines[max(0, first - QUESTION_WINDOW):last + 1])
@@ -259,6 +274,8 @@ def classify(text: str, agent: str | None = None) -> Verdict:
         for ln in below:
             if prof.idle_login and prof.idle_login.search(ln):
                 return v("waiting_input", "login", "prompt_not_logged_in", ln)
+        if prof.ready_footer and not any(prof.ready_footer.search(x) for x in below[:4]):
+            return v("starting", rule="prompt_before_session", line=lines[composer])
         return v("idle", rule="prompt", line=lines[composer])
     if prof.prompt_last_line and prof.prompt_last_line.match(last):
         return v("idle", rule="prompt", line=last)
@@ -293,8 +310,11 @@ def _composer(lines: list[str], prof: AgentScreen) -> int | None:
     return None
 
 
-def _menu(lines: list[str], composer: int | None) -> tuple[int, int, list[Option], str] | None:
-    """(first option, last option, options, footer line) of the last numbered menu on screen."""
+def _menu(lines: list[str], composer: int | None,
+          boxed: list[bool] | None = None) -> tuple[int, int, list[Option], str] | None:
+    """(first option, last option, options, footer line) of the last numbered menu on screen: at
+    least 2 options numbered from 1, and a footer hint under them, or a selected option in a box
+    (Gemini's dialogs have no footer; a plain numbered list in the transcript has neither)."""
     lo = max(0, len(lines) - MENU_WINDOW)
     last = None
     for i in range(len(lines) - 1, lo - 1, -1):
@@ -334,7 +354,8 @@ def _menu(lines: list[str], composer: int | None) -> tuple[int, int, list[Option
         j += 1
     footer = next((lines[k] for k in range(last + 1, min(len(lines), last + 8)) if MENU_FOOTER.search(lines[k])), "")
     selected = any(m["cur"] for _, m in found)
-    if not footer and not (selected and any(MENU_FOOTER.search(m["label"]) for _, m in found)):
+    in_box = bool(boxed) and all(k < len(boxed) and boxed[k] for k, _ in found)
+    if not footer and not (selected and (in_box or any(MENU_FOOTER.search(m["label"]) for _, m in found))):
         return None
     options = [Option(m["num"], m["label"], bool(m["cur"])) for _, m in found]
     return found[0][0], last, options, footer

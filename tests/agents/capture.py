@@ -114,6 +114,7 @@ class Wait:
     pattern: str          # regex the screen must show
     timeout: float = 30.0
     dead: bool = False    # also wait for the pane to be dead
+    now: bool = False     # capture a passing frame (start-up) without letting it settle
 
 
 @dataclass
@@ -205,7 +206,7 @@ def claude_scenarios() -> list[Scenario]:
         ], setup=ready, script=BASH_SCRIPT),
         Scenario("claude", "fake-model-slow", claude_argv("--allowedTools", "Bash"), [
             Wait(CLAUDE_READY, 40), Keys(("Run the slow command",), literal=True), Keys(("Enter",)),
-            Wait(r"esc to interrupt", 30), Wait(r"\(\d+s", 10), Capture("working-thinking", "working"),
+            Wait(r"esc to interrupt", 30), Wait(r"…", 10), Capture("working-thinking", "working"),
             Wait(r"Running", 40), Wait(r"\(\d+s\)", 20), Capture("working-bash-running", "working"),
         ], setup=ready, script=[{"match": "*", "steps": [{"sleep": 15, "bash": "sleep 25"}, {"text": "Slept."}]}]),
         Scenario("claude", "fake-model-question", claude_argv(), [
@@ -270,6 +271,16 @@ def codex_home(provider: bool = True, trusted: bool = False, key_env: bool = Fal
 CODEX_READY = r"\? for shortcuts"
 
 
+def codex_hooks(base: Callable[[Path, Path, str], dict[str, str]]) -> Callable[[Path, Path, str], dict[str, str]]:
+    """A hooks.json Codex has not reviewed yet: it asks at start-up."""
+    def setup(home: Path, work: Path, url: str) -> dict[str, str]:
+        env = base(home, work, url)
+        hook = [{"matcher": "", "hooks": [{"type": "command", "command": "true"}]}]
+        _write(home / ".codex" / "hooks.json", json.dumps({"hooks": {"Stop": hook, "SessionStart": hook}}))
+        return env
+    return setup
+
+
 def codex_scenarios() -> list[Scenario]:
     ready = codex_home(trusted=True)
     return [
@@ -307,9 +318,60 @@ def codex_scenarios() -> list[Scenario]:
             Wait(r"Reconnecting|Connection failed|stream error|error sending request", 90),
             Capture("network-reconnecting", "error", "network"),
         ], setup=ready, offline=True),
+        Scenario("codex", "starting", codex_argv("--yolo"), [
+            Wait(r"⣿⣿", 40, now=True), Capture("starting-logo", "starting", note="the logo before the prompt"),
+        ], setup=ready),
+        Scenario("codex", "hooks-review", codex_argv(), [
+            Wait(r"Hooks need review|hooks? (are|is) new", 40), Wait(r"[Ee]nter|esc", 5),
+            Capture("hooks-review-dialog", "waiting_input", "dialog"),
+        ], setup=codex_hooks(ready), script=BASH_SCRIPT),
         Scenario("codex", "bad-flag", codex_argv("-a", "untrusted"), [
             Wait(r"invalid value", 30, dead=True), Capture("exited-bad-flag", "error", "exited"),
         ], setup=ready),
+    ]
+
+
+# Gemini CLI -----------------------------------------------------------------------------------
+def gemini_home(trusted: bool = False, auth: bool = False, key: bool = True) -> Callable[[Path, Path, str], dict[str, str]]:
+    def setup(home: Path, work: Path, url: str) -> dict[str, str]:
+        if auth:
+            _write(home / ".gemini" / "settings.json", json.dumps({"security": {"auth": {"selectedType": "gemini-api-key"}},
+                                                                   "general": {"disableAutoUpdate": True}}))
+        if trusted:
+            _write(home / ".gemini" / "trustedFolders.json", json.dumps({str(work): "TRUST_FOLDER"}))
+        env = {"GOOGLE_GEMINI_BASE_URL": url or f"http://127.0.0.1:{CLOSED_PORT}"}
+        if key:
+            env["GEMINI_API_KEY"] = "fake-gemini-key-for-tests"
+        return env
+    return setup
+
+
+GEMINI_READY = r"Type your message"
+
+
+def gemini_scenarios() -> list[Scenario]:
+    argv = lambda home, work, url: [str(BIN / "gemini")]  # noqa: E731
+    return [
+        Scenario("gemini", "fresh", argv, [
+            Wait(r"Do you trust", 60), Wait(r"Trust folder", 5), Capture("trust-dialog", "waiting_input", "dialog"),
+            Keys(("Enter",)), Wait(r"How would you like to authenticate", 60),
+            Capture("auth-menu", "waiting_input", "login"),
+        ], setup=gemini_home()),
+        Scenario("gemini", "offline-key", argv, [
+            Wait(GEMINI_READY, 60), Capture("idle-fresh", "idle"),
+            Keys((PROMPT,), literal=True), Keys(("Enter",)),
+            Wait(r"esc to cancel", 60), Wait(r"\d+s\)", 20), Capture("working-thinking", "working",
+                                                                     note="offline: nothing says so for minutes"),
+        ], setup=gemini_home(trusted=True, auth=True), offline=True),
+        Scenario("gemini", "fake-model", argv, [
+            Wait(GEMINI_READY, 60), Keys((PROMPT,), literal=True), Keys(("Enter",)),
+            Wait(r"Allow execution", 60), Capture("permission-shell", "waiting_input", "permission"),
+            Keys(("Enter",)), Wait(r"Wrote hello", 60), Wait(GEMINI_READY, 20), Capture("idle-after-turn", "idle"),
+            Keys(("Now say something bad request",), literal=True), Keys(("Enter",)),
+            Wait(r"API Error|\[API Error", 90), Wait(GEMINI_READY, 20), Capture("api-error-400", "error", "api"),
+        ], setup=gemini_home(trusted=True, auth=True), script=[
+            {"match": "bad request", "steps": [{"error": 400, "message": "scripted bad request"}]},
+            {"match": "*", "steps": [{"bash": "echo hello > proof.txt"}, {"text": "Wrote hello into proof.txt."}]}]),
     ]
 
 
@@ -352,7 +414,7 @@ def aider_scenarios() -> list[Scenario]:
 
 
 SCENARIOS: dict[str, Callable[[], list[Scenario]]] = {"claude": claude_scenarios, "codex": codex_scenarios,
-                                                      "aider": aider_scenarios}
+                                                      "aider": aider_scenarios, "gemini": gemini_scenarios}
 
 
 # -- running ------------------------------------------------------------------------------------
@@ -399,9 +461,10 @@ def run_scenario(sc: Scenario, version: str, out_dir: Path, verbose: bool = True
                             print(f"  FAIL {res.failures[-1]}\n{screen}", file=sys.stderr)
                         return res
                     time.sleep(0.3)
-                time.sleep(0.6)  # let the frame finish drawing
+                time.sleep(0.6 if not step.now else 0.05)  # let the frame finish drawing
             elif isinstance(step, Keys):
-                tmux.keys(*step.keys, literal=step.literal)
+                if step.keys:
+                    tmux.keys(*step.keys, literal=step.literal)
                 time.sleep(step.pause)
             elif isinstance(step, Capture):
                 screen = tmux.capture()

@@ -12,13 +12,17 @@ Claude Code / Codex / aider / opencode binaries talk to this server instead. It 
   with a custom `model_provider` (`wire_api = "responses"`, `base_url = http://127.0.0.1:PORT/v1`);
 * the OpenAI Chat Completions API (`POST /v1/chat/completions`, streaming or not) for aider and
   opencode's openai-compatible provider;
+* the Gemini API (`POST /v1beta/models/M:streamGenerateContent?alt=sse`, `:generateContent`,
+  `:countTokens`), as Gemini CLI uses it with `GOOGLE_GEMINI_BASE_URL`; its JSON-mode routing
+  calls get a JSON answer;
 * `GET /v1/models`.
 
 What it answers is a *script*: a list of rules, each `{"match": "substring of the user's prompt"
 (or "*"), "steps": [...]}`. A step is one model turn:
 
     {"bash": "echo hello > proof.txt"}          a shell tool call (Claude `Bash`, Codex
-                                                 `exec_command`/`shell`, chat `bash`/`shell`)
+                                                 `exec_command`/`shell`, Gemini `run_shell_command`,
+                                                 chat `bash`/`shell`)
     {"bash": "...", "escalated": true}           Codex: ask to run outside the sandbox (approval)
     {"tool": "AskUserQuestion", "input": {...}}  Claude: any other offered tool, with this input
     {"text": "All done."}                        a final text answer (ends the turn)
@@ -26,6 +30,9 @@ What it answers is a *script*: a list of rules, each `{"match": "substring of th
                                                  "headers": {...} adds response headers, "reset_in": S
                                                  Anthropic's unified rate-limit headers (a usage limit)
     {"sleep": 5, ...}                            delay before answering (a slow turn / a hang)
+
+A string in a step may name what orch's brief says: {inbox} {agent} {db} {thread} {worktree} {run}
+{task} are filled from the prompt, so a script can play an orch worker (claim, update, done).
 
 Which step a request gets is worked out from the request itself, so the server keeps no session
 state and survives the agents' retries: step = number of tool results after the user's last plain
@@ -41,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import threading
 import time
@@ -117,11 +125,61 @@ def chat_progress(body: dict[str, Any]) -> tuple[str, int]:
     return prompt, n
 
 
+# What a scripted worker needs from orch's brief (store/brief.py): {inbox} {agent} {db} {thread} ...
+BRIEF_VARS = {"inbox": r"Use the inbox CLI \((\S+)\)", "agent": r"to act as (\S+) on SQLite DB",
+              "db": r"on SQLite DB (\S+?)\.\s", "thread": r"thread_id: (\S+)", "worktree": r"worktree_path: (\S+)",
+              "run": r"run_id: (\S+)", "task": r"task_id: (\S+)"}
+
+
+def fill(value: str, prompt: str) -> str:
+    """Replace {inbox} {agent} {db} {thread} {worktree} {run} {task} with what the brief says."""
+    def sub(m: re.Match[str]) -> str:
+        found = re.search(BRIEF_VARS[m.group(1)], prompt)
+        return found.group(1) if found else m.group(0)
+
+    return re.sub(r"\{(" + "|".join(BRIEF_VARS) + r")\}", sub, value)
+
+
+def gemini_progress(body: dict[str, Any]) -> tuple[str, int]:
+    """(the user's last prompt, function responses since it) from a Gemini generateContent request."""
+    prompt, n = "", 0
+    for c in body.get("contents", []):
+        if c.get("role", "user") != "user":
+            continue
+        parts = c.get("parts") or []
+        if any("functionResponse" in p for p in parts):
+            n += 1
+            continue
+        texts = [str(p.get("text", "")) for p in parts if p.get("text", "").strip()]
+        real = [t for t in texts if not t.lstrip().startswith("<")]
+        if real:
+            prompt, n = real[-1], 0
+    return prompt, n
+
+
+def gemini_response(step: dict[str, Any], tools: list[dict[str, Any]], json_mode: bool) -> dict[str, Any]:
+    names = {f.get("name") for t in tools or [] for f in t.get("functionDeclarations", [])}
+    if json_mode:  # Gemini CLI's routing and next-speaker checks want JSON back
+        parts = [{"text": json.dumps({"reasoning": "scripted", "model_choice": "flash", "next_speaker": "user"})}]
+    elif "bash" in step and "run_shell_command" in names:
+        parts = [{"functionCall": {"name": "run_shell_command",
+                                   "args": {"command": step["bash"], "description": "Run a command"}}}]
+    else:
+        parts = [{"text": step.get("text") or TITLE_TEXT}]
+    return {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 12, "candidatesTokenCount": 20, "totalTokenCount": 32},
+            "modelVersion": "fake-model"}
+
+
 class Script:
     def __init__(self, rules: list[dict[str, Any]] | None = None) -> None:
         self.rules = rules or DEFAULT_SCRIPT
 
     def step(self, prompt: str, n: int) -> dict[str, Any]:
+        step = self._step(prompt, n)
+        return {k: fill(v, prompt) if isinstance(v, str) else v for k, v in step.items()}
+
+    def _step(self, prompt: str, n: int) -> dict[str, Any]:
         for rule in self.rules:
             m = rule.get("match", "*")
             if m == "*" or m in prompt:
@@ -328,6 +386,20 @@ class _Handler(BaseHTTPRequestHandler):
             if self._error_or_wait(step, "openai"):
                 return
             return self._send_sse(responses_events(step, model, tools))
+        if ":countTokens" in path:
+            return self._send_json(200, {"totalTokens": 12})
+        if ":generateContent" in path or ":streamGenerateContent" in path:
+            prompt, n = gemini_progress(body)
+            cfg = body.get("generationConfig") or {}
+            json_mode = cfg.get("responseMimeType") == "application/json" or bool(cfg.get("responseJsonSchema")
+                                                                                 or cfg.get("responseSchema"))
+            step = self.server.script.step(prompt, n) if not json_mode else {}
+            if self._error_or_wait(step, "gemini"):
+                return
+            doc = gemini_response(step, body.get("tools") or [], json_mode)
+            if ":streamGenerateContent" in path:
+                return self._send_sse([("data: " + json.dumps(doc) + "\r\n\r\n").encode()])
+            return self._send_json(200, doc)
         if path.endswith("/chat/completions"):
             prompt, n = chat_progress(body)
             step = self.server.script.step(prompt, n) if tools or prompt else {"text": TITLE_TEXT}
@@ -367,7 +439,12 @@ class _Handler(BaseHTTPRequestHandler):
                             "anthropic-ratelimit-unified-reset": str(int(time.time() + float(step["reset_in"]))),
                             "anthropic-ratelimit-unified-representative-claim": "five_hour",
                             "retry-after": str(int(float(step["reset_in"])))})
-        if flavour == "anthropic":
+        if flavour == "gemini":
+            status_name = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
+                           429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE"}.get(int(status), "INTERNAL")
+            self._send_json(int(status), {"error": {"code": int(status), "message": message, "status": status_name}},
+                            headers)
+        elif flavour == "anthropic":
             kind = {429: "rate_limit_error", 401: "authentication_error", 529: "overloaded_error"}.get(
                 int(status), "api_error")
             self._send_json(int(status), {"type": "error", "error": {"type": kind, "message": message}}, headers)

@@ -1,7 +1,9 @@
-"""`orch screen classify`: what an agent's screen shows, for scripts and checks.
+"""Real agents on `orch`: `orch screen classify` (what an agent's screen shows, for scripts and
+checks) and `orch agents` (the profiles, binaries found, versions, what is missing).
 
-Kept apart from orch.py (which only registers it). The recogniser is imported in the handler, so
-the command costs nothing to the other commands' start-up, and the CLI stays free of Textual.
+Kept apart from orch.py (which only registers them). The recogniser and the agent specs are
+imported in the handlers, so they cost nothing to the other commands' start-up, and the CLI stays
+free of Textual.
 """
 
 from __future__ import annotations
@@ -56,7 +58,37 @@ def h_screen_classify(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     raise SystemExit(0)
 
 
-def add_screen_commands(sub: argparse._SubParsersAction) -> None:
+def h_agents(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from orch_console.console.runtime import agents, launcher
+    from orch_console.store.db import default_db_path
+
+    db = getattr(args, "db", None) or default_db_path()
+    profiles = launcher.load_profiles(db)
+    if args.profile:
+        profiles = {args.profile: launcher.resolve_profile(profiles, args.profile)}
+    rows = agents.doctor(profiles, with_versions=not args.no_versions)
+    problems = sum(1 for r in rows if r["missing"])
+    data = {"profiles_file": str(launcher.profiles_file(db)), "profiles": rows, "problems": problems}
+    if ctx.json:
+        return data
+    out = [f"agent profiles (built-in, overridden by {data['profiles_file']}):"]
+    for r in rows:
+        found = (r["binary"] + (f"  {r['version']}" if r["version"] else "")) if r["binary"] else "-"
+        ok = "ok" if not r["missing"] else "MISSING"
+        out.append(f"  {r['profile']:20} {r['runtime']:8} {('built-in' if r['builtin'] else 'orch.toml'):9} "
+                   f"{ok:8} {found if r['agent'] else '(no agent binary to check)'}")
+        for m in r["missing"]:
+            out.append(f"      - {m}")
+    sys.stdout.write("\n".join(out) + "\n")
+    raise SystemExit(0)
+
+
+def add_agent_commands(sub: argparse._SubParsersAction) -> None:
+    c = command(sub, "agents", h_agents, "the agent profiles (built-in claude, codex, gemini, aider, opencode and "
+                "their -headless / -approvals variants, plus .agents/orch.toml): binary found, version, what is missing")
+    c.add_argument("--profile", metavar="NAME", help="only this profile (unknown: exit 30)")
+    c.add_argument("--no-versions", action="store_true", help="do not run each binary's --version")
+
     g = group(sub, "screen", "read an agent's screen (tmux capture-pane text)")
     c = command(g, "classify", h_screen_classify,
                 "classify a screen: working, waiting_input (permission, question, dialog, login, with its options), "
