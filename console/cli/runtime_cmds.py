@@ -53,7 +53,8 @@ def launch_after_dispatch(args: argparse.Namespace, ctx: Context, out: dict[str,
     launched = launcher.launch(ctx.store, run_id=args.run, task_id=args.task,
                                attempt_no=out["attempt"]["attempt_no"], profile=args.profile, runtime=args.runtime)
     out["attempt"] = launched["attempt"]
-    out["launch"] = {k: launched[k] for k in ("profile", "runtime", "command", "cwd", "attach")}
+    out["launch"] = {k: launched[k] for k in ("profile", "runtime", "command", "cwd", "attach", "prepared", "hooks")
+                     if k in launched}
     return out
 
 

@@ -151,9 +151,13 @@ def codex_args(inbox: str, db: str, thread_id: str, agent: str) -> list[str]:
     return args
 
 
-def prepare(command: str, *, cwd: Path, db: str, thread_id: str, agent: str, inbox: str) -> tuple[str, list[str]]:
-    """At launch: install the hooks of the agent the command starts. Returns (command, notes)."""
+def prepare(command: str, *, cwd: Path, db: str, thread_id: str, agent: str, inbox: str,
+            env: dict[str, str] | None = None) -> tuple[str, list[str]]:
+    """At launch: install the hooks of the agent the command starts. Returns (command, notes).
+    A profile with ORCH_HOOKS=0 in its env gets none (its menus are answered by keys)."""
     kind = agent_of(command)
+    if kind and (env or {}).get("ORCH_HOOKS", os.environ.get("ORCH_HOOKS", "1")) in ("0", "no", "false", "off"):
+        return command, [f"{kind} hooks: off (ORCH_HOOKS=0)"]
     if kind == "claude":
         return command, [install_claude(cwd, inbox, db, thread_id, agent)]
     if kind == "codex":

@@ -296,7 +296,7 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
     from orch_console.console.runtime import hooks  # Claude Code / Codex hooks for this attempt (issue 12)
 
     command, hook_notes = hooks.prepare(command, cwd=cwd, db=db, thread_id=att["thread_id"],
-                                        agent=att["assigned_to"], inbox=bin_path("inbox"))
+                                        agent=att["assigned_to"], inbox=bin_path("inbox"), env=env)
     session = session_name(run_id, task_id, n) if mode == "tmux" else ""
     if rt.record_launch_intent(store, thread_id=att["thread_id"], runtime=mode, runtime_ref=session,
                                profile=prof.name, brief_path=str(brief_file), log_path=str(log_file)) is None:

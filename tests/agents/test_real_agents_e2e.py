@@ -178,7 +178,7 @@ def test_real_claude_permission_menu_is_recognised_and_answered_and_inbox_never_
         (tmp / ".agents" / "orch.toml").write_text(
             "[agents.claude-approvals]\n"
             f'env = {{ HOME = "{home}", ANTHROPIC_BASE_URL = "{srv.url}", ANTHROPIC_API_KEY = "{key}", '
-            'DISABLE_AUTOUPDATER = "1" }\n')
+            'DISABLE_AUTOUPDATER = "1", ORCH_HOOKS = "0" }\n')  # no hooks: the menu is answered by keys
         cli.ok("orch", "run", "init", "--run", "r1", "--goal", "approvals")
         cli.ok("orch", "task", "add", "--run", "r1", "--task", "t1", "--title", "write proof.txt")
         out = cli.ok("orch", "dispatch", "--run", "r1", "--task", "t1", "--execution-mode", "code", "--to", "claude",
@@ -226,7 +226,8 @@ def test_real_codex_approval_is_recognised_and_answered_and_inbox_never_asks(orc
             f'base_url = "{srv.url}/v1"\nwire_api = "responses"\nenv_key = "FAKE_API_KEY"\n')
         (tmp / ".agents" / "orch.toml").write_text(
             "[agents.codex-approvals]\n"
-            f'env = {{ HOME = "{tmp / "home"}", CODEX_HOME = "{codex_home}", FAKE_API_KEY = "sk-fake" }}\n')
+            f'env = {{ HOME = "{tmp / "home"}", CODEX_HOME = "{codex_home}", FAKE_API_KEY = "sk-fake", '
+            'ORCH_HOOKS = "0" }\n')  # no hooks: the overlay is answered by keys
         cli.ok("orch", "run", "init", "--run", "r1", "--goal", "approvals")
         cli.ok("orch", "task", "add", "--run", "r1", "--task", "t1", "--title", "write proof.txt")
         out = cli.ok("orch", "dispatch", "--run", "r1", "--task", "t1", "--execution-mode", "code", "--to", "codex",
