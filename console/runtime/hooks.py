@@ -395,3 +395,34 @@ def fuse(*, now: float, hook_state: str = "", hook_at: float = 0.0, hook_detail:
 def screen_state_of(pane_state: str) -> str:
     """The old generic classifier's words in fuse()'s terms."""
     return {"active": "working", "waiting_input": "waiting_input", "error": "error"}.get(pane_state, pane_state)
+
+
+def fuse_for_attempt(store: Any, memo: dict[str, Any], a: dict[str, Any], *, now: float, pane_state: str,
+                     pane_line: str, output_changed_at: float) -> tuple[str, str]:
+    """The watcher's hook: (pane_state, pane_line) for store.liveness.judge, fused with the
+    attempt's latest hook. Attempts whose agent never ran a hook are judged by the screen alone,
+    unchanged. memo keeps, per attempt, the last fused state and since when a flip away from
+    working was first seen (the debounce)."""
+    from orch_console.store import hook_events
+
+    last = hook_events.latest(store, a["thread_id"])
+    if last is None:
+        return pane_state, pane_line
+    pending = store.scalar("SELECT count(*) FROM approvals WHERE thread_id=? AND status='pending'",
+                           (a["thread_id"],)) or 0
+    prev_state, prev_since = memo.get(a["thread_id"], ("", 0.0))
+    f = fuse(now=now, hook_state=last.state, hook_at=last.at, hook_detail=last.detail,
+             screen_state=screen_state_of(pane_state), screen_line=pane_line, screen_changed_at=output_changed_at,
+             approval_pending=bool(pending), prev_state=prev_state, prev_since=prev_since)
+    if f.source == "debounce":
+        memo[a["thread_id"]] = ("working", prev_since or now)
+    else:
+        memo[a["thread_id"]] = (f.state, 0.0)
+    if f.state == "waiting_input":
+        line = f.line if f.source != "hook" else f"permission request: {last.detail}"[:300]
+        return "waiting_input", line
+    if f.state == "error":
+        return "error", f.line
+    if f.state == "unknown" and not pane_state:
+        return "", ""
+    return "active", ""

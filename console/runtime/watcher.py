@@ -90,7 +90,7 @@ class Watcher(HealingMixin):
             runs = self._runs()
             self._reconcile(res)
             self._expire_leases(res)
-            if force_liveness or now >= self._next_liveness:
+            if force_liveness or now >= self._next_liveness or self.__dict__.pop("_hook_wake", False):
                 self._liveness(runs, res)
                 interval = min((s.liveness_interval_seconds for s in runs.values()), default=2.0)
                 self._next_liveness = time.time() + interval
@@ -143,6 +143,8 @@ class Watcher(HealingMixin):
             for e in events:
                 if e["run_id"] and (self.run_id is None or e["run_id"] == self.run_id):
                     touched.add(e["run_id"])
+                    if e["event_type"] in ("attempt_hook", "approval_requested"):
+                        self._hook_wake = True  # an agent's hook spoke: judge its attempt now
                     if e["event_type"] in ("thread_result", "thread_cancelled") and e["thread_id"]:
                         ended.append(e["thread_id"])
             res.events += len(events)
@@ -229,6 +231,11 @@ class Watcher(HealingMixin):
                 # leader just typed, or a prompt that flashes by, raise no alarm.
                 if pane_state == "waiting_input":
                     pane_state, pane_line = "active", ""
+        from orch_console.console.runtime import hooks as agent_hooks  # fused with the agent's own hooks
+
+        pane_state, pane_line = agent_hooks.fuse_for_attempt(
+            self.store, self.__dict__.setdefault("_hook_memo", {}), a, now=now, pane_state=pane_state,
+            pane_line=pane_line, output_changed_at=memo.output_changed_at)
         return Facts(
             now=now, started_at=parse_ts(a["started_at"]), thread_status=a["thread_status"],
             launched=bool(a["runtime"]), process_alive=alive, dead_since=memo.dead_since,
@@ -273,7 +280,7 @@ class Watcher(HealingMixin):
         elif v.action == "attention":
             # One flag per prompt: after the leader typed an answer, a new prompt flags again.
             answered = self.store.scalar("SELECT count(*) FROM events WHERE thread_id=? AND "
-                                         "event_type='attempt_input_sent'", (a["thread_id"],))
+                                         "event_type IN ('attempt_input_sent','approval_decided')", (a["thread_id"],))
             key = f"waiting_input:{a['run_id']}:{a['task_id']}:a{a['attempt_no']}:{answered}"
             if rt.flag_attention(self.store, run_id=a["run_id"], task_id=a["task_id"], attempt_no=a["attempt_no"],
                                  kind="waiting_input", reason=v.reason, event_type="attempt_waiting_input", key=key):

@@ -258,3 +258,24 @@ def test_codex_hooks_on_the_command_line_are_trusted_by_their_hash():
     # the identity Codex hashes (a known value: the hash format must not drift silently)
     assert hooks.codex_hook_hash("PreToolUse", "/tmp/hx/hook.sh pre") == \
         "sha256:73a105f3ba2184d6a8e9735fe6aa9a81e37eba8b04f602b4fa52a1781a18fb5f"
+
+
+def test_the_watcher_sees_a_pending_permission_from_the_hook_at_once(store, attempt):
+    a = {"thread_id": attempt["t1"]}
+    memo: dict = {}
+    # no hook ever: the screen alone, unchanged
+    assert hooks.fuse_for_attempt(store, memo, a, now=time.time(), pane_state="active", pane_line="",
+                                  output_changed_at=time.time()) == ("active", "")
+    hook_events.record(store, thread_id=attempt["t1"], event="PreToolUse", source="codex",
+                       payload={"tool_name": "Bash", "tool_input": {"command": "make"}})
+    hook_events.record(store, thread_id=attempt["t1"], event="PermissionRequest", source="codex",
+                       payload={"tool_name": "Bash", "tool_input": {"command": "make"}})
+    approvals.request(store, thread_id=attempt["t1"], tool="Bash", subject="make", source="codex")
+    state, line = hooks.fuse_for_attempt(store, memo, a, now=time.time(), pane_state="active", pane_line="",
+                                         output_changed_at=time.time())
+    assert state == "waiting_input" and "make" in line
+    # answered: the hook goes stale after its window and the screen decides again (debounced from working)
+    approvals.decide(store, run_id="r1", task_id="t1", decision="allow")
+    later = time.time() + 60
+    assert hooks.fuse_for_attempt(store, memo, a, now=later, pane_state="active", pane_line="",
+                                  output_changed_at=later - 1)[0] == "active"

@@ -67,6 +67,16 @@ def drive(cli: Cli, att: dict, srv: ModelServer) -> None:
     assert [o["decision"] for o in first["options"]] == ["allow", "always", "deny"]
     # the worker's own inbox commands before it never asked
     assert thread_status(cli, att["thread_id"]) == "in_progress"
+    # the watcher reports it at once from the hook (no screen stillness needed), and never nudges it
+    from orch_console.console.runtime.watcher import Watcher
+
+    w = Watcher(cli.db, "r1")
+    try:
+        res = w.tick(force_liveness=True)
+    finally:
+        w.close()
+    assert any("needs attention" in x and "permission request" in x for x in res.actions), res.actions
+    assert cli.ok("orch", "status", "--run", "r1")["tasks"][0]["latest_attempt"]["liveness"] == "waiting_input"
     out = cli.ok("orch", "approve", "--run", "r1", "--task", "t1", "--decision", "always")
     assert out["delivered"] == "hook" and out["rule"]["pattern"] == "touch"
 
