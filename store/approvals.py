@@ -299,3 +299,42 @@ def list_for_run(store: Store, run_id: str, status: str | None = None) -> list[d
         sql += " AND status=?"
         params.append(status)
     return [public(r) for r in rows(store.all(sql + " ORDER BY approval_id", params))]  # type: ignore[misc]
+
+
+ANSWER_HINT = "answer: allow | always | deny: <reason>"
+
+
+def blocked_items(conn: sqlite3.Connection, run_id: str) -> list[dict[str, Any]]:
+    """Pending approvals shaped like the console's blocked-question entries (views.blocked), with
+    kind 'approval': the blocked pane lists them beside the questions and answers them in place."""
+    out = []
+    for a in pending_approvals(conn, run_id):
+        opts = ", ".join(f"{o['decision']} ({o['label']})" for o in a["options"])
+        out.append({"task_id": a["task_id"], "title": a["title"], "attempt_no": a["attempt_no"],
+                    "thread_id": a["thread_id"], "asked_by": a["agent"], "asked_at": a["created_at"],
+                    "kind": "approval", "approval_id": a["approval_id"],
+                    "question": {"message_id": None, "kind": "approval",
+                                 "summary": f"permission: {a['tool']} {a['subject']}"[:500],
+                                 "body": f"{a['source'] or 'the agent'} asks to run {a['tool']}:\n{a['subject']}\n\n"
+                                         f"options: {opts}\n{ANSWER_HINT}",
+                                 "payload_json": "", "payload": None, "from_agent": a["agent"],
+                                 "created_at": a["created_at"]}})
+    return out
+
+
+def parse_answer(text: str) -> tuple[str, str]:
+    """The leader's typed answer to an approval: 'allow', 'always', or 'deny[: reason]' (also
+    yes / no). Raises InvalidInput otherwise."""
+    t = text.strip()
+    word, _, rest = _split(t)
+    w = word.lower()
+    decision = {"allow": "allow", "yes": "allow", "y": "allow", "always": "always", "deny": "deny", "no": "deny",
+                "n": "deny"}.get(w)
+    if decision is None:
+        raise InvalidInput(f"a permission request is answered with {ANSWER_HINT}; not {t[:40]!r}")
+    return decision, rest.strip()
+
+
+def _split(t: str) -> tuple[str, str, str]:
+    m = re.match(r"^([A-Za-z]+)\s*[:\-,]?\s*(.*)$", t, re.S)
+    return (m.group(1), "", m.group(2)) if m else (t, "", "")

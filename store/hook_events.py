@@ -32,6 +32,7 @@ STATES = {
     "PreToolUse": "working",
     "PostToolUse": "working",
     "PermissionRequest": "waiting_input",
+    "PermissionDecision": "working",  # orch's own row: the leader's answer went back through the hook
     "Stop": "idle",
     "SubagentStop": "",
     "PreCompact": "working",

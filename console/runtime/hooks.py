@@ -62,22 +62,36 @@ def agent_of(command: str) -> str:
 
 
 # -- the hook command -------------------------------------------------------------------------
-def hook_command(inbox: str, db: str, thread_id: str, agent: str, source: str, event: str) -> str:
+def hook_command(inbox: str, db: str, thread_id: str, agent: str, source: str, event: str,
+                 wait_seconds: float | None = None) -> str:
+    extra = ("--wait-seconds", f"{wait_seconds:g}") if wait_seconds is not None and event == "PermissionRequest" else ()
     return " ".join(shlex.quote(x) for x in (inbox, "--db", db, "hook", "--thread", thread_id, "--agent", agent,
-                                             "--source", source, "--event", event, "--mark", ORCH_MARK))
+                                             "--source", source, "--event", event, *extra, "--mark", ORCH_MARK))
 
 
-def claude_settings(inbox: str, db: str, thread_id: str, agent: str) -> dict[str, Any]:
+def approval_wait(env: dict[str, str] | None) -> float | None:
+    """ORCH_APPROVAL_WAIT_SECONDS (profile env, else orch's): how long a permission waits for the
+    leader before the agent asks on its own screen; None: the default."""
+    raw = (env or {}).get("ORCH_APPROVAL_WAIT_SECONDS") or os.environ.get("ORCH_APPROVAL_WAIT_SECONDS")
+    if not raw:
+        return None
+    try:
+        return max(0.0, min(float(raw), float(HOOK_TIMEOUT - 30)))
+    except ValueError:
+        return None
+
+
+def claude_settings(inbox: str, db: str, thread_id: str, agent: str, wait: float | None = None) -> dict[str, Any]:
     hooks: dict[str, Any] = {}
     for ev in CLAUDE_EVENTS:
-        h = {"type": "command", "command": hook_command(inbox, db, thread_id, agent, "claude", ev),
+        h = {"type": "command", "command": hook_command(inbox, db, thread_id, agent, "claude", ev, wait),
              "timeout": HOOK_TIMEOUT if ev == "PermissionRequest" else QUICK_TIMEOUT}
         hooks[ev] = [{"matcher": "", "hooks": [h]}] if ev in ("PreToolUse", "PostToolUse", "PermissionRequest") \
             else [{"hooks": [h]}]
     return hooks
 
 
-def install_claude(cwd: Path, inbox: str, db: str, thread_id: str, agent: str) -> str:
+def install_claude(cwd: Path, inbox: str, db: str, thread_id: str, agent: str, wait: float | None = None) -> str:
     """Merge orch's hooks into <cwd>/.claude/settings.local.json (the user's own entries kept,
     earlier orch entries replaced) and keep the file out of commits."""
     path = cwd / ".claude" / "settings.local.json"
@@ -90,7 +104,7 @@ def install_claude(cwd: Path, inbox: str, db: str, thread_id: str, agent: str) -
         if not isinstance(doc, dict):
             return f"claude hooks: {path} is not a JSON object; hooks not installed"
     hooks = doc.get("hooks") if isinstance(doc.get("hooks"), dict) else {}
-    for ev, groups in claude_settings(inbox, db, thread_id, agent).items():
+    for ev, groups in claude_settings(inbox, db, thread_id, agent, wait).items():
         kept = [g for g in hooks.get(ev, []) if not _is_orch_group(g)]
         hooks[ev] = kept + groups
     doc["hooks"] = hooks
@@ -137,13 +151,13 @@ def codex_hook_hash(event: str, command: str, timeout: int = HOOK_TIMEOUT, match
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def codex_args(inbox: str, db: str, thread_id: str, agent: str) -> list[str]:
+def codex_args(inbox: str, db: str, thread_id: str, agent: str, wait: float | None = None) -> list[str]:
     """`-c` overrides that define orch's hooks for this Codex session and trust exactly them."""
     args: list[str] = []
     state = []
     for ev in CODEX_EVENTS:
         timeout = HOOK_TIMEOUT if ev == "PermissionRequest" else QUICK_TIMEOUT
-        cmd = hook_command(inbox, db, thread_id, agent, "codex", ev)
+        cmd = hook_command(inbox, db, thread_id, agent, "codex", ev, wait)
         args += ["-c", f"hooks.{ev}=[{{hooks=[{{type=\"command\",command={json.dumps(cmd)},timeout={timeout}}}]}}]"]
         key = f"{CODEX_FLAGS_SOURCE}:{CODEX_LABELS[ev]}:0:0"
         state.append(f"{json.dumps(key)}={{trusted_hash={json.dumps(codex_hook_hash(ev, cmd, timeout))}}}")
@@ -159,9 +173,9 @@ def prepare(command: str, *, cwd: Path, db: str, thread_id: str, agent: str, inb
     if kind and (env or {}).get("ORCH_HOOKS", os.environ.get("ORCH_HOOKS", "1")) in ("0", "no", "false", "off"):
         return command, [f"{kind} hooks: off (ORCH_HOOKS=0)"]
     if kind == "claude":
-        return command, [install_claude(cwd, inbox, db, thread_id, agent)]
+        return command, [install_claude(cwd, inbox, db, thread_id, agent, approval_wait(env))]
     if kind == "codex":
-        extra = " ".join(shlex.quote(a) for a in codex_args(inbox, db, thread_id, agent))
+        extra = " ".join(shlex.quote(a) for a in codex_args(inbox, db, thread_id, agent, approval_wait(env)))
         m = _AGENT_WORD.search(command)
         assert m is not None
         return command[:m.end(1)] + " " + extra + command[m.end(1):], \

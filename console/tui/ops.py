@@ -103,6 +103,9 @@ def launched_line(launched: dict[str, Any]) -> str:
 def answer(db_path: str, run_id: str, task_id: str, text: str) -> str:
     """Plain text becomes the answer's body (its first line the summary); a JSON object or array
     is sent as the structured payload."""
+    approved = _approve_if_asked(db_path, run_id, task_id, text)
+    if approved:
+        return approved
     stripped = text.strip()
     payload = None
     if stripped[:1] in "{[":
@@ -117,6 +120,25 @@ def answer(db_path: str, run_id: str, task_id: str, text: str) -> str:
     else:
         _with_store(db_path, lambda s: orch.answer(s, run_id=run_id, task_id=task_id, body=text))
     return f"{task_id}: answer sent; the worker resumes"
+
+
+def _approve_if_asked(db_path: str, run_id: str, task_id: str, text: str) -> str:
+    """A task with a permission request waiting (and no question) is answered allow / always /
+    deny: reason, through the same function as `orch approve`."""
+    def go(s: Store) -> str:
+        from orch_console.console.runtime import hooks
+        from orch_console.store import approvals
+
+        if s.scalar("SELECT status FROM tasks WHERE run_id=? AND task_id=?", (run_id, task_id)) == "blocked" or \
+                not s.scalar("SELECT 1 FROM approvals WHERE run_id=? AND task_id=? AND status='pending'",
+                             (run_id, task_id)):
+            return ""
+        decision, reason = approvals.parse_answer(text)
+        out = hooks.approve(s, run_id=run_id, task_id=task_id, decision=decision, reason=reason,
+                            by=orch.leader_name())
+        return f"{task_id}: {decision} sent to the agent ({out['delivered']})"
+
+    return _with_store(db_path, go)
 
 
 def retry(db_path: str, run_id: str, task_id: str, *, to: str | None, body: str | None) -> str:

@@ -23,7 +23,7 @@ LIVENESS_POLL_SECONDS = 0.5   # attempts.liveness changes carry no event: look f
 # a task becoming or ceasing to be blocked always comes with one of these task events.
 BLOCKED_EVENTS = frozenset({"task_blocked", "task_answered", "task_running", "task_failed", "task_done",
                             "task_cancelled", "task_dispatched", "thread_result", "task_verifying", "run_cancelled",
-                            "run_created"})
+                            "run_created", "approval_requested", "approval_decided", "approval_expired"})
 # Events that change nothing the header shows (counts, run status, autopilot, waves, attention):
 # the stream of worker progress. A burst of them costs the rows they touch and nothing more.
 QUIET_EVENTS = frozenset({"thread_update", "thread_message", "thread_reply", "lease_renewed", "thread_created",
@@ -123,6 +123,11 @@ class ConsoleData:
     def _blocked(self) -> list[dict[str, Any]]:
         assert self.board is not None
         found = views.blocked(self.board.store, run_id=self.board.run_id)["tasks"]
+        from orch_console.store import approvals  # permission requests waiting on the leader (issue 12)
+
+        with self.board.store.snapshot() as conn:
+            asked = {b["task_id"] for b in found}
+            found += [a for a in approvals.blocked_items(conn, self.board.run_id) if a["task_id"] not in asked]
         self._blocked_ids = {b["task_id"] for b in found}
         return found
 

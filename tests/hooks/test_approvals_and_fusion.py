@@ -279,3 +279,25 @@ def test_the_watcher_sees_a_pending_permission_from_the_hook_at_once(store, atte
     later = time.time() + 60
     assert hooks.fuse_for_attempt(store, memo, a, now=later, pane_state="active", pane_line="",
                                   output_changed_at=later - 1)[0] == "active"
+
+
+# -- the console's blocked pane -----------------------------------------------------------------
+def test_the_console_lists_a_permission_request_and_answers_it_in_place(cli: Cli, attempt):
+    from orch_console.console.tui import ops
+    from orch_console.console.tui.reader import ConsoleData
+    from orch_console.store import Store
+    from orch_console.store.board import TaskFilter
+
+    with Store(cli.db) as store:
+        ap = approvals.request(store, thread_id=attempt["t2"], tool="Bash", subject="rm -rf build", source="codex")
+    data = ConsoleData(cli.db)
+    _, _, blocked, _ = data.open("r1", TaskFilter(), limit=50)
+    item = [b for b in blocked if b.get("kind") == "approval"]
+    assert len(item) == 1 and item[0]["task_id"] == "t2" and item[0]["approval_id"] == ap["approval_id"]
+    assert "rm -rf build" in item[0]["question"]["summary"] and "deny" in item[0]["question"]["body"]
+    with pytest.raises(Exception, match="allow \\| always \\| deny"):
+        ops.answer(cli.db, "r1", "t2", "perhaps later")
+    assert ops.answer(cli.db, "r1", "t2", "deny: keep build/") == "t2: deny sent to the agent (hook)"
+    with Store(cli.db) as store:
+        got = approvals.get(store, ap["approval_id"])
+    assert (got["decision"], got["reason"]) == ("deny", "keep build/")

@@ -169,3 +169,84 @@ def test_real_codex_permission_requests_answered_through_its_hook(orch_env):
         assert "hooks" not in (codex_home / "config.toml").read_text().replace(before, "")
     kinds = events(cli)
     assert kinds.count("approval_requested") == 2 and kinds.count("approval_decided") == 3
+
+
+SHORT = [{"match": "Required workflow", "steps": [
+    {"bash": "{inbox} --db {db} --json claim --agent {agent} --thread {thread}"},
+    {"bash": "{inbox} --db {db} --json update --agent {agent} --thread {thread} --status in_progress "
+             "--summary 'asking once'"},
+    {"bash": "touch {worktree}/allowed-1.txt"},
+    {"bash": "{inbox} --db {db} --json done --agent {agent} --thread {thread} --summary 'asked once'"},
+    {"text": "Done."}]}]
+
+
+def answer_on_screen(cli: Cli, att: dict, agent: str) -> None:
+    """No hook waits: `orch approve` types the menu's key into the pane and checks it went away."""
+    from orch_console.console.runtime import hooks, screens
+
+    def screen() -> str:
+        return launcher.capture(cli.db, att)
+
+    wait_for(lambda: screens.classify(screen(), agent).state == "waiting_input", 150, "the permission menu", screen)
+    out = cli.ok("orch", "approve", "--run", "r1", "--task", "t1", "--decision", "allow")
+    assert out["delivered"] == "keys", out
+    assert out["approval"]["decision"] == "allow"
+    wait_for(lambda: thread_status(cli, att["thread_id"]) == "done", 150, "done after the typed approval", screen)
+    assert (Path(att["worktree_path"]) / "allowed-1.txt").exists()
+    assert not hooks.menu_shown(screen())
+
+
+@pytest.mark.slow
+@pytest.mark.tmux
+def test_real_claude_code_hook_gives_up_and_orch_approve_types_the_key(orch_env):
+    """The hook waits 2 s only (ORCH_APPROVAL_WAIT_SECONDS): the request expires, Claude Code asks on
+    its own screen, and `orch approve` answers there."""
+    need("claude")
+    cli, tmp = orch_env
+    repo = make_repo(tmp / "repo")
+    home = tmp / "claude-home"
+    home.mkdir()
+    key = "sk-ant-fake-key-for-orch-tests"
+    (home / ".claude.json").write_text(json.dumps({"hasCompletedOnboarding": True,
+                                                   "customApiKeyResponses": {"approved": [key[-20:]], "rejected": []}}))
+    with ModelServer(SHORT) as srv:
+        (tmp / ".agents" / "orch.toml").write_text(
+            "[agents.claude-approvals]\n"
+            f'env = {{ HOME = "{home}", ANTHROPIC_BASE_URL = "{srv.url}", ANTHROPIC_API_KEY = "{key}", '
+            'DISABLE_AUTOUPDATER = "1", ORCH_APPROVAL_WAIT_SECONDS = "2" }\n')
+        cli.ok("orch", "run", "init", "--run", "r1", "--goal", "approvals on screen")
+        cli.ok("orch", "task", "add", "--run", "r1", "--task", "t1", "--title", "ask once")
+        att = cli.ok("orch", "dispatch", "--run", "r1", "--task", "t1", "--execution-mode", "code", "--to", "claude",
+                     "--repo-path", str(repo), "--launch", "--profile", "claude-approvals")["attempt"]
+        wait_for(lambda: cli.ok("orch", "approvals", "--run", "r1", "--status", "expired")["approvals"], 150,
+                 "the hook to give up", lambda: launcher.capture(cli.db, att))
+        answer_on_screen(cli, att, "claude")
+    kinds = events(cli)
+    assert "approval_expired" in kinds and "approval_keys_typed" in kinds
+
+
+@pytest.mark.slow
+@pytest.mark.tmux
+def test_real_codex_without_hooks_orch_approve_types_the_key(orch_env):
+    need("codex")
+    cli, tmp = orch_env
+    repo = make_repo(tmp / "repo")
+    codex_home = tmp / "codex-home"
+    codex_home.mkdir()
+    steps = [dict(s) for s in SHORT[0]["steps"]]
+    steps[2].update({"escalated": True, "justification": "orch e2e asks"})
+    with ModelServer([{"match": "Required workflow", "steps": steps}]) as srv:
+        (codex_home / "config.toml").write_text(
+            'model = "fake-model"\nmodel_provider = "fake"\n\n[model_providers.fake]\nname = "fake"\n'
+            f'base_url = "{srv.url}/v1"\nwire_api = "responses"\nenv_key = "FAKE_API_KEY"\n')
+        (tmp / ".agents" / "orch.toml").write_text(
+            "[agents.codex-approvals]\n"
+            f'env = {{ HOME = "{tmp / "home"}", CODEX_HOME = "{codex_home}", FAKE_API_KEY = "sk-fake", '
+            'ORCH_HOOKS = "0" }\n')
+        cli.ok("orch", "run", "init", "--run", "r1", "--goal", "approvals on screen")
+        cli.ok("orch", "task", "add", "--run", "r1", "--task", "t1", "--title", "ask once")
+        out = cli.ok("orch", "dispatch", "--run", "r1", "--task", "t1", "--execution-mode", "code", "--to", "codex",
+                     "--repo-path", str(repo), "--launch", "--profile", "codex-approvals")
+        assert "hooks." not in out["launch"]["command"]
+        answer_on_screen(cli, out["attempt"], "codex")
+    assert "approval_keys_typed" in events(cli)
