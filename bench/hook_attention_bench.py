@@ -63,8 +63,14 @@ def main(argv: list[str] | None = None) -> int:
         rt.record_launch_intent(store, thread_id=thread, runtime="process", runtime_ref="", profile="bench",
                                 brief_path="", log_path="")
         rt.record_launched(store, thread_id=thread, pid=sleeper.pid, command="sleep 600")
-        w = Watcher(db, "r1")
-        t = threading.Thread(target=w.run_forever, args=(stop,), daemon=True)
+        def watch() -> None:  # the watcher's connection belongs to its own thread
+            w = Watcher(db, "r1")
+            try:
+                w.run_forever(stop)
+            finally:
+                w.close()
+
+        t = threading.Thread(target=watch, daemon=True)
         t.start()
         time.sleep(1.0)
         payload = json.dumps({"hook_event_name": "PermissionRequest", "tool_name": "Bash",
@@ -81,20 +87,24 @@ def main(argv: list[str] | None = None) -> int:
             deadline = time.time() + 10
             while time.time() < deadline:
                 flagged = store.one("SELECT created_at FROM events WHERE event_id>? AND event_type="
-                                    "'attempt_waiting_input' AND thread_id=?", (seen, thread))
+                                    "'attempt_waiting_input' AND task_id='t1'", (seen,))
                 if flagged:
                     break
                 time.sleep(0.002)
             t1 = time.time()
             if not flagged:
                 print(f"request {i}: not flagged within 10 s", file=sys.stderr)
+                for r in store.all("SELECT event_type, summary FROM events ORDER BY event_id"):
+                    print("  ", tuple(r), file=sys.stderr)
+                print(store.all("SELECT thread_id, status, runtime, pid, liveness FROM attempts")[0][:], file=sys.stderr)
                 return 1
             asked = store.one("SELECT created_at FROM approvals WHERE thread_id=? ORDER BY approval_id DESC LIMIT 1",
                               (thread,))
             from_hook.append(t1 - t0)
             from_row.append(max(0.0, parse_ts(flagged[0]) - parse_ts(asked[0])))
             approvals.decide(store, run_id="r1", task_id="t1", decision="allow")
-            out, _ = p.communicate(timeout=30)
+            p.wait(timeout=30)
+            out = p.stdout.read()
             assert json.loads(out)["hookSpecificOutput"]["decision"]["behavior"] == "allow"
             time.sleep(0.3)
         store.close()

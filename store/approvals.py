@@ -101,14 +101,24 @@ def public(r: dict[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
-def request(store: Store, *, thread_id: str, tool: str, subject: str, source: str = "", agent: str = "",
-            payload: dict[str, Any] | None = None, inbox_path: str = "", via: str = "hook") -> dict[str, Any]:
+def request(store: Store, *, thread_id: str, tool: str = "", subject: str = "", source: str = "", agent: str = "",
+            payload: dict[str, Any] | None = None, inbox_path: str = "", via: str = "hook",
+            hook_event: str = "") -> dict[str, Any]:
     """A permission request from the agent of thread_id. Returns the approval: already decided when
-    a rule (or the worker's own inbox command) answers it, else pending for the leader."""
+    a rule (or the worker's own inbox command) answers it, else pending for the leader. With
+    hook_event, the hook call itself is recorded in the same commit (tool and subject then come
+    from its payload)."""
     options = OPTIONS.get(source, DEFAULT_OPTIONS)
     text = json.dumps(payload or {}, sort_keys=True, ensure_ascii=False)[:64 * 1024]
 
     def tx(conn: sqlite3.Connection) -> dict[str, Any]:
+        nonlocal tool, subject
+        if hook_event:
+            from .hook_events import record_tx
+
+            rec = record_tx(conn, thread_id=thread_id, event=hook_event, payload=payload or {}, agent=agent,
+                            source=source)
+            tool, subject = rec["tool"] or "tool", rec["detail"]
         a = _attempt(conn, thread_id)
         now = now_ts()
         base = (a["run_id"], a["task_id"], a["attempt_no"], thread_id, agent or a["assigned_to"], source, tool,

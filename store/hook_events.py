@@ -15,8 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .db import Store
 from .errors import NotFound
@@ -68,8 +67,7 @@ def tool_and_detail(payload: dict[str, Any]) -> tuple[str, str]:
     return tool, json.dumps(ti, sort_keys=True)[:2000]
 
 
-@dataclass(frozen=True)
-class HookState:
+class HookState(NamedTuple):
     state: str
     event: str
     at: float
@@ -88,34 +86,38 @@ def record(store: Store, *, thread_id: str, event: str, payload: dict[str, Any],
            source: str = "", at: float | None = None) -> dict[str, Any]:
     """One hook call: a row for the attempt, and an `attempt_hook` event when what the hooks say
     about the attempt changed (or the event matters on its own: a permission, a turn's end)."""
+    return store.write(lambda conn: record_tx(conn, thread_id=thread_id, event=event, payload=payload, agent=agent,
+                                              source=source, at=at))
+
+
+def record_tx(conn: sqlite3.Connection, *, thread_id: str, event: str, payload: dict[str, Any], agent: str = "",
+              source: str = "", at: float | None = None) -> dict[str, Any]:
+    """record() inside the caller's write transaction (a permission request records its hook and
+    its approval in one commit)."""
     at = time.time() if at is None else at
     state = hook_state(event, payload)
     tool, detail = tool_and_detail(payload)
     text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
     if len(text) > MAX_PAYLOAD:
         text = json.dumps({"truncated": True, "hook_event_name": event, "tool_name": tool, "detail": detail[:4000]})
-
-    def tx(conn: sqlite3.Connection) -> dict[str, Any]:
-        a = attempt_of_thread(conn, thread_id)
-        prev = conn.execute("SELECT state FROM hook_events WHERE thread_id=? AND state<>'' ORDER BY hook_id DESC"
-                            " LIMIT 1", (thread_id,)).fetchone()
-        cur = conn.execute(
-            "INSERT INTO hook_events (thread_id, run_id, task_id, attempt_no, agent, source, event, state, tool,"
-            " detail, payload_json, at, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (thread_id, a["run_id"], a["task_id"], a["attempt_no"], agent or a["assigned_to"], source, event, state,
-             tool, detail[:4000], text, at, now_ts(at)))
-        hook_id = int(cur.lastrowid)
-        changed = bool(state) and (prev is None or prev[0] != state)
-        if changed or event in ("PermissionRequest", "Stop", "SessionEnd"):
-            add_event(conn, "attempt_hook", run_id=a["run_id"], task_id=a["task_id"], thread_id=thread_id,
-                      attempt_no=a["attempt_no"], agent=agent or a["assigned_to"],
-                      summary=f"{source or 'agent'} hook {event}" + (f": {state}" if state else ""),
-                      payload={"hook_id": hook_id, "event": event, "state": state, "tool": tool,
-                               "detail": detail[:500], "source": source})
-        return {"hook_id": hook_id, "event": event, "state": state, "tool": tool, "detail": detail,
-                "run_id": a["run_id"], "task_id": a["task_id"], "attempt_no": a["attempt_no"]}
-
-    return store.write(tx)
+    a = attempt_of_thread(conn, thread_id)
+    prev = conn.execute("SELECT state FROM hook_events WHERE thread_id=? AND state<>'' ORDER BY hook_id DESC"
+                        " LIMIT 1", (thread_id,)).fetchone()
+    cur = conn.execute(
+        "INSERT INTO hook_events (thread_id, run_id, task_id, attempt_no, agent, source, event, state, tool,"
+        " detail, payload_json, at, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (thread_id, a["run_id"], a["task_id"], a["attempt_no"], agent or a["assigned_to"], source, event, state,
+         tool, detail[:4000], text, at, now_ts(at)))
+    hook_id = int(cur.lastrowid)
+    changed = bool(state) and (prev is None or prev[0] != state)
+    if changed or event in ("PermissionRequest", "Stop", "SessionEnd"):
+        add_event(conn, "attempt_hook", run_id=a["run_id"], task_id=a["task_id"], thread_id=thread_id,
+                  attempt_no=a["attempt_no"], agent=agent or a["assigned_to"],
+                  summary=f"{source or 'agent'} hook {event}" + (f": {state}" if state else ""),
+                  payload={"hook_id": hook_id, "event": event, "state": state, "tool": tool,
+                           "detail": detail[:500], "source": source})
+    return {"hook_id": hook_id, "event": event, "state": state, "tool": tool, "detail": detail,
+            "run_id": a["run_id"], "task_id": a["task_id"], "attempt_no": a["attempt_no"]}
 
 
 def latest(store: Store, thread_id: str) -> HookState | None:

@@ -25,17 +25,18 @@ Headless: imports no Textual.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shlex
-import subprocess
-import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# `inbox hook` runs on every hook call of the agents: this module imports only what that path
+# needs (no dataclasses, subprocess, hashlib or pathlib at import time: ~100 ms of start-up).
 
 CLAUDE_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PermissionRequest", "PostToolUse",
                  "Notification", "Stop", "SessionEnd")
@@ -123,6 +124,8 @@ def _is_orch_group(g: Any) -> bool:
 
 def exclude_from_git(cwd: Path, line: str) -> str:
     """Add line to the repository's info/exclude (shared by its worktrees), once."""
+    import subprocess
+    from pathlib import Path
     try:
         p = subprocess.run(["git", "-C", str(cwd), "rev-parse", "--path-format=absolute", "--git-path",
                             "info/exclude"], capture_output=True, text=True, timeout=10)
@@ -147,6 +150,8 @@ def codex_hook_hash(event: str, command: str, timeout: int = HOOK_TIMEOUT, match
                              "hooks": [{"type": "command", "command": command, "timeout": timeout, "async": False}]}
     if matcher is not None:
         ident["matcher"] = matcher
+    import hashlib
+
     text = json.dumps(ident, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
@@ -206,11 +211,12 @@ def handle_hook(store: Any, *, thread_id: str, agent: str, source: str, event: s
     if not isinstance(payload, dict):
         payload = {"value": payload}
     event = event or str(payload.get("hook_event_name") or "")
-    rec = hook_events.record(store, thread_id=thread_id, event=event, payload=payload, agent=agent, source=source)
     if event != "PermissionRequest":
+        hook_events.record(store, thread_id=thread_id, event=event, payload=payload, agent=agent, source=source)
         return None
-    ap = approvals.request(store, thread_id=thread_id, tool=rec["tool"] or "tool", subject=rec["detail"],
-                           source=source, agent=agent, payload=payload, inbox_path=inbox_path)
+    # the hook's row and the approval in one commit: the watcher flags it on that one wake-up
+    ap = approvals.request(store, thread_id=thread_id, source=source, agent=agent, payload=payload,
+                           inbox_path=inbox_path, hook_event=event)
     if ap["status"] == "pending":
         ap = approvals.wait_decision(store, ap["approval_id"], wait_seconds)
         if ap is None:
@@ -370,31 +376,34 @@ HOOK_FRESH_SECONDS = 20.0   # a hook younger than this wins over the screen
 DEBOUNCE_SECONDS = 3.0      # a flip away from working must hold this long
 
 
-@dataclass(frozen=True)
-class Fused:
+class Fused(NamedTuple):
     state: str      # working | waiting_input | idle | starting | exited | error | unknown | ''
     source: str     # 'hook' | 'screen' | 'debounce'
     line: str = ""
 
 
-def fuse(*, now: float, hook_state: str = "", hook_at: float = 0.0, hook_detail: str = "",
+def fuse(*, now: float, hook_state: str = "", hook_at: float = 0.0, hook_detail: str = "", hook_event: str = "",
          screen_state: str = "", screen_line: str = "", screen_changed_at: float = 0.0,
          approval_pending: bool = False, prev_state: str = "", prev_since: float = 0.0,
          fresh_seconds: float = HOOK_FRESH_SECONDS, debounce_seconds: float = DEBOUNCE_SECONDS) -> Fused:
     """One attempt's state from its latest hook and its screen.
 
     * A fresh hook wins: younger than fresh_seconds, or newer than the screen's last change (the
-      screen has shown nothing since), or a permission request still waiting for its answer.
+      screen has shown nothing since). A permission hook wins exactly while its request waits
+      for the leader (approval_pending).
     * Otherwise the screen decides (the hooks are stale).
     * A flip from working to anything but a hook's waiting_input (a permission request is
       reported at once) holds only after debounce_seconds; until then the state stays working.
       prev_state/prev_since are the previous verdict and since when a flip away was first seen.
     * Never 'done': a Stop hook says idle (the turn is over), SessionEnd says exited.
     """
-    fresh = bool(hook_state) and (now - hook_at <= fresh_seconds or hook_at >= screen_changed_at
-                                  or (hook_state == "waiting_input" and approval_pending))
-    if hook_state == "waiting_input" and not approval_pending and now - hook_at > fresh_seconds:
-        fresh = False  # answered, or the hook gave up: the screen shows what happened since
+    if hook_state == "waiting_input":
+        # a permission hook counts while its request waits for the leader; once answered (or given
+        # up, or answered by a rule) the screen shows what happened since. A Notification that
+        # says "needs your permission" has no request of ours behind it: fresh for a while only.
+        fresh = approval_pending or (hook_event == "Notification" and now - hook_at <= fresh_seconds)
+    else:
+        fresh = bool(hook_state) and (now - hook_at <= fresh_seconds or hook_at >= screen_changed_at)
     if fresh:
         cand = Fused(hook_state, "hook", hook_detail)
     else:
@@ -425,7 +434,7 @@ def fuse_for_attempt(store: Any, memo: dict[str, Any], a: dict[str, Any], *, now
     pending = store.scalar("SELECT count(*) FROM approvals WHERE thread_id=? AND status='pending'",
                            (a["thread_id"],)) or 0
     prev_state, prev_since = memo.get(a["thread_id"], ("", 0.0))
-    f = fuse(now=now, hook_state=last.state, hook_at=last.at, hook_detail=last.detail,
+    f = fuse(now=now, hook_state=last.state, hook_at=last.at, hook_detail=last.detail, hook_event=last.event,
              screen_state=screen_state_of(pane_state), screen_line=pane_line, screen_changed_at=output_changed_at,
              approval_pending=bool(pending), prev_state=prev_state, prev_since=prev_since)
     if f.source == "debounce":

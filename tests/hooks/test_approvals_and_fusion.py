@@ -42,6 +42,15 @@ def test_an_answered_permission_hook_goes_stale_and_the_screen_decides():
     assert (f.state, f.source) == ("working", "screen")
 
 
+def test_a_permission_hook_counts_only_while_its_request_waits():
+    kw = dict(hook_state="waiting_input", hook_at=99.9, screen_state="working", screen_changed_at=99)
+    assert hooks.fuse(now=100, approval_pending=True, **kw).state == "waiting_input"
+    # answered a moment ago (or answered by a rule): the screen decides at once, no second flag
+    assert hooks.fuse(now=100, approval_pending=False, **kw) == hooks.Fused("working", "screen", "")
+    # Claude's "needs your permission" notification has no request of ours behind it
+    assert hooks.fuse(now=100, approval_pending=False, hook_event="Notification", **kw).state == "waiting_input"
+
+
 def test_a_flip_away_from_working_is_debounced():
     kw = dict(hook_state="working", hook_at=10, screen_state="idle", screen_changed_at=50, prev_state="working")
     first = hooks.fuse(now=60, prev_since=0, **kw)
