@@ -239,8 +239,10 @@ def decide(store: Store, *, run_id: str, task_id: str, decision: str, reason: st
                 raise InvalidState(f"approval {approval_id} was already answered ({r['decision']} by "
                                    f"{r['decided_by']})")
         else:
-            r = row(conn.execute("SELECT * FROM approvals WHERE run_id=? AND task_id=? AND status='pending'"
-                                 " ORDER BY approval_id LIMIT 1", (run_id, task_id)).fetchone())
+            r = row(conn.execute("SELECT a.* FROM approvals a JOIN attempts x ON x.thread_id=a.thread_id WHERE"
+                                 " a.run_id=? AND a.task_id=? AND a.status='pending' AND x.status IN"
+                                 " ('pending','claimed','in_progress','blocked') ORDER BY a.approval_id LIMIT 1",
+                                 (run_id, task_id)).fetchone())
             if r is None:
                 r = row(conn.execute(
                     "SELECT a.* FROM approvals a WHERE a.run_id=? AND a.task_id=? AND a.status='expired' AND"
@@ -292,7 +294,8 @@ def pending_approvals(conn: sqlite3.Connection, run_id: str, now: float | None =
     for r in conn.execute(
             "SELECT a.approval_id, a.run_id, a.task_id, a.attempt_no, a.thread_id, a.agent, a.source, a.tool,"
             " a.subject, a.options_json, a.via, a.created_at, t.title FROM approvals a JOIN tasks t ON"
-            " t.run_id=a.run_id AND t.task_id=a.task_id WHERE a.run_id=? AND a.status='pending'"
+            " t.run_id=a.run_id AND t.task_id=a.task_id JOIN attempts x ON x.thread_id=a.thread_id"
+            " WHERE a.run_id=? AND a.status='pending' AND x.status IN ('pending','claimed','in_progress','blocked')"
             " ORDER BY a.approval_id", (run_id,)).fetchall():
         d = dict(r)
         d["options"] = json.loads(d.pop("options_json") or "[]")

@@ -346,6 +346,11 @@ def approve(store: Any, *, run_id: str, task_id: str, decision: str, reason: str
         att = rt.get_attempt(store, run_id, task_id, ap["attempt_no"])
         gone = bool(att and att["runtime"] == "tmux") and approve_by_keys(store.path, att, ap["source"], decision)
         out["delivered"] = "keys" if gone else "keys_unconfirmed"
+        if gone and decision == "deny" and reason and att:
+            # the menu's "No" returns to the agent's prompt: the reason goes in as the next message
+            time.sleep(0.5)
+            launcher.tmux(store.path, "send-keys", "-t", att["runtime_ref"], "-l", reason)
+            launcher.tmux(store.path, "send-keys", "-t", att["runtime_ref"], "Enter")
         store.write(lambda conn: add_event(
             conn, "approval_keys_typed", run_id=run_id, task_id=task_id, thread_id=ap["thread_id"],
             attempt_no=ap["attempt_no"], agent=by,

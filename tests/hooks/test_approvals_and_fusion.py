@@ -310,3 +310,14 @@ def test_the_console_lists_a_permission_request_and_answers_it_in_place(cli: Cli
     with Store(cli.db) as store:
         got = approvals.get(store, ap["approval_id"])
     assert (got["decision"], got["reason"]) == ("deny", "keep build/")
+
+
+def test_a_request_of_an_attempt_that_ended_waits_on_nobody(store, attempt, cli: Cli):
+    approvals.request(store, thread_id=attempt["t2"], tool="Bash", subject="make", source="codex")
+    cli.ok("orch", "cancel", "--run", "r1", "--task", "t2")
+    with store.snapshot() as conn:
+        assert approvals.pending_approvals(conn, "r1") == []
+    from orch_console.store.errors import NotFound
+
+    with pytest.raises(NotFound):
+        approvals.decide(store, run_id="r1", task_id="t2", decision="allow")

@@ -250,3 +250,45 @@ def test_real_codex_without_hooks_orch_approve_types_the_key(orch_env):
         assert "hooks." not in out["launch"]["command"]
         answer_on_screen(cli, out["attempt"], "codex")
     assert "approval_keys_typed" in events(cli)
+
+
+@pytest.mark.slow
+@pytest.mark.tmux
+def test_real_claude_code_without_hooks_denied_by_keys_hears_the_reason(orch_env):
+    """No hook (ORCH_HOOKS=0): `orch approve --decision deny --reason R` picks the menu's "No", the
+    command does not run, and R reaches the agent as its next message (it then reports done)."""
+    need("claude")
+    cli, tmp = orch_env
+    repo = make_repo(tmp / "repo")
+    home = tmp / "claude-home"
+    home.mkdir()
+    key = "sk-ant-fake-key-for-orch-tests"
+    (home / ".claude.json").write_text(json.dumps({"hasCompletedOnboarding": True,
+                                                   "customApiKeyResponses": {"approved": [key[-20:]], "rejected": []}}))
+    steps = [dict(s) for s in SHORT[0]["steps"]]
+    steps[2] = {"bash": "rm -f {worktree}/README.md"}
+    reason = "Leave the README alone and report done"
+    with ModelServer([{"match": "Required workflow", "steps": steps}]) as srv:
+        (tmp / ".agents" / "orch.toml").write_text(
+            "[agents.claude-approvals]\n"
+            f'env = {{ HOME = "{home}", ANTHROPIC_BASE_URL = "{srv.url}", ANTHROPIC_API_KEY = "{key}", '
+            'DISABLE_AUTOUPDATER = "1", ORCH_HOOKS = "0" }\n')
+        cli.ok("orch", "run", "init", "--run", "r1", "--goal", "deny by keys")
+        cli.ok("orch", "task", "add", "--run", "r1", "--task", "t1", "--title", "ask once")
+        att = cli.ok("orch", "dispatch", "--run", "r1", "--task", "t1", "--execution-mode", "code", "--to", "claude",
+                     "--repo-path", str(repo), "--launch", "--profile", "claude-approvals")["attempt"]
+        inbox = str(Path(os.environ.get("VIRTUAL_ENV", "") or ROOT / ".venv") / "bin" / "inbox")
+        srv.set_script([{"match": reason, "steps": [
+            {"bash": f"{inbox} --db {cli.db} --json done --agent claude --thread {att['thread_id']} "
+                     "--summary 'told to leave the README'"}, {"text": "Reported done."}]},
+                        {"match": "Required workflow", "steps": steps}])
+        from orch_console.console.runtime import screens
+
+        def screen() -> str:
+            return launcher.capture(cli.db, att)
+
+        wait_for(lambda: screens.classify(screen(), "claude").state == "waiting_input", 150, "the menu", screen)
+        out = cli.ok("orch", "approve", "--run", "r1", "--task", "t1", "--decision", "deny", "--reason", reason)
+        assert out["delivered"] == "keys", out
+        wait_for(lambda: thread_status(cli, att["thread_id"]) == "done", 150, "done after the reason", screen)
+        assert (Path(att["worktree_path"]) / "README.md").exists()
