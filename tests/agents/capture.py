@@ -375,6 +375,34 @@ def gemini_scenarios() -> list[Scenario]:
     ]
 
 
+# opencode -------------------------------------------------------------------------------------
+def opencode_home(provider: bool = True) -> Callable[[Path, Path, str], dict[str, str]]:
+    def setup(home: Path, work: Path, url: str) -> dict[str, str]:
+        if provider:
+            cfg = {"$schema": "https://opencode.ai/config.json", "autoupdate": False, "model": "fake/fake-model",
+                   "provider": {"fake": {"npm": "@ai-sdk/openai-compatible", "name": "Fake",
+                                         "options": {"baseURL": f"{url}/v1", "apiKey": "sk-fake"},
+                                         "models": {"fake-model": {"name": "Fake model"}}}},
+                   "permission": {"bash": "ask"}}
+            _write(home / ".config" / "opencode" / "opencode.json", json.dumps(cfg))
+        return {"OPENCODE_DISABLE_AUTOUPDATE": "1"}
+    return setup
+
+
+def opencode_scenarios() -> list[Scenario]:
+    argv = lambda home, work, url: [str(BIN / "opencode")]  # noqa: E731
+    return [
+        Scenario("opencode", "fake-model", argv, [
+            Wait(r"Fake model|fake-model", 90), Capture("idle-fresh", "idle"),
+            Keys((PROMPT,), literal=True), Keys(("Enter",)),
+            Wait(r"Permission required", 90), Capture("permission-bash", "waiting_input", "permission"),
+        ], setup=opencode_home(), script=BASH_SCRIPT),
+        Scenario("opencode", "offline-start", argv, [
+            Keys((), pause=4), Capture("starting-blank", "starting", note="offline: blank for ~15 s (models.dev fetch)"),
+        ], setup=opencode_home(provider=False)),
+    ]
+
+
 # aider ----------------------------------------------------------------------------------------
 def aider_argv(*extra: str, model: bool = True) -> Callable[[Path, Path, str], list[str]]:
     def argv(home: Path, work: Path, url: str) -> list[str]:
@@ -414,7 +442,8 @@ def aider_scenarios() -> list[Scenario]:
 
 
 SCENARIOS: dict[str, Callable[[], list[Scenario]]] = {"claude": claude_scenarios, "codex": codex_scenarios,
-                                                      "aider": aider_scenarios, "gemini": gemini_scenarios}
+                                                      "aider": aider_scenarios, "gemini": gemini_scenarios,
+                                                      "opencode": opencode_scenarios}
 
 
 # -- running ------------------------------------------------------------------------------------
