@@ -14,8 +14,8 @@ tmux's "Pane is dead" line) and returns a Verdict:
 
 Each verdict names the rule that fired, the line it fired on, and the agent's version when the
 screen shows it. The rules were written against the corpus of real captures in
-tests/agents/corpus/ (Claude Code 2.1.197, Codex 0.171.0, aider 0.86.2), which
-tests/agents/test_corpus.py checks. Agents without a profile get the generic rules (structural
+tests/agents/corpus/ (Claude Code 2.1.197, Codex 0.171.0, Gemini CLI 0.61.0, opencode
+1.18.33, aider 0.86.2), which tests/agents/test_corpus.py checks. Agents without a profile get the generic rules (structural
 menus, y/n prompts, the liveness patterns of store/liveness.py).
 
 `fingerprint(text)` hashes a screen with its timers and spinners masked, so a ticking
@@ -203,8 +203,8 @@ def detect_agent(text: str) -> str:
 
 # -- the recogniser ---------------------------------------------------------------------------------
 def classify(text: str, agent: str | None = None) -> Verdict:
-    """The verdict for one screen. agent: a profile name (claude, codex, aider), '' or None to detect
-    it from the screen; an agent without a profile (gemini, opencode, anything) gets the generic rules."""
+    """The verdict for one screen. agent: a profile name (claude, codex, gemini, opencode, aider), '' or
+    None to detect it from the screen; any other agent gets the generic rules."""
     raw = (text or "").replace("\r", "")
     name = (agent or "").strip().lower() or detect_agent(raw)
     prof = AGENTS.get(name, GENERIC)
