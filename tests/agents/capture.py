@@ -1,5 +1,9 @@
 """Re-capture the corpus of real agent screens: `python tests/agents/capture.py [--agent A] [--only NAME]`.
 
+Agents: claude, codex, gemini, opencode (scripts/agents) and aider (scripts/agents --with-aider);
+one that is not installed is skipped with a message. `--out DIR` writes a fresh corpus elsewhere
+(with its own index.toml) to compare a new version's screens with the checked-in ones.
+
 Runs the REAL agent binaries from .agents-bin/ (scripts/agents) in tmux (200x50, remain-on-exit,
 like orch's launcher), each scenario on its own private tmux socket, with a scratch HOME, offline
 or against tests/agents/model_server.py (the one stand-in: the real APIs cannot be reached). Each
