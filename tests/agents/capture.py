@@ -509,7 +509,7 @@ def run_scenario(sc: Scenario, version: str, out_dir: Path, verbose: bool = True
                 res.captures.append({"file": rel, "agent": sc.agent, "version": version, "state": step.state,
                                      "kind": step.kind, "scenario": sc.name, "note": step.note})
                 if verbose:
-                    print(f"  captured {rel} ({step.state}{'/' + step.kind if step.kind else ''})")
+                    print(f"  captured {rel} ({step.state}{'/' + step.kind if step.kind else ''}){_verdict(text, sc.agent, step)}")
     finally:
         tmux.kill()
         kill_tagged(tag)
@@ -517,6 +517,18 @@ def run_scenario(sc: Scenario, version: str, out_dir: Path, verbose: bool = True
             server.stop()
         shutil.rmtree(scratch, ignore_errors=True)
     return res
+
+
+def _verdict(text: str, agent: str, step: Capture) -> str:
+    """What the recogniser makes of a fresh capture: a new version's screen shows up at once."""
+    try:
+        from orch_console.console.runtime import screens
+    except ImportError:  # run outside the project's venv
+        return ""
+    v = screens.classify(text, agent)
+    if (v.state, v.kind) == (step.state, step.kind):
+        return "  recognised"
+    return f"  RECOGNISED AS {v.state}{'/' + v.kind if v.kind else ''} (rule {v.rule or '-'})"
 
 
 def toml_str(s: str) -> str:
