@@ -272,7 +272,9 @@ def codex_home(provider: bool = True, trusted: bool = False, key_env: bool = Fal
     return setup
 
 
-CODEX_READY = r"\? for shortcuts"
+# the prompt, with the session's model line under it ("fake-model default · /path"): before that
+# line shows, Codex is still starting (tests/agents/corpus/codex/starting-logo.txt)
+CODEX_READY = r" · .*\n.*\? for shortcuts"
 
 
 def codex_hooks(base: Callable[[Path, Path, str], dict[str, str]]) -> Callable[[Path, Path, str], dict[str, str]]:
