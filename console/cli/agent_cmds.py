@@ -95,6 +95,6 @@ def add_agent_commands(sub: argparse._SubParsersAction) -> None:
                 "idle, error (auth, network, usage_limit, api, exited), starting, or unknown; with the rule that "
                 "fired, its line and the agent version shown", render_key="screen_classify")
     c.add_argument("--agent", metavar="NAME",
-                   help="claude, codex or aider (per-agent rules); any other name or none: detected from the screen, "
+                   help="claude, codex, gemini, opencode or aider (per-agent rules); any other name or none: detected from the screen, "
                         "else the generic rules")
     c.add_argument("--file", metavar="F", help="read the screen from F (default: stdin)")

@@ -111,10 +111,10 @@ def prepare(command: str, cwd: Path, env: dict[str, str]) -> tuple[str, list[str
     done = []
     spec = SPECS[agent]
     if not shutil.which(spec.binary, path=env.get("PATH")):
-        found = find_binary(spec.binary)
-        if found:  # installed by scripts/agents into $ORCH_AGENTS_DIR, not on PATH
-            env["PATH"] = str(Path(found).parent) + os.pathsep + env.get("PATH", "")
-            done.append(f"{agent}: {Path(found).parent} added to PATH")
+        found = require_binary(command, env)
+        # installed by scripts/agents into $ORCH_AGENTS_DIR, not on PATH
+        env["PATH"] = str(Path(found).parent) + os.pathsep + env.get("PATH", "")
+        done.append(f"{agent}: {Path(found).parent} added to PATH")
     if agent == "claude":
         done.append(trust_claude(claude_config_file(env), cwd))
     elif agent == "codex":
@@ -124,6 +124,22 @@ def prepare(command: str, cwd: Path, env: dict[str, str]) -> tuple[str, list[str
     if env.get("PATH"):
         command = f"export PATH={shlex.quote(env['PATH'])}; {command}"
     return command, done
+
+
+def require_binary(command: str, env: dict[str, str] | None = None) -> str:
+    """The path of the agent binary a profile's command runs; InvalidInput (exit 30) when it is
+    missing, so nothing is dispatched or launched for it. '' for commands of no known agent."""
+    agent = agent_of(command)
+    if not agent:
+        return ""
+    spec = SPECS[agent]
+    found = find_binary(spec.binary, env)
+    if not found:
+        from orch_console.store.errors import InvalidInput
+
+        raise InvalidInput(f"{spec.binary} not found on PATH (nor in $ORCH_AGENTS_DIR); install it with "
+                           f"`{spec.package}` (or scripts/agents), then check with `orch agents`")
+    return found
 
 
 def claude_config_file(env: dict[str, str]) -> Path:

@@ -14,8 +14,8 @@ tmux's "Pane is dead" line) and returns a Verdict:
 
 Each verdict names the rule that fired, the line it fired on, and the agent's version when the
 screen shows it. The rules were written against the corpus of real captures in
-tests/agents/corpus/ (Claude Code 2.1.197, Codex 0.171.0, aider 0.86.2), which
-tests/agents/test_corpus.py checks. Agents without a profile get the generic rules (structural
+tests/agents/corpus/ (Claude Code 2.1.197, Codex 0.171.0, Gemini CLI 0.61.0, opencode
+1.18.33, aider 0.86.2), which tests/agents/test_corpus.py checks. Agents without a profile get the generic rules (structural
 menus, y/n prompts, the liveness patterns of store/liveness.py).
 
 `fingerprint(text)` hashes a screen with its timers and spinners masked, so a ticking
@@ -182,8 +182,16 @@ GEMINI = AgentScreen(
     # "⠴ Thinking... (esc to cancel, 1s)"
     working=re.compile(r"esc to cancel|^\s*[⠁-⣿]\s+\S"),
 )
+OPENCODE = AgentScreen(
+    "opencode",
+    signature=re.compile(r"OpenCode \d|Ask anything…|tab agents\s+ctrl\+p commands|△ Permission required"),
+    # "• OpenCode 1.18.33" in the sidebar, or the version alone at the end of the status line
+    version=re.compile(r"OpenCode (\d+\.\d+\.\d+)|:\S+\s{20,}(\d+\.\d+\.\d+)\s*$", re.MULTILINE),
+    composer=re.compile(r"^\s*Ask anything…"),
+    working=re.compile(r"esc (to )?interrupt"),
+)
 GENERIC = AgentScreen("", signature=re.compile(r"(?!x)x"))
-AGENTS: dict[str, AgentScreen] = {a.name: a for a in (CLAUDE, CODEX, AIDER, GEMINI)}
+AGENTS: dict[str, AgentScreen] = {a.name: a for a in (CLAUDE, CODEX, AIDER, GEMINI, OPENCODE)}
 
 
 def detect_agent(text: str) -> str:
@@ -195,8 +203,8 @@ def detect_agent(text: str) -> str:
 
 # -- the recogniser ---------------------------------------------------------------------------------
 def classify(text: str, agent: str | None = None) -> Verdict:
-    """The verdict for one screen. agent: a profile name (claude, codex, aider), '' or None to detect
-    it from the screen; an agent without a profile (gemini, opencode, anything) gets the generic rules."""
+    """The verdict for one screen. agent: a profile name (claude, codex, gemini, opencode, aider), '' or
+    None to detect it from the screen; any other agent gets the generic rules."""
     raw = (text or "").replace("\r", "")
     name = (agent or "").strip().lower() or detect_agent(raw)
     prof = AGENTS.get(name, GENERIC)
@@ -208,7 +216,7 @@ def classify(text: str, agent: str | None = None) -> Verdict:
     version = ""
     if prof.version:
         m = prof.version.search(raw)
-        version = m.group(1) if m else ""
+        version = next((g for g in m.groups() if g), "") if m else ""
 
     def v(state: str, kind: str = "", rule: str = "", line: str = "", **kw: Any) -> Verdict:
         return Verdict(state, kind, rule, line.strip()[:300], name, version, **kw)
@@ -230,6 +238,15 @@ def classify(text: str, agent: str | None = None) -> Verdict:
         question = _question(lines, first)
         return v("waiting_input", menu_kind(block), "menu", lines[first], question=question,
                  options=tuple(options))
+
+    # 2b. a row of buttons over "enter confirm" (opencode: "Allow once   Allow always   Reject")
+    buttons = _buttons(lines) if composer is None else None
+    if buttons is not None:
+        i, options = buttons
+        block = "\n".join(lines[max(0, i - QUESTION_WINDOW):i + 1])
+        q = next((lines[k].strip() for k in range(i - 1, max(-1, i - QUESTION_WINDOW - 1), -1)
+                  if PERMISSION.search(lines[k])), "") or _question(lines, i)
+        return v("waiting_input", menu_kind(block), "buttons", lines[i], question=q, options=tuple(options))
 
     # 3. a text field (Codex's API-key entry, Gemini's key prompt)
     tail = lines[-12:]
@@ -359,6 +376,26 @@ def _menu(lines: list[str], composer: int | None,
         return None
     options = [Option(m["num"], m["label"], bool(m["cur"])) for _, m in found]
     return found[0][0], last, options, footer
+
+
+BUTTON_FOOTER = re.compile(r"\benter (to )?confirm\b", re.IGNORECASE)
+BUTTON_HINT = re.compile(r"ctrl\+|⇆|\benter\b|\besc\b|fullscreen|select", re.IGNORECASE)
+
+
+def _buttons(lines: list[str]) -> tuple[int, list[Option]] | None:
+    """(line, options) of a row of buttons followed on the same line by an "enter confirm" hint."""
+    for i in range(len(lines) - 1, max(-1, len(lines) - 16), -1):
+        if not BUTTON_FOOTER.search(lines[i]):
+            continue
+        labels = []
+        for item in re.split(r"\s{3,}", lines[i].strip()):
+            if BUTTON_HINT.search(item):
+                break
+            labels.append(item.strip())
+        if 2 <= len(labels) <= 6 and all(0 < len(x) <= 30 for x in labels):
+            # which button is highlighted is a colour the text capture does not keep: none is marked
+            return i, [Option(str(n), x, False) for n, x in enumerate(labels, 1)]
+    return None
 
 
 def _question(lines: list[str], first: int) -> str:

@@ -1,5 +1,9 @@
 """Re-capture the corpus of real agent screens: `python tests/agents/capture.py [--agent A] [--only NAME]`.
 
+Agents: claude, codex, gemini, opencode (scripts/agents) and aider (scripts/agents --with-aider);
+one that is not installed is skipped with a message. `--out DIR` writes a fresh corpus elsewhere
+(with its own index.toml) to compare a new version's screens with the checked-in ones.
+
 Runs the REAL agent binaries from .agents-bin/ (scripts/agents) in tmux (200x50, remain-on-exit,
 like orch's launcher), each scenario on its own private tmux socket, with a scratch HOME, offline
 or against tests/agents/model_server.py (the one stand-in: the real APIs cannot be reached). Each
@@ -268,7 +272,9 @@ def codex_home(provider: bool = True, trusted: bool = False, key_env: bool = Fal
     return setup
 
 
-CODEX_READY = r"\? for shortcuts"
+# the prompt, with the session's model line under it ("fake-model default · /path"): before that
+# line shows, Codex is still starting (tests/agents/corpus/codex/starting-logo.txt)
+CODEX_READY = r" · .*\n.*\? for shortcuts"
 
 
 def codex_hooks(base: Callable[[Path, Path, str], dict[str, str]]) -> Callable[[Path, Path, str], dict[str, str]]:
@@ -375,6 +381,34 @@ def gemini_scenarios() -> list[Scenario]:
     ]
 
 
+# opencode -------------------------------------------------------------------------------------
+def opencode_home(provider: bool = True) -> Callable[[Path, Path, str], dict[str, str]]:
+    def setup(home: Path, work: Path, url: str) -> dict[str, str]:
+        if provider:
+            cfg = {"$schema": "https://opencode.ai/config.json", "autoupdate": False, "model": "fake/fake-model",
+                   "provider": {"fake": {"npm": "@ai-sdk/openai-compatible", "name": "Fake",
+                                         "options": {"baseURL": f"{url}/v1", "apiKey": "sk-fake"},
+                                         "models": {"fake-model": {"name": "Fake model"}}}},
+                   "permission": {"bash": "ask"}}
+            _write(home / ".config" / "opencode" / "opencode.json", json.dumps(cfg))
+        return {"OPENCODE_DISABLE_AUTOUPDATE": "1"}
+    return setup
+
+
+def opencode_scenarios() -> list[Scenario]:
+    argv = lambda home, work, url: [str(BIN / "opencode")]  # noqa: E731
+    return [
+        Scenario("opencode", "fake-model", argv, [
+            Wait(r"Fake model|fake-model", 90), Capture("idle-fresh", "idle"),
+            Keys((PROMPT,), literal=True), Keys(("Enter",)),
+            Wait(r"Permission required", 90), Capture("permission-bash", "waiting_input", "permission"),
+        ], setup=opencode_home(), script=BASH_SCRIPT),
+        Scenario("opencode", "offline-start", argv, [
+            Keys((), pause=4), Capture("starting-blank", "starting", note="offline: blank for ~15 s (models.dev fetch)"),
+        ], setup=opencode_home(provider=False)),
+    ]
+
+
 # aider ----------------------------------------------------------------------------------------
 def aider_argv(*extra: str, model: bool = True) -> Callable[[Path, Path, str], list[str]]:
     def argv(home: Path, work: Path, url: str) -> list[str]:
@@ -414,7 +448,8 @@ def aider_scenarios() -> list[Scenario]:
 
 
 SCENARIOS: dict[str, Callable[[], list[Scenario]]] = {"claude": claude_scenarios, "codex": codex_scenarios,
-                                                      "aider": aider_scenarios, "gemini": gemini_scenarios}
+                                                      "aider": aider_scenarios, "gemini": gemini_scenarios,
+                                                      "opencode": opencode_scenarios}
 
 
 # -- running ------------------------------------------------------------------------------------
@@ -476,7 +511,7 @@ def run_scenario(sc: Scenario, version: str, out_dir: Path, verbose: bool = True
                 res.captures.append({"file": rel, "agent": sc.agent, "version": version, "state": step.state,
                                      "kind": step.kind, "scenario": sc.name, "note": step.note})
                 if verbose:
-                    print(f"  captured {rel} ({step.state}{'/' + step.kind if step.kind else ''})")
+                    print(f"  captured {rel} ({step.state}{'/' + step.kind if step.kind else ''}){_verdict(text, sc.agent, step)}")
     finally:
         tmux.kill()
         kill_tagged(tag)
@@ -484,6 +519,18 @@ def run_scenario(sc: Scenario, version: str, out_dir: Path, verbose: bool = True
             server.stop()
         shutil.rmtree(scratch, ignore_errors=True)
     return res
+
+
+def _verdict(text: str, agent: str, step: Capture) -> str:
+    """What the recogniser makes of a fresh capture: a new version's screen shows up at once."""
+    try:
+        from orch_console.console.runtime import screens
+    except ImportError:  # run outside the project's venv
+        return ""
+    v = screens.classify(text, agent)
+    if (v.state, v.kind) == (step.state, step.kind):
+        return "  recognised"
+    return f"  RECOGNISED AS {v.state}{'/' + v.kind if v.kind else ''} (rule {v.rule or '-'})"
 
 
 def toml_str(s: str) -> str:

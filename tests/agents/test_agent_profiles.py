@@ -43,6 +43,16 @@ def test_approval_profiles_let_inbox_through_without_asking(tmp_path: Path):
     assert '--add-dir "$(dirname /p/.agents/coord.db)"' in cmd  # the database is writable from the sandbox
 
 
+def fake_bin(tmp_path: Path) -> str:
+    """A PATH holding stand-in claude and codex executables (the launch steps only need them found)."""
+    d = tmp_path / "bin"
+    d.mkdir(exist_ok=True)
+    for name in ("claude", "codex"):
+        (d / name).write_text("#!/bin/sh\nexit 0\n")
+        (d / name).chmod(0o755)
+    return f"{d}:/usr/bin:/bin"
+
+
 def test_claude_trust_is_written_for_the_folder_only_and_keeps_the_rest(tmp_path: Path):
     cfg = tmp_path / "home" / ".claude.json"
     cfg.parent.mkdir()
@@ -51,7 +61,7 @@ def test_claude_trust_is_written_for_the_folder_only_and_keeps_the_rest(tmp_path
     cfg.write_text(json.dumps(original))
     folder = tmp_path / "wt"
     folder.mkdir()
-    command, done = agents.prepare("claude \"$(cat /b)\"", folder, {"HOME": str(cfg.parent), "PATH": "/usr/bin"})
+    command, done = agents.prepare("claude \"$(cat /b)\"", folder, {"HOME": str(cfg.parent), "PATH": fake_bin(tmp_path)})
     assert command.startswith("export PATH=") and command.endswith('; claude "$(cat /b)"')
     doc = json.loads(cfg.read_text())
     assert doc["projects"][str(folder.resolve())] == {"hasTrustDialogAccepted": True}
@@ -59,14 +69,15 @@ def test_claude_trust_is_written_for_the_folder_only_and_keeps_the_rest(tmp_path
     assert doc["permissions"] == original["permissions"] and doc["hasCompletedOnboarding"] is True
     assert "trusted" in done[-1]
     # idempotent
-    agents.prepare("claude x", folder, {"HOME": str(cfg.parent)})
+    agents.prepare("claude x", folder, {"HOME": str(cfg.parent), "PATH": fake_bin(tmp_path)})
     assert json.loads(cfg.read_text()) == doc
 
 
 def test_claude_config_dir_is_the_agent_home_when_set(tmp_path: Path):
     folder = tmp_path / "wt"
     folder.mkdir()
-    agents.prepare("claude x", folder, {"CLAUDE_CONFIG_DIR": str(tmp_path / "cc"), "HOME": str(tmp_path / "h")})
+    agents.prepare("claude x", folder, {"CLAUDE_CONFIG_DIR": str(tmp_path / "cc"), "HOME": str(tmp_path / "h"),
+                                        "PATH": fake_bin(tmp_path)})
     assert json.loads((tmp_path / "cc" / ".claude.json").read_text())["projects"][str(folder.resolve())]
     assert not (tmp_path / "h" / ".claude.json").exists()
 
@@ -78,12 +89,12 @@ def test_codex_trust_goes_to_the_repository_root_of_a_worktree(tmp_path: Path):
     home = tmp_path / "codex"
     home.mkdir()
     (home / "config.toml").write_text('model = "o3"\napproval_policy = "on-request"\n')
-    agents.prepare("codex --no-daemon --yolo x", wt, {"CODEX_HOME": str(home)})
+    agents.prepare("codex --no-daemon --yolo x", wt, {"CODEX_HOME": str(home), "PATH": fake_bin(tmp_path)})
     doc = tomllib.loads((home / "config.toml").read_text())
     assert doc["projects"][str(repo.resolve())] == {"trust_level": "trusted"}
     assert doc["model"] == "o3" and doc["approval_policy"] == "on-request"  # nothing else changed
     before = (home / "config.toml").read_text()
-    agents.prepare("codex x", wt, {"CODEX_HOME": str(home)})
+    agents.prepare("codex x", wt, {"CODEX_HOME": str(home), "PATH": fake_bin(tmp_path)})
     assert (home / "config.toml").read_text() == before
 
 
@@ -120,3 +131,28 @@ def test_orch_agents_finds_installed_binaries_and_their_versions(tmp_path: Path)
     row = json.loads(p.stdout)["data"]["profiles"][0]
     assert row["binary"].endswith("/claude") and row["version"].startswith("2.") and row["missing"] == []
     assert sorted(os.listdir(tmp_path)) == []  # --version ran with a scratch HOME
+
+
+def test_a_missing_agent_binary_is_exit_30_and_nothing_is_dispatched(tmp_path: Path):
+    from tests.conftest import git_env
+
+    repo = make_repo(tmp_path / "repo")
+    db = str(tmp_path / ".agents" / "coord.db")
+    (tmp_path / ".agents").mkdir()
+    env = {k: v for k, v in git_env().items() if k != "ORCH_AGENTS_DIR"}
+    env.update({"PATH": str(Path(ORCH).parent) + ":/usr/bin:/bin", "HOME": str(tmp_path / "home")})
+
+    def orch(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([ORCH, "--db", db, "--json", *args], capture_output=True, text=True, timeout=60,
+                              env=env, cwd=tmp_path)
+
+    assert orch("run", "init", "--run", "r", "--goal", "g").returncode == 0
+    assert orch("task", "add", "--run", "r", "--task", "t", "--title", "t").returncode == 0
+    p = orch("dispatch", "--run", "r", "--task", "t", "--execution-mode", "code", "--to", "codex",
+             "--repo-path", str(repo), "--launch")
+    assert p.returncode == 30, p.stdout + p.stderr
+    err = json.loads(p.stdout)["error"]
+    assert err["code"] == "invalid_input" and "codex not found" in err["message"] and "npm install" in err["message"]
+    status = json.loads(orch("status", "--run", "r").stdout)["data"]
+    assert [t["status"] for t in status["tasks"]] == ["ready"]  # nothing dispatched
+    assert not (tmp_path / "home").exists()  # and nothing written into an agent home
