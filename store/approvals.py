@@ -157,6 +157,21 @@ def request(store: Store, *, thread_id: str, tool: str = "", subject: str = "", 
     return public(store.write(tx))  # type: ignore[return-value]
 
 
+def pending_id(store: Store, thread_id: str) -> int:
+    """The attempt's newest pending request (0: none)."""
+    r = store.one("SELECT approval_id FROM approvals WHERE thread_id=? AND status='pending' ORDER BY approval_id"
+                  " DESC LIMIT 1", (thread_id,))
+    return int(r[0]) if r else 0
+
+
+def answerable_in_pane(store: Store, run_id: str, task_id: str) -> bool:
+    """The console's answer box answers a permission request: the task has one waiting and no
+    blocked question (a question comes first)."""
+    return store.scalar("SELECT 1 FROM tasks t WHERE t.run_id=? AND t.task_id=? AND t.status<>'blocked' AND EXISTS"
+                        " (SELECT 1 FROM approvals a WHERE a.run_id=t.run_id AND a.task_id=t.task_id AND"
+                        " a.status='pending')", (run_id, task_id)) is not None
+
+
 def get(store: Store, approval_id: int) -> dict[str, Any] | None:
     return public(row(store.one("SELECT * FROM approvals WHERE approval_id=?", (approval_id,))))
 

@@ -218,28 +218,18 @@ def handle_hook(store: Any, *, thread_id: str, agent: str, source: str, event: s
     ap = approvals.request(store, thread_id=thread_id, source=source, agent=agent, payload=payload,
                            inbox_path=inbox_path, hook_event=event)
     if ap["status"] == "pending":
-        ap = approvals.wait_decision(store, ap["approval_id"], wait_seconds)
-        if ap is None:
-            return _gave_up(store, thread_id)
+        aid = ap["approval_id"]
+        ap = approvals.wait_decision(store, aid, wait_seconds)
+        if ap is None:  # nobody answered in time: the agent asks on its own screen
+            approvals.expire(store, aid, "no answer in time; the agent shows its own menu (orch approve types "
+                                         "the key)")
+            ap = approvals.get(store, aid)
+            if ap is None or ap["status"] != "decided":  # (unless answered in the very last moment)
+                return None
     approvals.mark_delivered(store, ap["approval_id"])
     hook_events.record(store, thread_id=thread_id, event="PermissionDecision", agent=agent, source=source,
                        payload={"decision": ap["decision"], "approval_id": ap["approval_id"]})
     return decision_json(source, ap["decision"], ap["reason"])
-
-
-def _pending_id(store: Any, thread_id: str) -> int:
-    r = store.one("SELECT approval_id FROM approvals WHERE thread_id=? AND status='pending' ORDER BY approval_id"
-                  " DESC LIMIT 1", (thread_id,))
-    return int(r[0]) if r else 0
-
-
-def _gave_up(store: Any, thread_id: str) -> None:
-    from orch_console.store import approvals
-
-    aid = _pending_id(store, thread_id)
-    if aid:
-        approvals.expire(store, aid, "no answer in time; the agent shows its own menu (answer it with orch approve)")
-    return None
 
 
 # -- answering without a hook: keys into the pane ----------------------------------------------
@@ -431,13 +421,12 @@ def fuse_for_attempt(store: Any, memo: dict[str, Any], a: dict[str, Any], *, now
     attempt's latest hook. Attempts whose agent never ran a hook are judged by the screen alone,
     unchanged. memo keeps, per attempt, the last fused state and since when a flip away from
     working was first seen (the debounce)."""
-    from orch_console.store import hook_events
+    from orch_console.store import approvals, hook_events
 
     last = hook_events.latest(store, a["thread_id"])
     if last is None:
         return pane_state, pane_line
-    pending = store.scalar("SELECT count(*) FROM approvals WHERE thread_id=? AND status='pending'",
-                           (a["thread_id"],)) or 0
+    pending = approvals.pending_id(store, a["thread_id"])
     prev_state, prev_since = memo.get(a["thread_id"], ("", 0.0))
     f = fuse(now=now, hook_state=last.state, hook_at=last.at, hook_detail=last.detail, hook_event=last.event,
              screen_state=screen_state_of(pane_state), screen_line=pane_line, screen_changed_at=output_changed_at,

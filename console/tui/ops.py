@@ -129,9 +129,7 @@ def _approve_if_asked(db_path: str, run_id: str, task_id: str, text: str) -> str
         from orch_console.console.runtime import hooks
         from orch_console.store import approvals
 
-        if s.scalar("SELECT status FROM tasks WHERE run_id=? AND task_id=?", (run_id, task_id)) == "blocked" or \
-                not s.scalar("SELECT 1 FROM approvals WHERE run_id=? AND task_id=? AND status='pending'",
-                             (run_id, task_id)):
+        if not approvals.answerable_in_pane(s, run_id, task_id):
             return ""
         decision, reason = approvals.parse_answer(text)
         out = hooks.approve(s, run_id=run_id, task_id=task_id, decision=decision, reason=reason,
