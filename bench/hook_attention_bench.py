@@ -34,6 +34,10 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, max(0, round(p / 100 * (len(xs) - 1))))]
 
 
+def summary(xs: list[float]) -> dict[str, float]:
+    return {"p50": round(pct(xs, 50) * 1000, 1), "p95": round(pct(xs, 95) * 1000, 1), "max": round(max(xs) * 1000, 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=20, help="permission requests (default 20)")
@@ -96,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"request {i}: not flagged within 10 s", file=sys.stderr)
                 for r in store.all("SELECT event_type, summary FROM events ORDER BY event_id"):
                     print("  ", tuple(r), file=sys.stderr)
-                print(store.all("SELECT thread_id, status, runtime, pid, liveness FROM attempts")[0][:], file=sys.stderr)
+                print(tuple(store.all("SELECT thread_id, status, runtime, pid, liveness FROM attempts")[0]),
+                      file=sys.stderr)
                 return 1
             asked = store.one("SELECT created_at FROM approvals WHERE thread_id=? ORDER BY approval_id DESC LIMIT 1",
                               (thread,))
@@ -115,17 +120,15 @@ def main(argv: list[str] | None = None) -> int:
             sleeper.wait()
         shutil.rmtree(tmp, ignore_errors=True)
     res = {"n": a.n,
-           "from_hook_start_ms": {"p50": round(pct(from_hook, 50) * 1000, 1), "p95": round(pct(from_hook, 95) * 1000, 1),
-                                  "max": round(max(from_hook) * 1000, 1)},
-           "from_request_row_ms": {"p50": round(pct(from_row, 50) * 1000, 1), "p95": round(pct(from_row, 95) * 1000, 1),
-                                   "max": round(max(from_row) * 1000, 1)},
+           "from_hook_start_ms": summary(from_hook), "from_request_row_ms": summary(from_row),
            "target_p95_ms": 200}
     if a.json:
         print(json.dumps(res))
     else:
         print(f"hook -> needs attention, {a.n} permission requests through `inbox hook` and the running watcher")
-        print(f"  from the hook process's start: p50 {res['from_hook_start_ms']['p50']} ms, "
-              f"p95 {res['from_hook_start_ms']['p95']} ms, max {res['from_hook_start_ms']['max']} ms (target p95 <= 200)")
+        h = res["from_hook_start_ms"]
+        print(f"  from the hook process's start: p50 {h['p50']} ms, p95 {h['p95']} ms, max {h['max']} ms "
+              "(target p95 <= 200)")
         print(f"  from the request's row:        p50 {res['from_request_row_ms']['p50']} ms, "
               f"p95 {res['from_request_row_ms']['p95']} ms, max {res['from_request_row_ms']['max']} ms")
     return 0

@@ -53,7 +53,8 @@ EXCLUDE_LINE = "/.claude/settings.local.json"
 
 
 # -- which agent ------------------------------------------------------------------------------
-_AGENT_WORD = re.compile(r"(?:^|[;&|(]|\bexec|\benv)\s*(?:[A-Za-z_]\w*=\S*\s+)*((?:[^\s;&|()'\"]*/)?(claude|codex))(?=\s|$)")
+_AGENT_WORD = re.compile(r"(?:^|[;&|(]|\bexec|\benv)\s*(?:[A-Za-z_]\w*=\S*\s+)*"   # VAR=value prefixes
+                         r"((?:[^\s;&|()'\"]*/)?(claude|codex))(?=\s|$)")
 
 
 def agent_of(command: str) -> str:
