@@ -366,3 +366,18 @@ def parse_answer(text: str) -> tuple[str, str]:
 def _split(t: str) -> tuple[str, str, str]:
     m = re.match(r"^([A-Za-z]+)\s*[:\-,]?\s*(.*)$", t, re.S)
     return (m.group(1), "", m.group(2)) if m else (t, "", "")
+
+
+def attention_items(conn: sqlite3.Connection, run_id: str) -> list[dict[str, Any]]:
+    """Pending approvals as items of the attention queue (store/attention.py `queue` on main):
+    kind 'approval', the same keys as its question and waiting_input items, plus the request's
+    approval_id, tool, subject and options. The queue lists these in place of a waiting_input flag
+    of the same task (that flag is the same request, seen by the watcher)."""
+    out = []
+    for a in pending_approvals(conn, run_id):
+        out.append({"task_id": a["task_id"], "title": a["title"], "kind": "approval",
+                    "text": f"permission: {a['tool']} {a['subject']}".splitlines()[0][:200], "agent": a["agent"],
+                    "attempt_no": a["attempt_no"], "thread_id": a["thread_id"], "since": a["created_at"],
+                    "message_id": None, "question": None, "approval_id": a["approval_id"], "tool": a["tool"],
+                    "subject": a["subject"], "options": a["options"]})
+    return out

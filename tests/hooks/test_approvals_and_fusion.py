@@ -160,6 +160,10 @@ def test_pending_approvals_for_the_attention_queue(store, attempt):
     assert (it["task_id"], it["title"], it["tool"], it["subject"], it["kind"]) == ("t2", "task t2", "Edit", "/w/a.py",
                                                                                     "approval")
     assert it["options"] and it["waited_seconds"] >= 0
+    with store.snapshot() as conn:
+        (q,) = approvals.attention_items(conn, "r1")
+    assert (q["kind"], q["task_id"], q["approval_id"], q["text"]) == ("approval", "t2", it["approval_id"],
+                                                                      "permission: Edit /w/a.py")
 
 
 def test_hook_events_record_and_latest(store, attempt):
