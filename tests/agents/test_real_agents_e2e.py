@@ -112,6 +112,9 @@ def test_real_claude_code_in_tmux_follows_the_brief_through_inbox(orch_env):
         v = wait_for(lambda: (lambda s: s if s.state == "idle" else None)(screens.classify(screen(), "claude")),
                      60, "claude idle at its prompt", screen)
         assert v.agent == "claude" and v.version
+        # the same verdict from the command scripts use, on the attempt's live pane
+        live = cli.ok("orch", "screen", "classify", "--run", "r1", "--task", "t1")
+        assert (live["state"], live["agent"], live["attempt_no"]) == ("idle", "claude", 1)
 
 
 @pytest.mark.slow
