@@ -22,6 +22,8 @@ def h_screen_classify(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from orch_console.store.validate import check_id
 
     agent = check_id(args.agent, "--agent") if args.agent else ""
+    if args.run or args.task:
+        return _classify_attempt(args, ctx, agent)
     if args.file and args.file != "-":
         try:
             with open(args.file, "rb") as fh:
@@ -45,6 +47,38 @@ def h_screen_classify(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
             "known_agent": verdict.agent in screens.AGENTS}
     if ctx.json:
         return data
+    _print_verdict(verdict)
+    raise SystemExit(0)
+
+
+def _classify_attempt(args: argparse.Namespace, ctx: Context, agent: str) -> dict[str, Any]:
+    """The live screen of a launched attempt (tmux pane, or the tail of a process worker's log)."""
+    from orch_console.console.runtime import agents, launcher, screens
+    from orch_console.store import runtime as rt
+    from orch_console.store.errors import InvalidInput, InvalidState, NotFound
+    from orch_console.store.validate import check_id
+
+    if not (args.run and args.task) or args.file:
+        raise InvalidInput("--run and --task go together, and not with --file")
+    att = rt.get_attempt(ctx.store, check_id(args.run, "--run"), check_id(args.task, "--task"))
+    if att is None:
+        raise NotFound(f"task {args.task} in run {args.run} has no attempt")
+    if not att["runtime"]:
+        raise InvalidState(f"attempt {att['attempt_no']} of {args.task} was not launched; there is no screen to read")
+    if not agent:
+        prof = launcher.load_profiles(ctx.store.path).get(att["profile"] or "")
+        agent = agents.agent_of(prof.command) if prof else ""
+    verdict = screens.classify(launcher.capture(ctx.store.path, att), agent)
+    data = {"source": f"{att['runtime']} {att['runtime_ref'] or att['pid'] or ''}".strip(),
+            "run_id": att["run_id"], "task_id": att["task_id"], "attempt_no": att["attempt_no"],
+            "agent_requested": agent, **verdict.to_dict(), "known_agent": verdict.agent in screens.AGENTS}
+    if ctx.json:
+        return data
+    _print_verdict(verdict)
+    raise SystemExit(0)
+
+
+def _print_verdict(verdict: Any) -> None:
     kind = f"/{verdict.kind}" if verdict.kind else ""
     who = f"{verdict.agent or 'generic'}{' ' + verdict.version if verdict.version else ''}"
     out = [f"{verdict.state}{kind}  ({who}; rule {verdict.rule or '-'})"]
@@ -55,7 +89,6 @@ def h_screen_classify(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     for o in verdict.options:
         out.append(f"  {'>' if o.selected else ' '} {o.key}. {o.label}")
     sys.stdout.write("\n".join(out) + "\n")
-    raise SystemExit(0)
 
 
 def h_agents(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
@@ -98,3 +131,5 @@ def add_agent_commands(sub: argparse._SubParsersAction) -> None:
                    help="claude, codex, gemini, opencode or aider (per-agent rules); any other name or none: detected from the screen, "
                         "else the generic rules")
     c.add_argument("--file", metavar="F", help="read the screen from F (default: stdin)")
+    c.add_argument("--run", help="with --task: read the live screen of the task's latest launched attempt")
+    c.add_argument("--task", help="with --run (the agent comes from the attempt's profile unless --agent is given)")

@@ -10,7 +10,7 @@ variants ask, except for the worker's own `inbox` commands, which never wait for
 Launch steps (`prepare`), done by the launcher before the agent starts, never guessed by the
 watcher: the agent's trust dialog is pre-accepted for the attempt's worktree through the agent's
 own settings file, in the agent home the profile names (`CLAUDE_CONFIG_DIR` / `HOME` for Claude
-Code, `CODEX_HOME` / `HOME` for Codex), else the user's. Only that folder is trusted; no
+Code, `CODEX_HOME` / `HOME` for Codex, `HOME` for Gemini CLI's trustedFolders.json), else the user's. Only that folder is trusted; no
 permission, sandbox or approval setting is changed.
 
 `doctor()` is `orch agents`: each profile, its binary, the version, and what is missing.
@@ -119,6 +119,9 @@ def prepare(command: str, cwd: Path, env: dict[str, str]) -> tuple[str, list[str
         done.append(trust_claude(claude_config_file(env), cwd))
     elif agent == "codex":
         done.append(trust_codex(codex_home(env) / "config.toml", repo_root(cwd)))
+    elif agent == "gemini":
+        done.append(trust_gemini(Path(env.get("HOME") or os.path.expanduser("~")) / ".gemini" / "trustedFolders.json",
+                                 cwd))
     # tmux (3.2+) gives a new pane the server's PATH, not the one passed with -e: set it in the
     # command, so the agent's own shell finds `inbox` (and the agent's binary) as the brief says
     if env.get("PATH"):
@@ -201,6 +204,24 @@ def trust_codex(config: Path, folder: Path) -> str:
     section = f'\n[projects.{json.dumps(key)}]\ntrust_level = "trusted"\n'
     _atomic_write(config, text.rstrip("\n") + ("\n" if text.strip() else "") + section)
     return f"codex: trusted {key} in {config}"
+
+
+def trust_gemini(config: Path, folder: Path) -> str:
+    """{"<folder>": "TRUST_FOLDER"} in Gemini CLI's trustedFolders.json (its "Trust folder" answer)."""
+    doc: dict[str, Any] = {}
+    if config.exists():
+        try:
+            doc = json.loads(config.read_text() or "{}")
+        except (OSError, ValueError):
+            return f"gemini: {config} is not readable JSON; trust dialog not pre-accepted"
+    key = str(folder.resolve())
+    if doc.get(key) == "TRUST_FOLDER":
+        return f"gemini: {key} already trusted in {config}"
+    if key in doc:
+        return f"gemini: {config} has its own entry for {key} ({doc[key]}); left as it is"
+    doc[key] = "TRUST_FOLDER"
+    _atomic_write(config, json.dumps(doc, indent=2))
+    return f"gemini: trusted {key} in {config}"
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -176,7 +176,7 @@ GEMINI = AgentScreen(
     "gemini",
     signature=re.compile(r"Gemini CLI v\d|Type your message or @path/to/file|Trusting a folder allows Gemini CLI"),
     version=re.compile(r"Gemini CLI v(\d+\.\d+\.\d+)"),
-    composer=re.compile(r"^\s*>\s"),
+    composer=re.compile(r"^\s*[>*!]\s"),  # ">" normal, "*" in YOLO mode, "!" in shell mode
     composer_footer=re.compile(r"workspace \(|no sandbox|/model|\bsandbox\b"),
     echo=re.compile(r"^\s*>\s+\S"),
     # "⠴ Thinking... (esc to cancel, 1s)"

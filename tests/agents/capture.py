@@ -378,6 +378,11 @@ def gemini_scenarios() -> list[Scenario]:
         ], setup=gemini_home(trusted=True, auth=True), script=[
             {"match": "bad request", "steps": [{"error": 400, "message": "scripted bad request"}]},
             {"match": "*", "steps": [{"bash": "echo hello > proof.txt"}, {"text": "Wrote hello into proof.txt."}]}]),
+        Scenario("gemini", "fake-model-yolo", lambda home, work, url: [str(BIN / "gemini"), "--yolo"], [
+            Wait(GEMINI_READY, 60), Capture("idle-yolo", "idle", note="YOLO mode: the prompt glyph is *"),
+            Keys((PROMPT,), literal=True), Keys(("Enter",)),
+            Wait(r"Wrote hello", 60), Wait(GEMINI_READY, 20), Capture("idle-yolo-after-turn", "idle"),
+        ], setup=gemini_home(trusted=True, auth=True), script=BASH_SCRIPT),
     ]
 
 

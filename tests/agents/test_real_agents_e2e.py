@@ -112,6 +112,9 @@ def test_real_claude_code_in_tmux_follows_the_brief_through_inbox(orch_env):
         v = wait_for(lambda: (lambda s: s if s.state == "idle" else None)(screens.classify(screen(), "claude")),
                      60, "claude idle at its prompt", screen)
         assert v.agent == "claude" and v.version
+        # the same verdict from the command scripts use, on the attempt's live pane
+        live = cli.ok("orch", "screen", "classify", "--run", "r1", "--task", "t1")
+        assert (live["state"], live["agent"], live["attempt_no"]) == ("idle", "claude", 1)
 
 
 @pytest.mark.slow
@@ -250,4 +253,69 @@ def test_real_codex_approval_is_recognised_and_answered_and_inbox_never_asks(orc
         with Store(cli.db) as store:
             launcher.send_keys(store, run_id="r1", task_id="t1", text="y", enter=False)
         wait_for(lambda: thread_status(cli, att["thread_id"]) == "done", 120, "done after the approval", screen)
+        assert (Path(att["worktree_path"]) / "proof.txt").read_text() == "hello\n"
+
+
+@pytest.mark.slow
+@pytest.mark.tmux
+def test_real_gemini_cli_in_tmux_follows_the_brief_through_inbox(orch_env):
+    need("gemini")
+    cli, tmp = orch_env
+    repo = make_repo(tmp / "repo")
+    home = tmp / "gemini-home"
+    (home / ".gemini").mkdir(parents=True)
+    # the agent home a user sets up once: the auth type. Folder trust is orch's launch step.
+    (home / ".gemini" / "settings.json").write_text(json.dumps({"security": {"auth": {"selectedType": "gemini-api-key"}},
+                                                                "general": {"disableAutoUpdate": True}}))
+    with ModelServer(WORKER) as srv:
+        (tmp / ".agents" / "orch.toml").write_text(
+            "[agents.gemini]\n"
+            f'env = {{ HOME = "{home}", GOOGLE_GEMINI_BASE_URL = "{srv.url}", GEMINI_API_KEY = "fake-key" }}\n')
+        cli.ok("orch", "run", "init", "--run", "r1", "--goal", "prove real agents work")
+        cli.ok("orch", "task", "add", "--run", "r1", "--task", "t1", "--title", "write proof.txt")
+        out = cli.ok("orch", "dispatch", "--run", "r1", "--task", "t1", "--execution-mode", "code", "--to", "gemini",
+                     "--repo-path", str(repo), "--launch")
+        att = out["attempt"]
+        trusted = json.loads((home / ".gemini" / "trustedFolders.json").read_text())
+        assert trusted[str(Path(att["worktree_path"]).resolve())] == "TRUST_FOLDER"
+
+        def screen() -> str:
+            return launcher.capture(cli.db, att)
+
+        wait_for(lambda: thread_status(cli, att["thread_id"]) == "done", 180, "the worker's inbox done", screen)
+        worktree = Path(att["worktree_path"])
+        assert (worktree / "proof.txt").read_text() == "hello\n"
+        v = wait_for(lambda: (lambda s: s if s.state == "idle" else None)(screens.classify(screen(), "gemini")),
+                     60, "gemini idle at its prompt", screen)
+        assert v.agent == "gemini"
+
+
+@pytest.mark.slow
+@pytest.mark.tmux
+def test_real_opencode_in_tmux_follows_the_brief_through_inbox(orch_env):
+    need("opencode")
+    cli, tmp = orch_env
+    repo = make_repo(tmp / "repo")
+    home = tmp / "opencode-home"
+    with ModelServer(WORKER) as srv:
+        # the agent home a user sets up once: a provider (here the stand-in, over Chat Completions)
+        cfg = home / ".config" / "opencode" / "opencode.json"
+        cfg.parent.mkdir(parents=True)
+        cfg.write_text(json.dumps({"$schema": "https://opencode.ai/config.json", "autoupdate": False,
+                                   "model": "fake/fake-model",
+                                   "provider": {"fake": {"npm": "@ai-sdk/openai-compatible", "name": "Fake",
+                                                         "options": {"baseURL": f"{srv.url}/v1", "apiKey": "sk-fake"},
+                                                         "models": {"fake-model": {"name": "Fake model"}}}}}))
+        (tmp / ".agents" / "orch.toml").write_text(
+            f'[agents.opencode]\nenv = {{ HOME = "{home}", OPENCODE_DISABLE_AUTOUPDATE = "1" }}\n')
+        cli.ok("orch", "run", "init", "--run", "r1", "--goal", "prove real agents work")
+        cli.ok("orch", "task", "add", "--run", "r1", "--task", "t1", "--title", "write proof.txt")
+        out = cli.ok("orch", "dispatch", "--run", "r1", "--task", "t1", "--execution-mode", "code", "--to", "opencode",
+                     "--repo-path", str(repo), "--launch")
+        att = out["attempt"]
+
+        def screen() -> str:
+            return launcher.capture(cli.db, att)
+
+        wait_for(lambda: thread_status(cli, att["thread_id"]) == "done", 180, "the worker's inbox done", screen)
         assert (Path(att["worktree_path"]) / "proof.txt").read_text() == "hello\n"

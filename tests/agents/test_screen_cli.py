@@ -73,3 +73,12 @@ def test_the_cli_does_not_import_textual_or_the_recogniser_for_other_commands():
             "print('orch_console.console.runtime.screens' in sys.modules)")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert p.stdout.strip() == "False", p.stdout + p.stderr
+
+
+def test_classify_an_attempt_that_was_never_launched_is_a_clear_error(cli):
+    cli.ok("orch", "run", "init", "--run", "r", "--goal", "g")
+    cli.ok("orch", "task", "add", "--run", "r", "--task", "t", "--title", "t")
+    cli.err("orch", "screen", "classify", "--run", "r", "--task", "t", code="not_found", exit_code=40)
+    cli.ok("orch", "dispatch", "--run", "r", "--task", "t", "--execution-mode", "analysis", "--to", "w1")
+    cli.err("orch", "screen", "classify", "--run", "r", "--task", "t", code="invalid_state", exit_code=30)
+    cli.err("orch", "screen", "classify", "--run", "r", code="invalid_input", exit_code=30)
