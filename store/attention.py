@@ -69,7 +69,13 @@ def queue(store: Store, *, run_id: str, now: float | None = None) -> dict[str, A
                           "text": _first_line(question["summary"]) or _first_line(question["body"]),
                           "agent": q["asked_by"], "attempt_no": q["attempt_no"], "thread_id": q["thread_id"],
                           "since": q["asked_at"], "message_id": question["message_id"], "question": question})
-        seen = {(i["task_id"], i["kind"]) for i in items}
+        # A permission request waiting on the leader (an agent's hook, issue 12) is listed in place
+        # of its task's waiting_input flag: the watcher saw the same request on the screen.
+        from .approvals import attention_items
+
+        requests = attention_items(conn, run_id)
+        items += requests
+        seen = {(i["task_id"], i["kind"]) for i in items} | {(r["task_id"], "waiting_input") for r in requests}
         for f in flagged:
             kind = "waiting_input" if f["kind"] == "waiting_input" else "escalation"
             if (f["task_id"], kind) in seen:

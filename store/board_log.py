@@ -80,7 +80,7 @@ def output_tail(a: AttemptInfo, tail_bytes: int = 64 * 1024) -> tuple[list[str],
 
 # What the worker said (the preview's "latest"), and what a leader's key answers for each thing asked.
 _SAID = (MessageKind.PROGRESS, MessageKind.QUESTION, MessageKind.RESULT)
-ANSWER_KEYS = {"question": "a", "waiting_input": "k", "escalation": "r"}
+ANSWER_KEYS = {"question": "a", "waiting_input": "k", "escalation": "r", "approval": "a"}
 
 
 def preview(store: Store, run_id: str, task_id: str, *, tail_lines: int = 8) -> Preview:

@@ -381,9 +381,10 @@ def watched_runs(store: Store, run_id: str | None = None) -> dict[str, dict[str,
 
 
 def inputs_sent(store: Store, thread_id: str) -> int:
-    """How often the leader typed into this worker's terminal (one prompt flag per answer)."""
-    return int(store.scalar("SELECT count(*) FROM events WHERE thread_id=? AND event_type='attempt_input_sent'",
-                            (thread_id,)))
+    """How often the leader answered this worker's screen: typed into its terminal or decided a
+    permission request (one prompt flag per answer)."""
+    return int(store.scalar("SELECT count(*) FROM events WHERE thread_id=? AND event_type IN"
+                            " ('attempt_input_sent', 'approval_decided')", (thread_id,)))
 
 
 def ended_launched_attempts(store: Store, *, since: str, run_id: str | None = None) -> list[dict[str, Any]]:

@@ -292,6 +292,62 @@ CREATE TABLE attempt_tokens (
 CREATE INDEX attempt_tokens_thread ON attempt_tokens(thread_id)
 """
 
+# Hooks and approvals (issue 12 items 5 and 6): what an agent's own hooks said per attempt, and
+# each permission request waiting on the leader, with the run's "always allow" rules.
+V_HOOKS_APPROVALS = """
+CREATE TABLE hook_events (
+    hook_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    thread_id TEXT NOT NULL,
+    run_id TEXT NOT NULL DEFAULT '',
+    task_id TEXT NOT NULL DEFAULT '',
+    attempt_no INTEGER,
+    agent TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT '',
+    event TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT '',
+    tool TEXT NOT NULL DEFAULT '',
+    detail TEXT NOT NULL DEFAULT '',
+    payload_json TEXT NOT NULL DEFAULT '',
+    at REAL NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX hook_events_thread ON hook_events(thread_id, hook_id);
+CREATE TABLE approvals (
+    approval_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    attempt_no INTEGER,
+    thread_id TEXT NOT NULL,
+    agent TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT '',
+    tool TEXT NOT NULL DEFAULT '',
+    subject TEXT NOT NULL DEFAULT '',
+    options_json TEXT NOT NULL DEFAULT '[]',
+    payload_json TEXT NOT NULL DEFAULT '',
+    via TEXT NOT NULL DEFAULT 'hook' CHECK (via IN ('hook', 'screen')),
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'decided', 'expired', 'cancelled')),
+    decision TEXT NOT NULL DEFAULT '' CHECK (decision IN ('', 'allow', 'always', 'deny')),
+    reason TEXT NOT NULL DEFAULT '',
+    decided_by TEXT NOT NULL DEFAULT '',
+    rule_id INTEGER,
+    delivered_at TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    decided_at TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX approvals_run_status ON approvals(run_id, status);
+CREATE INDEX approvals_thread ON approvals(thread_id, status);
+CREATE TABLE approval_rules (
+    rule_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    pattern TEXT NOT NULL DEFAULT '',
+    created_by TEXT NOT NULL DEFAULT '',
+    from_approval INTEGER,
+    created_at TEXT NOT NULL,
+    UNIQUE (run_id, tool, pattern)
+)
+"""
+
 MIGRATIONS: list[tuple[str, str | Callable[[Any], None]]] = [
     ("m001_initial", V1),
     ("m002_runtime", V2_RUNTIME),
@@ -301,6 +357,7 @@ MIGRATIONS: list[tuple[str, str | Callable[[Any], None]]] = [
     ("m007_profile_holds", PROFILE_HOLDS),
     ("m008_land", LAND_DDL),  # issue 14: land targets and per-attempt land state (land_schema.py)
     ("m009_worker_tokens", V8_WORKER_TOKENS),
+    ("m010_hooks_approvals", V_HOOKS_APPROVALS),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -25,11 +25,12 @@ from textual.widgets import DataTable, Input, Static
 from .text import age, cell, plain
 
 KIND_LABEL = {"question": "question", "waiting_input": "input?", "escalation": "escalated",
-              "permission": "permission"}
+              "permission": "permission", "approval": "permission"}
 ANSWER_LABEL = {
     "question": "Answer {task} (plain text, or a JSON object as a structured payload). Enter sends.",
     "waiting_input": "Type into {task}'s terminal: Enter sends the line (the worker waits at a prompt).",
     "permission": "Answer {task}'s permission request. Enter sends.",
+    "approval": "Answer {task}'s permission request: allow, always (for this run) or deny: reason. Enter sends.",
     "escalation": "{task} was escalated: retry it (r) or reassign it (R); nothing to type here.",
 }
 
@@ -136,6 +137,10 @@ class BlockedPane(Vertical):
             if m.get("payload") not in (None, "", {}):
                 body.append("\n\npayload: ")
                 body.append(plain(str(m.get("payload"))))
+        elif b["kind"] == "approval":
+            body.append(plain(f"{b.get('tool', '')} wants to run:\n{b.get('subject', '')}\n\noptions: "
+                              + ", ".join(str(o.get("label", o)) if isinstance(o, dict) else str(o)
+                                          for o in b.get("options") or [])))
         else:
             body.append(plain(b.get("reason") or b.get("text") or ""))
         q.update(body)

@@ -146,6 +146,27 @@ def _gate(args: argparse.Namespace, ctx: Context) -> None:
         args.agent = ident["agent"]  # the token says who: --agent may be left out
 
 
+def h_hook(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    """An agent's hook (Claude Code, Codex): its JSON on stdin, recorded for the attempt. Never
+    blocks the agent (every failure is a line on stderr and exit 0) except for PermissionRequest,
+    which waits for the leader's answer and prints the agent's decision JSON on stdout."""
+    import sys
+
+    from orch_console.console.runtime import hooks
+
+    raw = ""
+    try:
+        if not sys.stdin.isatty():
+            raw = sys.stdin.read(4 * 1024 * 1024)
+        out = hooks.handle_hook(ctx.store, thread_id=args.thread, agent=getattr(args, "agent", None) or "",
+                                source=args.source, event=args.event, raw=raw, wait_seconds=args.wait_seconds,
+                                inbox_path=sys.argv[0])
+    except Exception as exc:  # a hook must never stop the agent: report, print no decision
+        sys.stderr.write(f"inbox hook: {type(exc).__name__}: {getattr(exc, 'message', exc)}\n")
+        return {"recorded": False, "error": str(getattr(exc, "message", exc))}
+    return {"recorded": True, "output": out}
+
+
 def build() -> Parser:
     p = Parser(prog="inbox", description="inbox: the worker side of Orch Console. Claim a thread, report "
                "progress, ask blocked questions, wait for answers, and finish, all through one SQLite file.",
@@ -230,6 +251,15 @@ def build() -> Parser:
     c.add_argument("--status", metavar="S1,S2", help="only threads in these statuses")
     c.add_argument("--after-event", type=int, help="event cursor (default: now)")
     c.add_argument("--timeout-seconds", type=float, default=0, help="0 waits forever; a timeout exits 10")
+
+    c = command(sub, "hook", h_hook, "record an agent hook (its JSON on stdin); PermissionRequest waits for the "
+                "leader's answer and prints the agent's decision JSON", agent=True)
+    c.add_argument("--thread", required=True)
+    c.add_argument("--event", default="", help="hook event name (default: hook_event_name from stdin)")
+    c.add_argument("--source", default="", choices=["", "claude", "codex"], help="which agent runs the hook")
+    c.add_argument("--wait-seconds", type=float, default=540.0,
+                   help="PermissionRequest: how long to wait for the leader (then the agent asks on its screen)")
+    c.add_argument("--mark", default="", help=argparse.SUPPRESS)
 
     c = command(sub, "wait-reply", h_wait_reply, "block until an answer, control or result arrives on a thread",
                 agent=True)

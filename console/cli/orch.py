@@ -11,7 +11,9 @@ from orch_console.store.errors import InvalidInput
 from .common import (EXIT_HELP, Context, Parser, add_body, add_globals, body_of, command, csv_list, group, main_for,
                      top_commands)
 from .land_cmds import add_land_commands
+from .approval_cmds import add_approval_commands
 from .runtime_cmds import add_launch_flags, add_runtime_commands
+from .agent_cmds import add_agent_commands
 
 WAIT_TYPES = "task_blocked,task_verifying,task_done,task_failed"
 
@@ -440,6 +442,8 @@ def build() -> Parser:
     c.add_argument("--out", metavar="FILE", help="write to FILE instead of printing")
     add_runtime_commands(sub)
     add_land_commands(sub)
+    add_approval_commands(sub)
+    add_agent_commands(sub)
     return p
 
 

@@ -51,7 +51,17 @@ def _message(d: dict[str, Any], args: Any = None) -> None:
         line(f"next event: {d['next_event_id']}")
 
 
+def _hook(d: dict[str, Any], args: Any = None) -> None:
+    """Exactly what the agent reads: the decision JSON of a PermissionRequest, else nothing."""
+    import sys
+
+    if d.get("output") is not None:
+        sys.stdout.write(json.dumps(d["output"]) + "\n")
+        sys.stdout.flush()
+
+
 RENDERERS = {
+    "hook": _hook,
     "init": lambda d, a=None: line(f"database ready: {d['db']} (schema {d['schema_version']}, {d['journal_mode']})"),
     "send": lambda d, a=None: _thread_line(d, "sent on" if not d["created"] else "created"),
     "fetch": _threads,

@@ -174,7 +174,23 @@ def _report(d: dict[str, Any], args: Any = None) -> None:
         sys.stdout.write(d["report"])
 
 
+def _approve(d: dict[str, Any], args: Any = None) -> None:
+    a = d["approval"]
+    line(f"{a['decision']} {a['task_id']} #{a['approval_id']} {a['tool']}: {a['subject'][:100]} "
+         f"(delivered by {d.get('delivered', 'hook')})" + (f"; rule: always allow {d['rule']['tool']} "
+                                                          f"{d['rule']['pattern']}".rstrip() if d.get("rule") else ""))
+
+
+def _approvals(d: dict[str, Any], args: Any = None) -> None:
+    for a in d["approvals"]:
+        line(f"#{a['approval_id']} {a['task_id']} {a.get('status', 'pending')} {a['tool']}: {a['subject'][:100]}")
+    for r in d["rules"]:
+        line(f"rule #{r['rule_id']}: always allow {r['tool']} {r['pattern']}".rstrip())
+    line(f"{len(d['approvals'])} approval(s), {len(d['rules'])} rule(s)")
+
+
 RENDERERS = {
+    "approve": _approve, "approvals": _approvals,
     "run": _run, "run-list": _run_list, "task": _task, "ready": _tasks, "dispatch": _dispatch,
     "dep": lambda d, a=None: line(f"{d['dependency']['task_id']} depends on {d['dependency']['depends_on']}"
                                   f"{'' if d['created'] else ' (already)'}; {d['task']['task_id']} is {d['task']['status']}"),

@@ -41,8 +41,11 @@ def check_launch_flags(args: argparse.Namespace, ctx: Context) -> None:
 
     task = get_task(ctx.store.conn, check_id(args.run, "--run"), check_id(args.task, "--task"))
     cfg = rt.run_settings_config(ctx.store, args.run)
-    launcher.resolve_profile(launcher.load_profiles(ctx.store.path), args.profile, cfg.get("profile"),
-                             args.to or task["default_to"])
+    prof = launcher.resolve_profile(launcher.load_profiles(ctx.store.path), args.profile, cfg.get("profile"),
+                                    args.to or task["default_to"])
+    from orch_console.console.runtime.agents import require_binary
+
+    require_binary(prof.command, prof.env)  # a real agent that is not installed: exit 30, nothing dispatched
 
 
 def launch_after_dispatch(args: argparse.Namespace, ctx: Context, out: dict[str, Any]) -> dict[str, Any]:
@@ -57,7 +60,8 @@ def launch_after_dispatch(args: argparse.Namespace, ctx: Context, out: dict[str,
         out["launch"] = launched
         return out
     out["attempt"] = launched["attempt"]
-    out["launch"] = {k: launched[k] for k in ("profile", "runtime", "command", "cwd", "attach")}
+    out["launch"] = {k: launched[k] for k in ("profile", "runtime", "command", "cwd", "attach", "prepared", "hooks")
+                     if k in launched}
     return out
 
 

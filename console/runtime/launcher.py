@@ -80,7 +80,9 @@ def load_profiles(db_path: str) -> dict[str, Profile]:
     """Built-in profiles, overridden and extended by the TOML file when it exists."""
     import tomllib  # only when profiles are read: the console imports this module for capture()
 
-    out = dict(BUILTIN)
+    from .agents import builtin_profiles
+
+    out = {**BUILTIN, **builtin_profiles()}  # real agents: claude, codex, gemini, aider, opencode (+ variants)
     path = profiles_file(db_path)
     if not path.exists():
         return out
@@ -435,6 +437,13 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
     if isinstance(worker_env, dict):
         env.update({str(k): str(v) for k, v in worker_env.items()})
     env.update(prof.env)
+    from .agents import prepare
+
+    command, prepared = prepare(command, cwd, env)  # real agents: PATH, trust pre-accepted in their own settings
+    from orch_console.console.runtime import hooks  # Claude Code / Codex hooks for this attempt (issue 12)
+
+    command, hook_notes = hooks.prepare(command, cwd=cwd, db=db, thread_id=att["thread_id"],
+                                        agent=att["assigned_to"], inbox=bin_path("inbox"), env=env)
     from orch_console.store import tokens
 
     token, token_hash = tokens.new_token()
@@ -459,7 +468,8 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
         raise InvalidState(f"could not launch {prof.name} for {task_id}: {msg}") from None
     a = rt.record_launched(store, thread_id=att["thread_id"], pid=pid, command=command)
     return {"attempt": public_attempt(a), "profile": prof.name, "runtime": mode, "command": command,
-            "cwd": str(cwd), "attach": attach_argv(store.path, a) if mode == "tmux" else None}
+            "cwd": str(cwd), "attach": attach_argv(store.path, a) if mode == "tmux" else None, "prepared": prepared,
+            "hooks": hook_notes}
 
 
 def launch_or_queue(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = None,

@@ -88,7 +88,7 @@ class Watcher:
             runs = self._runs()
             self._reconcile(res)
             self._expire_leases()
-            if force_liveness or now >= self._next_liveness:
+            if force_liveness or now >= self._next_liveness or self.__dict__.pop("_hook_wake", False):
                 self._liveness(runs, res)
                 interval = min((s.liveness_interval_seconds for s in runs.values()), default=2.0)
                 self._next_liveness = time.time() + interval
@@ -135,6 +135,8 @@ class Watcher:
             for e in events:
                 if e["run_id"] and (self.run_id is None or e["run_id"] == self.run_id):
                     touched.add(e["run_id"])
+                    if e["event_type"] in ("attempt_hook", "approval_requested"):
+                        self._hook_wake = True  # an agent's hook spoke: judge its attempt now
                     if e["event_type"] in THREAD_END_EVENTS and e["thread_id"]:
                         ended.append(e["thread_id"])
             res.events += len(events)
@@ -267,6 +269,11 @@ class Watcher:
                 # leader just typed, or a prompt that flashes by, raise no alarm.
                 if pane_state == "waiting_input":
                     pane_state, pane_line = "active", ""
+        from orch_console.console.runtime import hooks as agent_hooks  # fused with the agent's own hooks
+
+        pane_state, pane_line = agent_hooks.fuse_for_attempt(
+            self.store, self.__dict__.setdefault("_hook_memo", {}), a, now=now, pane_state=pane_state,
+            pane_line=pane_line, output_changed_at=memo.output_changed_at)
         return Facts(
             now=now, started_at=ts("started_at"), thread_status=a["thread_status"],
             launched=bool(a["runtime"]), process_alive=alive, dead_since=memo.dead_since,

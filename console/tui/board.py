@@ -562,7 +562,8 @@ class BoardScreen(Screen[None]):
             key = ANSWER_KEYS.get(kind, "")
             first = next((ln.strip() for ln in clean(summary).splitlines() if ln.strip()), "")
             who = f"{task} ({agent})" if agent else task
-            verb = {"question": "asks", "waiting_input": "waits for input", "escalation": "is escalated to you"}[kind]
+            verb = {"question": "asks", "waiting_input": "waits for input", "escalation": "is escalated to you",
+                    "approval": "asks permission"}.get(kind, "needs you")
             self.notify(f"{one_line(first, 160)}\npress {key} on it to answer" if key else one_line(first, 160),
                         title=f"{one_line(who, 60)} {verb}", severity="warning", timeout=20, markup=False)
             if self.notifier is not None and self.run_id:

@@ -108,6 +108,9 @@ def launched_line(launched: dict[str, Any]) -> str:
 def answer(db_path: str, run_id: str, task_id: str, text: str) -> str:
     """Plain text becomes the answer's body (its first line the summary); a JSON object or array
     is sent as the structured payload."""
+    approved = _approve_if_asked(db_path, run_id, task_id, text)
+    if approved:
+        return approved
     stripped = text.strip()
     payload = None
     if stripped[:1] in "{[":
@@ -122,6 +125,23 @@ def answer(db_path: str, run_id: str, task_id: str, text: str) -> str:
     else:
         _with_store(db_path, lambda s: store_dispatch.answer(s, run_id=run_id, task_id=task_id, body=text))
     return f"{task_id}: answer sent; the worker resumes"
+
+
+def _approve_if_asked(db_path: str, run_id: str, task_id: str, text: str) -> str:
+    """A task with a permission request waiting (and no question) is answered allow / always /
+    deny: reason, through the same function as `orch approve`."""
+    def go(s: Store) -> str:
+        from orch_console.console.runtime import hooks
+        from orch_console.store import approvals
+
+        if not approvals.answerable_in_pane(s, run_id, task_id):
+            return ""
+        decision, reason = approvals.parse_answer(text)
+        out = hooks.approve(s, run_id=run_id, task_id=task_id, decision=decision, reason=reason,
+                            by=store_dispatch.leader_name())
+        return f"{task_id}: {decision} sent to the agent ({out['delivered']})"
+
+    return _with_store(db_path, go)
 
 
 def retry(db_path: str, run_id: str, task_id: str, *, to: str | None, body: str | None) -> str:

@@ -425,7 +425,7 @@ def test_every_command_honours_an_explicit_db(tmp_path: Path) -> None:
         p = subprocess.run([exe, "--db", str(db), "--json", *argv], capture_output=True, text=True, timeout=60,
                            env=env, cwd=work)
         assert p.returncode == code, (argv, p.stdout, p.stderr)
-        grouped = words[0] in ("run", "task", "dep", "verify", "import")
+        grouped = words[0] in ("run", "task", "dep", "verify", "import", "screen")
         ran.add(("orch " if exe == ORCH else "inbox ") + " ".join(words[:2] if grouped else words[:1]))
         return json.loads(p.stdout)["data"] if code == 0 else {}
 
@@ -455,6 +455,18 @@ def test_every_command_honours_an_explicit_db(tmp_path: Path) -> None:
     run(ORCH, "blocked", "--run", "r9")
     run(ORCH, "attention", "--run", "r9")
     run(ORCH, "answer", "--run", "r9", "--task", "T1", "--body", "this one")
+    # an agent's hook (issue 12): a permission request, listed and answered by the leader
+    hook = subprocess.run([INBOX, "--db", str(db), "--json", "hook", "--thread", t1, "--agent", "w1", "--source",
+                           "claude", "--event", "PostToolUse"], input=json.dumps({"tool_name": "Bash"}),
+                          capture_output=True, text=True, timeout=60, env=env, cwd=work)
+    assert hook.returncode == 0, hook.stderr
+    ran.add("inbox hook")
+    run(ORCH, "approvals", "--run", "r9")
+    run(ORCH, "approve", "--run", "r9", "--task", "T1", "--decision", "allow", code=40)  # nothing waits
+    run(ORCH, "agents")
+    screen = tmp_path / "screen.txt"
+    screen.write_text("> \n")
+    run(ORCH, "screen", "classify", "--file", str(screen))
     run(INBOX, "wait-reply", "--agent", "w1", "--thread", t1, "--after-message", str(q["message"]["message_id"]),
         "--timeout-seconds", "5")
     run(INBOX, "reply", "--from", "leader", "--thread", t1, "--summary", "and quickly", "--kind", "control")
