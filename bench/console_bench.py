@@ -117,7 +117,7 @@ async def scenario(db: str, with_writer: bool, seconds: float) -> dict:
     applied: list[tuple[float, set[str]]] = []
     app.board.on_applied = lambda ids: applied.append((time.monotonic(), ids))
     out: dict = {}
-    async with app.run_test(size=(160, 50)) as pilot:
+    async with app.run_test(size=(160, 50)):
         while app.board.first_paint_at is None:  # set by the app one refresh after the board was drawn
             await asyncio.sleep(0.005)
         out["first_paint_s"] = app.board.first_paint_at - t0

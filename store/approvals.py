@@ -139,20 +139,20 @@ def request(store: Store, *, thread_id: str, tool: str = "", subject: str = "", 
             cur = conn.execute(
                 f"INSERT INTO approvals ({cols}, status, decision, reason, decided_by, rule_id, decided_at)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'decided','allow',?,?,?,?)", (*base, reason, by, rule_id, now))
-            aid = int(cur.lastrowid)
+            aid = int(cur.lastrowid or 0)  # an INSERT always sets it
             add_event(conn, "approval_decided", run_id=a["run_id"], task_id=a["task_id"], thread_id=thread_id,
                       attempt_no=a["attempt_no"], agent=by, summary=f"allowed {tool}: {subject[:200]} ({reason})",
                       payload={"approval_id": aid, "decision": "allow", "by": by, "rule_id": rule_id,
                                "tool": tool, "subject": subject[:500]})
         else:
             cur = conn.execute(f"INSERT INTO approvals ({cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", base)
-            aid = int(cur.lastrowid)
+            aid = int(cur.lastrowid or 0)  # an INSERT always sets it
             add_event(conn, "approval_requested", run_id=a["run_id"], task_id=a["task_id"], thread_id=thread_id,
                       attempt_no=a["attempt_no"], agent=agent or a["assigned_to"],
                       summary=f"{source or 'agent'} asks to run {tool}: {subject[:200]}",
                       payload={"approval_id": aid, "tool": tool, "subject": subject[:500], "source": source,
                                "options": [o["decision"] for o in options]})
-        return dict(row(conn.execute("SELECT * FROM approvals WHERE approval_id=?", (aid,)).fetchone()))
+        return dict(conn.execute("SELECT * FROM approvals WHERE approval_id=?", (aid,)).fetchone())
 
     return public(store.write(tx))  # type: ignore[return-value]
 
@@ -225,7 +225,7 @@ def _decide_tx(conn: sqlite3.Connection, r: dict[str, Any], decision: str, reaso
               summary=f"{decision} {r['tool']}: {r['subject'][:200]}" + (f" ({reason})" if reason else ""),
               payload={"approval_id": r["approval_id"], "decision": decision, "reason": reason, "by": by,
                        "rule_id": rule_id, "tool": r["tool"], "subject": r["subject"][:500]})
-    return dict(row(conn.execute("SELECT * FROM approvals WHERE approval_id=?", (r["approval_id"],)).fetchone()))
+    return dict(conn.execute("SELECT * FROM approvals WHERE approval_id=?", (r["approval_id"],)).fetchone())
 
 
 def decide(store: Store, *, run_id: str, task_id: str, decision: str, reason: str = "", by: str = "leader",
@@ -271,8 +271,8 @@ def decide(store: Store, *, run_id: str, task_id: str, decision: str, reason: st
             tool, pattern = rule_for(r["tool"], r["subject"])
             conn.execute("INSERT OR IGNORE INTO approval_rules (run_id, tool, pattern, created_by, from_approval,"
                          " created_at) VALUES (?,?,?,?,?,?)", (run_id, tool, pattern, by, r["approval_id"], now_ts()))
-            rule = dict(row(conn.execute("SELECT * FROM approval_rules WHERE run_id=? AND tool=? AND pattern=?",
-                                         (run_id, tool, pattern)).fetchone()))
+            rule = dict(conn.execute("SELECT * FROM approval_rules WHERE run_id=? AND tool=? AND pattern=?",
+                                     (run_id, tool, pattern)).fetchone())
             rule_id = rule["rule_id"]
             add_event(conn, "approval_rule_added", run_id=run_id, task_id=task_id, agent=by,
                       summary=f"always allow {tool} {pattern}".rstrip() + " in this run",

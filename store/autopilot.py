@@ -35,7 +35,8 @@ def select(store: Store, run_id: str, cap: int) -> dict[str, Any]:
     ready = [t for t in tasks if t["status"] == "ready"]
     if not ready:
         return out
-    holders = [(t["task_id"], t["status"], loads(t["paths_json"], [])) for t in tasks if t["status"] in HOLDS_PATHS_TASK]
+    holders = [(t["task_id"], t["status"], loads(t["paths_json"], []))
+               for t in tasks if t["status"] in HOLDS_PATHS_TASK]
     holders = [h for h in holders if h[2]]
     waves = {t["task_id"]: t["wave"] for t in tasks}
     ready.sort(key=lambda t: (-t["priority"], waves.get(t["task_id"], 0), t["created_at"], t["task_id"]))

@@ -188,7 +188,8 @@ class Board:
         fsql, fparams = _filter_sql(f, self.attention)
         with self.store.snapshot() as conn:
             above = conn.execute(ROW_SQL + fsql + " AND (w.wave, w.tid) < (?, ?) ORDER BY w.wave DESC, w.tid DESC"
-                                 " LIMIT 1 OFFSET ?", [self.run_id, *fparams, w[0], w[1], min(10, limit // 4)]).fetchone()
+                                 " LIMIT 1 OFFSET ?",
+                                 [self.run_id, *fparams, w[0], w[1], min(10, limit // 4)]).fetchone()
         start = (above["wave"], above["tid"]) if above else None
         page = self.page(f, after=start, limit=limit)
         return page if any(r.task_id == task_id for r in page.rows) else None

@@ -27,8 +27,8 @@ def attempt_log(store: Store, run_id: str, task_id: str, attempt_no: int | None 
     with store.snapshot() as conn:
         task = conn.execute("SELECT title, status FROM tasks WHERE run_id=? AND task_id=?",
                             (run_id, task_id)).fetchone()
-        atts = [_attempt_info(a) for a in rows(conn.execute("SELECT * FROM attempts WHERE run_id=? AND task_id=? ORDER BY attempt_no",
-                                           (run_id, task_id)).fetchall())]
+        atts = [_attempt_info(a) for a in rows(conn.execute("SELECT * FROM attempts WHERE run_id=? AND task_id=?"
+                                                            " ORDER BY attempt_no", (run_id, task_id)).fetchall())]
         chosen = next((a for a in atts if a.attempt_no == attempt_no), atts[-1] if atts else None)
         msgs: list[LogMessage] = []
         counts: dict[str, int] = {}

@@ -302,7 +302,7 @@ class Store:
             raise translate(exc, self.path) from exc
         finally:
             self.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        return tuple(row)  # type: ignore[return-value]
+        return tuple(row)
 
     def wal_size(self) -> int:
         try:

@@ -108,7 +108,7 @@ def record_tx(conn: sqlite3.Connection, *, thread_id: str, event: str, payload: 
         " detail, payload_json, at, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (thread_id, a["run_id"], a["task_id"], a["attempt_no"], agent or a["assigned_to"], source, event, state,
          tool, detail[:4000], text, at, now_ts(at)))
-    hook_id = int(cur.lastrowid)
+    hook_id = int(cur.lastrowid or 0)  # an INSERT always sets it
     changed = bool(state) and (prev is None or prev[0] != state)
     if changed or event in ("PermissionRequest", "Stop", "SessionEnd"):
         add_event(conn, "attempt_hook", run_id=a["run_id"], task_id=a["task_id"], thread_id=thread_id,

@@ -126,7 +126,8 @@ def import_gh_issues(store: Store, *, path: str, run_id: str) -> dict[str, Any]:
     check_id(run_id, "--run")
     doc = _load(path)
     if not isinstance(doc, list):
-        raise InvalidInput(f"{path}: expected the JSON array printed by `gh issue list --json number,title,body,labels`")
+        raise InvalidInput(f"{path}: expected the JSON array printed by "
+                           f"`gh issue list --json number,title,body,labels`")
     specs: list[TaskSpec] = []
     deps: list[tuple[str, str]] = []
     numbers: set[int] = set()

@@ -26,7 +26,8 @@ ANSWERS = ("y", "n", "yes", "no")
 # agent stuck retrying an unreachable API shows "Working (48s • esc to interrupt)" for ever. The
 # signature the watcher hashes leaves those out: status lines (a leading spinner glyph, "esc to
 # interrupt") count as one fixed line, and every run of digits as one character.
-_SPINNER_LINE = re.compile(r"^\s*[\u2800-\u28ff\u2722-\u273f\u00b7\u2219\u22c6\u25cf\u25d0-\u25d3*+\u2726\u2727\u2736\u273b\u273d]\s")
+_SPINNER_LINE = re.compile(r"^\s*[\u2800-\u28ff\u2722-\u273f\u00b7\u2219\u22c6\u25cf\u25d0-\u25d3"
+                           r"*+\u2726\u2727\u2736\u273b\u273d]\s")
 _BUSY_HINT = re.compile(r"esc to interrupt|ctrl\+c to interrupt|\besc to cancel\b.*\d+s", re.IGNORECASE)
 _DIGITS = re.compile(r"\d+")
 

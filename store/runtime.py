@@ -354,7 +354,8 @@ def claim_check(store: Store, *, run_id: str, task_id: str, attempt_no: int, nam
         conn.execute("UPDATE checks SET status='running', created_at=? WHERE run_id=? AND task_id=? AND attempt_no=?"
                      " AND name=?", (now, run_id, task_id, attempt_no, name))
         add_event(conn, "task_check_started", run_id=run_id, task_id=task_id, attempt_no=attempt_no, agent=WATCHER,
-                  summary=f"running check {name}: `{command}`"[:500] + (f" (run {generation})" if generation > 1 else ""),
+                  summary=(f"running check {name}: `{command}`"[:500]
+                           + (f" (run {generation})" if generation > 1 else "")),
                   payload={"action_key": key, "check": name, "command": command[:2000], "timeout_seconds": timeout,
                            "generation": generation, "pid": os.getpid()}, now=now)
         return key

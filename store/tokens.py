@@ -76,9 +76,9 @@ def refuse(store: Store, reason: str, *, command: str, ident: dict[str, Any] | N
             run_id, task_id = r["run_id"], r["task_id"]
 
     def tx(conn: sqlite3.Connection) -> None:
-        add_event(conn, "token_refused", run_id=run_id or None, task_id=task_id or None,
-                  thread_id=(ident or {}).get("thread_id") or thread_id or None, attempt_no=attempt_no,
-                  agent=(ident or {}).get("agent"), summary=f"refused {command}: {reason}"[:500],
+        add_event(conn, "token_refused", run_id=run_id, task_id=task_id,
+                  thread_id=(ident or {}).get("thread_id") or thread_id or "", attempt_no=attempt_no,
+                  agent=(ident or {}).get("agent") or "", summary=f"refused {command}: {reason}"[:500],
                   payload={"command": command, "reason": reason, "token": bool(ident),
                            "target_thread": thread_id or ""}, now=now_ts())
 

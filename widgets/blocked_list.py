@@ -64,7 +64,8 @@ class BlockedPane(Vertical):
         if self.built:
             return
         self.built = True
-        t = self._table = DataTable(id="blocked-table", cursor_type="row")
+        self._table: DataTable[Text] = DataTable(id="blocked-table", cursor_type="row")
+        t = self._table
         for key, label, width in (("rank", "#", 3), ("task", "Task", 16), ("kind", "Needs", 10),
                                   ("by", "Agent", 10), ("age", "Waiting", 8), ("unblocks", "Unblocks", 8),
                                   ("what", "What", 60)):

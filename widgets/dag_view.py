@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from rich.style import Style
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import ScrollableContainer
 from textual.geometry import Region
@@ -53,7 +54,7 @@ class DagView(ScrollableContainer, can_focus=True):
         self.focus_task: str | None = None
         self.unblocks = 0
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         yield Static(id="dag-legend")
         yield DagCanvas(id="dag-canvas")
 

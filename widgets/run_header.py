@@ -27,7 +27,8 @@ class RunHeader(Static):
         self.header = h
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(f" {h.run_id} ", style="bold reverse")
-        t.append(f" {h.status} ", style=self._st(f"status--{'blocked' if h.status == 'blocked' else 'done' if h.status == 'done' else 'failed' if h.status == 'failed' else 'running'}"))
+        shade = h.status if h.status in ("blocked", "done", "failed") else "running"
+        t.append(f" {h.status} ", style=self._st(f"status--{shade}"))
         t.append(" ")
         # One segment, before the goal: a long goal is clipped, never the autopilot state.
         t.append(" ▶ AUTOPILOT ON " if h.autopilot else " autopilot off ",

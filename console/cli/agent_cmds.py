@@ -118,7 +118,8 @@ def h_agents(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 
 def add_agent_commands(sub: argparse._SubParsersAction) -> None:
     c = command(sub, "agents", h_agents, "the agent profiles (built-in claude, codex, gemini, aider, opencode and "
-                "their -headless / -approvals variants, plus .agents/orch.toml): binary found, version, what is missing")
+                "their -headless / -approvals variants, plus .agents/orch.toml): binary found, version, "
+                "what is missing")
     c.add_argument("--profile", metavar="NAME", help="only this profile (unknown: exit 30)")
     c.add_argument("--no-versions", action="store_true", help="do not run each binary's --version")
 
@@ -128,8 +129,8 @@ def add_agent_commands(sub: argparse._SubParsersAction) -> None:
                 "idle, error (auth, network, usage_limit, api, exited), starting, or unknown; with the rule that "
                 "fired, its line and the agent version shown", render_key="screen_classify")
     c.add_argument("--agent", metavar="NAME",
-                   help="claude, codex, gemini, opencode or aider (per-agent rules); any other name or none: detected from the screen, "
-                        "else the generic rules")
+                   help="claude, codex, gemini, opencode or aider (per-agent rules); any other name or none: "
+                        "detected from the screen, else the generic rules")
     c.add_argument("--file", metavar="F", help="read the screen from F (default: stdin)")
     c.add_argument("--run", help="with --task: read the live screen of the task's latest launched attempt")
     c.add_argument("--task", help="with --run (the agent comes from the attempt's profile unless --agent is given)")

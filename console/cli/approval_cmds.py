@@ -10,11 +10,11 @@ from .common import Context, command
 
 
 def h_approve(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from orch_console.console.runtime import hooks
+    from orch_console.console.runtime import approve
     from orch_console.store.dispatch import leader_name
     from orch_console.store.validate import check_id
 
-    return hooks.approve(ctx.store, run_id=check_id(args.run, "--run"), task_id=check_id(args.task, "--task"),
+    return approve.approve(ctx.store, run_id=check_id(args.run, "--run"), task_id=check_id(args.task, "--task"),
                          decision=args.decision, reason=args.reason or "", by=leader_name(),
                          approval_id=args.approval)
 

@@ -12,9 +12,12 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from orch_console.store.errors import EXIT_CODES, InvalidInput, NotFound, OrchError
+
+if TYPE_CHECKING:
+    from orch_console.store.db import Store
 
 # The epilog of both CLIs' --help: what their exit codes and --json output mean.
 EXIT_HELP = """\
@@ -50,7 +53,10 @@ class Parser(argparse.ArgumentParser):
     def _get_formatter(self) -> argparse.HelpFormatter:
         # argparse sizes help from shutil.get_terminal_size, and importing shutil (with bz2, lzma,
         # fnmatch) is ~5 ms of every CLI call; add_argument builds a formatter even without --help.
-        return self.formatter_class(prog=self.prog, width=max(terminal_columns(80) - 2, 11))  # as argparse
+        # every parser here takes an argparse.HelpFormatter subclass (typeshed types the class as a
+        # callable of prog only)
+        formatter = cast("type[argparse.HelpFormatter]", self.formatter_class)
+        return formatter(prog=self.prog, width=max(terminal_columns(80) - 2, 11))  # as argparse
 
     def _orch_choices(self) -> set[str]:
         return {name for a in self._actions if isinstance(a, argparse._SubParsersAction) for name in a.choices}
@@ -136,7 +142,7 @@ class Context:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.json = bool(getattr(args, "json", False))
-        self._store = None
+        self._store: Store | None = None
 
     @property
     def store(self) -> Any:
@@ -249,7 +255,9 @@ def encode_envelope(doc: dict[str, Any]) -> str:
     from orch_console.store.records import RawJSON
 
     data = doc.get("data")
-    raw = {k: v for k, v in data.items() if isinstance(v, RawJSON)} if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        data = {}  # nothing to splice: doc is dumped as is
+    raw = {k: v for k, v in data.items() if isinstance(v, RawJSON)}
     if not raw:
         return json.dumps(doc, ensure_ascii=True, default=str, separators=(",", ":"))
     tag = os.urandom(8).hex()  # a marker no stored text can forge

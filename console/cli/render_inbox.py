@@ -29,7 +29,8 @@ def _show(d: dict[str, Any], args: Any = None) -> None:
         ("lease", f"{t['lease_owner'] or '-'} until {t['lease_expires_at'] or '-'}")])
     for m in d["messages"]:
         line("")
-        line(text(f"#{m['message_id']} {m['kind']}", "bold"), f"  {m['from_agent']} -> {m['to_agent']}  {m['created_at']}")
+        line(text(f"#{m['message_id']} {m['kind']}", "bold"),
+             f"  {m['from_agent']} -> {m['to_agent']}  {m['created_at']}")
         line("  ", text(m["summary"]))
         if m["body"]:
             block(m["body"])

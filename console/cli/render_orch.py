@@ -87,7 +87,8 @@ def _blocked(d: dict[str, Any], args: Any = None) -> None:
         return
     for b in d["tasks"]:
         q = b["question"]
-        line(text(b["task_id"], "bold"), f"  asked by {b['asked_by']}, {int(b['age_seconds'])}s ago, thread {b['thread_id']}")
+        line(text(b["task_id"], "bold"),
+             f"  asked by {b['asked_by']}, {int(b['age_seconds'])}s ago, thread {b['thread_id']}")
         line("  ", text(q["summary"]))
         if q["body"]:
             block(q["body"])
@@ -147,7 +148,8 @@ def _verify(d: dict[str, Any], args: Any = None) -> None:
 
 
 def _plan(d: dict[str, Any], args: Any = None) -> None:
-    line(f"run {d['run_id']}: {d['task_count']} tasks in {len(d['waves'])} waves; concurrency cap {d['concurrency_cap']}")
+    line(f"run {d['run_id']}: {d['task_count']} tasks in {len(d['waves'])} waves; "
+         f"concurrency cap {d['concurrency_cap']}")
     for w in d["waves"]:
         names = ", ".join(t["task_id"] + ("*" if t["critical"] else "") for t in w["tasks"])
         line(text(f"wave {w['wave']}", "bold"), f" ({len(w['tasks'])}): ", text(names))
@@ -193,7 +195,8 @@ RENDERERS = {
     "approve": _approve, "approvals": _approvals,
     "run": _run, "run-list": _run_list, "task": _task, "ready": _tasks, "dispatch": _dispatch,
     "dep": lambda d, a=None: line(f"{d['dependency']['task_id']} depends on {d['dependency']['depends_on']}"
-                                  f"{'' if d['created'] else ' (already)'}; {d['task']['task_id']} is {d['task']['status']}"),
+                                  f"{'' if d['created'] else ' (already)'}; "
+                                  f"{d['task']['task_id']} is {d['task']['status']}"),
     "brief": lambda d, a=None: block(d["brief"]), "reconcile": _reconcile, "wait": _wait, "blocked": _blocked,
     "attention": _attention,
     "answer": _answer, "cancel": _cancel, "cleanup": _cleanup, "status": _status, "verify": _verify,

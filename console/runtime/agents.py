@@ -10,8 +10,8 @@ variants ask, except for the worker's own `inbox` commands, which never wait for
 Launch steps (`prepare`), done by the launcher before the agent starts, never guessed by the
 watcher: the agent's trust dialog is pre-accepted for the attempt's worktree through the agent's
 own settings file, in the agent home the profile names (`CLAUDE_CONFIG_DIR` / `HOME` for Claude
-Code, `CODEX_HOME` / `HOME` for Codex, `HOME` for Gemini CLI's trustedFolders.json), else the user's. Only that folder is trusted; no
-permission, sandbox or approval setting is changed.
+Code, `CODEX_HOME` / `HOME` for Codex, `HOME` for Gemini CLI's trustedFolders.json), else the
+user's. Only that folder is trusted; no permission, sandbox or approval setting is changed.
 
 `doctor()` is `orch agents`: each profile, its binary, the version, and what is missing.
 Headless: imports no Textual and runs no SQL.
@@ -74,7 +74,7 @@ SPECS: dict[str, AgentSpec] = {s.name: s for s in (
 
 def builtin_profiles() -> dict[str, Any]:
     """The built-in real-agent profiles, as launcher.Profile objects."""
-    from .launcher import Profile
+    from .profiles import Profile
 
     out: dict[str, Any] = {}
     for s in SPECS.values():
@@ -243,7 +243,8 @@ def find_binary(name: str, env: dict[str, str] | None = None) -> str:
     path = (env or {}).get("PATH") or os.environ.get("PATH", "")
     extra = os.environ.get("ORCH_AGENTS_DIR")
     if extra:
-        path = os.pathsep.join([path, str(Path(extra) / "node_modules" / ".bin"), str(Path(extra) / "aider-venv" / "bin")])
+        path = os.pathsep.join([path, str(Path(extra) / "node_modules" / ".bin"),
+                                str(Path(extra) / "aider-venv" / "bin")])
     return shutil.which(name, path=path) or ""
 
 

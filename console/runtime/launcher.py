@@ -29,16 +29,18 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from orch_console.store import brief
 from orch_console.store import runtime as rt
+
 from orch_console.store.dispatch import leader_name, public_attempt
 from orch_console.store.db import Store
 from orch_console.store.errors import InvalidInput, InvalidState, NotFound, OrchError
 from orch_console.store.states import LIVE_ATTEMPT
+
+from .profiles import Profile
 
 RUNTIMES = ("tmux", "process")
 SIM_COMMAND = "{python} -P -m orch_console.console.runtime.sim --db {db} --thread {thread_id} --agent {agent}"
@@ -52,14 +54,6 @@ class AtCapacity(InvalidState):
         self.profile = profile
 
 
-@dataclass(frozen=True)
-class Profile:
-    name: str
-    command: str
-    runtime: str = "process"
-    env: dict[str, str] = field(default_factory=dict)
-    max_parallel: int = 0  # 0: no limit of its own
-    builtin: bool = False
 
 
 BUILTIN = {
@@ -412,7 +406,8 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
 
         _, missing = check_cwd(att)
         if missing:
-            raise InvalidState(f"cannot launch attempt {n} of {task_id}: {missing.replace('the check was not run', 'nothing was started')}; "
+            raise InvalidState(f"cannot launch attempt {n} of {task_id}: "
+                               f"{missing.replace('the check was not run', 'nothing was started')}; "
                                f"retry the task for a fresh worktree")
     work = runtime_dir(store.path, run_id, task_id, n)
     work.mkdir(parents=True, exist_ok=True)

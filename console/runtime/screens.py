@@ -15,8 +15,8 @@ tmux's "Pane is dead" line) and returns a Verdict:
 Each verdict names the rule that fired, the line it fired on, and the agent's version when the
 screen shows it. The rules were written against the corpus of real captures in
 tests/agents/corpus/ (Claude Code 2.1.197, Codex 0.171.0, Gemini CLI 0.61.0, opencode
-1.18.33, aider 0.86.2), which tests/agents/test_corpus.py checks. Agents without a profile get the generic rules (structural
-menus, y/n prompts, the liveness patterns of store/liveness.py).
+1.18.33, aider 0.86.2), which tests/agents/test_corpus.py checks. Agents without a profile get
+the generic rules (structural menus, y/n prompts, the liveness patterns of store/liveness.py).
 
 `fingerprint(text)` hashes a screen with its timers and spinners masked, so a ticking
 "Working (48s • esc to interrupt)" is not mistaken for progress.
@@ -65,7 +65,8 @@ RULE = re.compile(r"^\s*[─━═]{10,}\s*$|^[\s╭╮╰╯─━═┌┐└�
 BOX_EDGE = re.compile(r"^\s*[│┃║]\s?|\s?[│┃║]\s*$")
 OPTION = re.compile(r"^\s*(?P<cur>[❯›>▶●→]\s*)?(?P<num>\d{1,2})\.\s+(?P<label>\S.*?)\s*$")
 MENU_FOOTER = re.compile(r"enter to (confirm|select|continue|submit|save)|esc to (cancel|go back|back)|"
-                         r"press enter|tab to amend|enter continue|enter confirm|esc skip|↑/↓ to navigate|use enter to select|"
+                         r"press enter|tab to amend|enter continue|enter confirm|esc skip|↑/↓ to navigate|"
+                         r"use enter to select|"
                          r"\(esc\)\s*$", re.IGNORECASE)
 TEXT_FIELD_FOOTER = re.compile(r"press enter to (save|submit)", re.IGNORECASE)
 PANE_DEAD = re.compile(r"^Pane is dead \(status (?P<status>-?\d+)")
@@ -258,12 +259,12 @@ def classify(text: str, agent: str | None = None) -> Verdict:
             return v("waiting_input", menu_kind(block), "text_field", tail[i], question=q)
 
     # 4. line-oriented y/n prompts on the last line (aider's "(Y)es/(N)o [Yes]:", "[y/n]")
-    last = lines[-1].strip()
-    m = AIDER_YN.match(last)
+    last_line = lines[-1].strip()
+    m = AIDER_YN.match(last_line)
     if m:
         opts = tuple(Option(o[1].lower(), o[1] + o[3:].strip(), (o[1] + o[3:].strip()) == m["default"])
                      for o in re.findall(r"\([A-Za-z]\)[\w' ]+", m["opts"]))
-        return v("waiting_input", menu_kind(m["q"]), "yes_no_default", last, question=m["q"].strip(), options=opts)
+        return v("waiting_input", menu_kind(m["q"]), "yes_no_default", last_line, question=m["q"].strip(), options=opts)
     from orch_console.store.liveness import ANSWERS, WAITING_INPUT
 
     for ln in reversed([x for x in lines if x.strip()][-2:]):
@@ -294,8 +295,8 @@ def classify(text: str, agent: str | None = None) -> Verdict:
         if prof.ready_footer and not any(prof.ready_footer.search(x) for x in below[:4]):
             return v("starting", rule="prompt_before_session", line=lines[composer])
         return v("idle", rule="prompt", line=lines[composer])
-    if prof.prompt_last_line and prof.prompt_last_line.match(last):
-        return v("idle", rule="prompt", line=last)
+    if prof.prompt_last_line and prof.prompt_last_line.match(last_line):
+        return v("idle", rule="prompt", line=last_line)
 
     # 7. generic: an error in the last lines (store/liveness.py's families, kind from the words)
     from orch_console.store.liveness import ERROR
@@ -371,7 +372,7 @@ def _menu(lines: list[str], composer: int | None,
         j += 1
     footer = next((lines[k] for k in range(last + 1, min(len(lines), last + 8)) if MENU_FOOTER.search(lines[k])), "")
     selected = any(m["cur"] for _, m in found)
-    in_box = bool(boxed) and all(k < len(boxed) and boxed[k] for k, _ in found)
+    in_box = boxed is not None and all(k < len(boxed) and boxed[k] for k, _ in found)
     if not footer and not (selected and (in_box or any(MENU_FOOTER.search(m["label"]) for _, m in found))):
         return None
     options = [Option(m["num"], m["label"], bool(m["cur"])) for _, m in found]

@@ -231,7 +231,8 @@ class Worker:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -P -m orch_console.console.runtime.sim", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -P -m orch_console.console.runtime.sim",
+                                description=__doc__.split("\n\n")[0])
     p.add_argument("--db", default=os.environ.get("ORCH_DB"), required=not os.environ.get("ORCH_DB"))
     p.add_argument("--thread", default=os.environ.get("ORCH_THREAD"), required=not os.environ.get("ORCH_THREAD"))
     p.add_argument("--agent", default=os.environ.get("ORCH_AGENT") or "sim")

@@ -372,7 +372,8 @@ class Watcher:
         if not panes and any(a["runtime"] == "tmux" for a in ended):
             panes = launcher.tmux_panes(self.db_path)
         for a in ended:
-            if now - parse_ts_or(a["ended_at"], 0.0) < SESSION_LINGER_SECONDS and a["end_reason"] == EndReason.SUCCEEDED:
+            if (now - parse_ts_or(a["ended_at"], 0.0) < SESSION_LINGER_SECONDS
+                    and a["end_reason"] == EndReason.SUCCEEDED):
                 continue
             running = False
             if a["runtime"] == "tmux" and a["runtime_ref"] in panes:

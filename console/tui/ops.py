@@ -131,13 +131,13 @@ def _approve_if_asked(db_path: str, run_id: str, task_id: str, text: str) -> str
     """A task with a permission request waiting (and no question) is answered allow / always /
     deny: reason, through the same function as `orch approve`."""
     def go(s: Store) -> str:
-        from orch_console.console.runtime import hooks
+        from orch_console.console.runtime import approve
         from orch_console.store import approvals
 
         if not approvals.answerable_in_pane(s, run_id, task_id):
             return ""
         decision, reason = approvals.parse_answer(text)
-        out = hooks.approve(s, run_id=run_id, task_id=task_id, decision=decision, reason=reason,
+        out = approve.approve(s, run_id=run_id, task_id=task_id, decision=decision, reason=reason,
                             by=store_dispatch.leader_name())
         return f"{task_id}: {decision} sent to the agent ({out['delivered']})"
 

@@ -10,7 +10,8 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from orch_console import themes
 
 ENTRIES: list[tuple[str, str, str]] = [
-    ("task: dispatch", "dispatch", "hand the selected ready task to a worker and launch it (mode, worker and profile prefilled)"),
+    ("task: dispatch", "dispatch",
+     "hand the selected ready task to a worker and launch it (mode, worker and profile prefilled)"),
     ("task: answer", "answer", "answer the selected blocked task, else the oldest question"),
     ("task: retry", "retry", "new attempt for the failed task, with a changed instruction"),
     ("task: reassign", "reassign", "cancel the current attempt and dispatch to another worker"),

@@ -25,7 +25,8 @@ LIVENESS_POLL_SECONDS = 0.5   # attempts.liveness changes carry no event: look f
 # a task becoming or ceasing to be blocked always comes with one of these task events.
 BLOCKED_EVENTS = frozenset({"task_blocked", "task_answered", "task_running", "task_failed", "task_done",
                             "task_cancelled", "task_dispatched", "thread_result", "task_verifying", "run_cancelled",
-                            "run_created", "approval_requested", "approval_decided", "approval_expired"}) | ATTENTION_EVENTS
+                            "run_created", "approval_requested", "approval_decided",
+                            "approval_expired"}) | ATTENTION_EVENTS
 # Events that change nothing the header shows (counts, run status, autopilot, waves, attention):
 # the stream of worker progress. A burst of them costs the rows they touch and nothing more.
 QUIET_EVENTS = frozenset({"thread_update", "thread_message", "thread_reply", "lease_renewed", "thread_created",

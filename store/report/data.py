@@ -42,7 +42,8 @@ def report_data(store: Store, *, run_id: str) -> dict[str, Any]:
     with store.snapshot() as conn:
         run = get_run(conn, run_id)
         counts = task_counts(conn, run_id)
-        tasks = rows(conn.execute("SELECT * FROM tasks WHERE run_id=? ORDER BY created_at, task_id", (run_id,)).fetchall())
+        tasks = rows(conn.execute("SELECT * FROM tasks WHERE run_id=? ORDER BY created_at, task_id",
+                                  (run_id,)).fetchall())
         deps = [(r[0], r[1]) for r in conn.execute("SELECT task_id, depends_on FROM deps WHERE run_id=?", (run_id,))]
         attempts = rows(conn.execute("SELECT * FROM attempts WHERE run_id=? ORDER BY task_id, attempt_no",
                                      (run_id,)).fetchall())
@@ -105,7 +106,8 @@ def report_data(store: Store, *, run_id: str) -> dict[str, Any]:
             reason = (latest["end_reason"] if latest else "") or t["status"]
             follow_ups.append({"task_id": t["task_id"], "title": t["title"], "status": t["status"],
                                "reason": reason, "last_report": row["result"] or (
-                                   next((q["question"] for q in reversed(questions) if q["task_id"] == t["task_id"]), ""))})
+                                   next((q["question"] for q in reversed(questions)
+                                         if q["task_id"] == t["task_id"]), ""))})
     done_at = last_event if run["status"] in ENDED_RUN else ""
     summary = {
         "completed": counts.get("done", 0),

@@ -4,7 +4,6 @@ interruption (SIGKILL, Ctrl-C) leaves is found and repaired."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess

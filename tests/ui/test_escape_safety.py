@@ -34,7 +34,7 @@ async def test_markup_and_escapes_render_literally(cli) -> None:  # type: ignore
         for pane in ("board", "dag", "blocked", "log"):
             app.board.action_pane(pane)
             await settle(pilot)
-            await wait_until(pilot, lambda: app.board.pane == pane, what=pane)
+            await wait_until(pilot, lambda pane=pane: app.board.pane == pane, what=pane)
             if pane in ("blocked", "log"):  # their content arrives from a worker after the switch
                 await wait_until(pilot, lambda: "[link=x]click[/link]" in _screen_text(app), what=f"{pane} text")
             text = _screen_text(app)

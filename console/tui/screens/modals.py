@@ -29,7 +29,8 @@ class _Modal(ModalScreen):
 class ConfirmScreen(_Modal):
     """Yes/no before an action that loses work."""
 
-    BINDINGS = [CANCEL, Binding("y", "yes", "Yes", id="confirm.yes"), Binding("n", "dismiss_none", "No", id="confirm.no")]
+    BINDINGS = [CANCEL, Binding("y", "yes", "Yes", id="confirm.yes"),
+                Binding("n", "dismiss_none", "No", id="confirm.no")]
 
     def __init__(self, title: str, detail: str) -> None:
         super().__init__()

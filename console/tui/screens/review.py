@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from orch_console.console.tui.keys import LeaderKeys
 
-    RunAction = Callable[[str, Callable[[], str], str | None], None]
+    LeaderAction = Callable[[str, Callable[[], str], str | None], None]
 
 STYLES = {
     "add": Style(color="green"),
@@ -188,12 +188,13 @@ class ReviewScreen(Screen):
     ReviewScreen #review-body { height: 1fr; }
     """
 
-    def __init__(self, db_path: str, run_id: str, task_id: str, data: dict[str, Any], run_action: RunAction) -> None:
-        """run_action(title, fn, task_id): runs fn (a store call) in a thread worker and reports its line
-        (LeaderKeys.leader_action)."""
+    def __init__(self, db_path: str, run_id: str, task_id: str, data: dict[str, Any],
+                 leader_action: LeaderAction) -> None:
+        """leader_action(title, fn, task_id): runs fn (a store call) in a thread worker and reports its
+        line (LeaderKeys.leader_action). Not named run_action: that is Textual's Widget.run_action."""
         super().__init__()
         self.db_path, self.run_id, self.task_id, self.data = db_path, run_id, task_id, data
-        self.run_action = run_action
+        self.leader_action = leader_action
 
     def compose(self) -> ComposeResult:
         d = self.data
@@ -260,7 +261,7 @@ class ReviewScreen(Screen):
 
     def action_land(self) -> None:
         db, rid, task = self.db_path, self.run_id, self.task_id
-        self.run_action("land", lambda: land_op(db, rid, task), task)
+        self.leader_action("land", lambda: land_op(db, rid, task), task)
         self.dismiss(None)
 
     def action_request_changes(self) -> None:
@@ -271,7 +272,7 @@ class ReviewScreen(Screen):
         def done(form: InstructionForm | None) -> None:
             if form is None or not (form.body or "").strip():
                 return
-            self.run_action("request changes", lambda: rework_op(db, rid, task, form.body or "", form.to), task)
+            self.leader_action("request changes", lambda: rework_op(db, rid, task, form.body or "", form.to), task)
             if self.is_current:
                 self.dismiss(None)
 
