@@ -2,9 +2,10 @@
 unblocks.
 
 Sources: a blocked task's open question, a worker's screen waiting for input, and an escalation
-(retries exhausted, a launch that cannot proceed). The rank: first an item on the critical path of
-the unfinished work, then the one with the most unfinished tasks downstream of it (directly or
-transitively), then the one that has waited longest. Each item says how long it has waited, so
+(retries exhausted, a launch that cannot proceed), a permission request. The rank: first an item on
+the critical path of the unfinished work (its dependants reach the deepest unfinished wave), then
+the one with the most unfinished tasks downstream of it (directly or transitively), then the one
+that has waited longest. Each item says how long it has waited, so
 the leader sees both what matters most and what has been left longest.
 """
 
@@ -14,7 +15,6 @@ import time
 from typing import Any
 
 from .db import Store
-from .plan import critical_path
 from .records import rows
 from .states import FINISHED_TASK, sql_in
 from .validate import check_id, parse_ts
@@ -23,8 +23,9 @@ from .views import blocked_questions
 DONE_SQL = sql_in(FINISHED_TASK)
 
 
-def _downstream(conn: Any, run_id: str, roots: list[str]) -> dict[str, int]:
-    """For each root task: how many unfinished tasks wait on it, directly or transitively."""
+def _downstream(conn: Any, run_id: str, roots: list[str]) -> dict[str, tuple[int, int]]:
+    """For each root task: how many unfinished tasks wait on it, directly or transitively, and the
+    deepest wave among them (tasks keep their wave: the longest chain of dependencies below them)."""
     if not roots:
         return {}
     marks = ",".join("?" * len(roots))
@@ -32,9 +33,9 @@ def _downstream(conn: Any, run_id: str, roots: list[str]) -> dict[str, int]:
         "WITH RECURSIVE down(root, id) AS ("
         f" SELECT depends_on, task_id FROM deps WHERE run_id=? AND depends_on IN ({marks})"
         " UNION SELECT down.root, d.task_id FROM deps d JOIN down ON d.depends_on=down.id WHERE d.run_id=?)"
-        " SELECT down.root, count(*) FROM down JOIN tasks t ON t.run_id=? AND t.task_id=down.id"
+        " SELECT down.root, count(*), max(t.wave) FROM down JOIN tasks t ON t.run_id=? AND t.task_id=down.id"
         f" WHERE t.status NOT IN {DONE_SQL} GROUP BY down.root", (run_id, *roots, run_id, run_id)).fetchall()
-    return {r[0]: int(r[1]) for r in found}
+    return {r[0]: (int(r[1]), int(r[2])) for r in found}
 
 
 def _first_line(text: str) -> str:
@@ -86,16 +87,14 @@ def queue(store: Store, *, run_id: str, now: float | None = None) -> dict[str, A
                           "message_id": None, "question": None, "reason": f["reason"]})
         roots = sorted({i["task_id"] for i in items})
         downstream = _downstream(conn, run_id, roots)
-        unfinished = [r[0] for r in conn.execute(
-            f"SELECT task_id FROM tasks WHERE run_id=? AND status NOT IN {DONE_SQL}", (run_id,))]
-        deps = [(r[0], r[1]) for r in conn.execute(
-            "SELECT d.task_id, d.depends_on FROM deps d JOIN tasks a ON a.run_id=d.run_id AND a.task_id=d.task_id"
-            " JOIN tasks b ON b.run_id=d.run_id AND b.task_id=d.depends_on WHERE d.run_id=?"
-            f" AND a.status NOT IN {DONE_SQL} AND b.status NOT IN {DONE_SQL}", (run_id,))] if items else []
-    critical = set(critical_path(unfinished, deps)) if items and deps else set()
+        # The critical path of the unfinished work ends in its deepest wave: an item whose unfinished
+        # dependants reach that wave holds the run's end back (one indexed max over tasks_wave).
+        last_wave = conn.execute(f"SELECT max(wave) FROM tasks WHERE run_id=? AND status NOT IN {DONE_SQL}",
+                                 (run_id,)).fetchone()[0] if items else None
     for i in items:
-        i["unblocks"] = downstream.get(i["task_id"], 0)
-        i["critical"] = i["task_id"] in critical
+        count, deepest = downstream.get(i["task_id"], (0, -1))
+        i["unblocks"] = count
+        i["critical"] = bool(count) and last_wave is not None and deepest == last_wave
         i["waited_seconds"] = round(max(0.0, now - parse_ts(i["since"])), 1)
     items.sort(key=lambda i: (not i["critical"], -i["unblocks"], i["since"], i["task_id"]))
     for rank, i in enumerate(items, 1):
