@@ -14,7 +14,7 @@ from ..records import loads, rows
 from ..runs import get_run
 from ..sanitize import one_line
 from ..states import ENDED_RUN, TaskStatus
-from ..validate import check_id, parse_ts
+from ..validate import now_ts, check_id, parse_ts
 
 LINK_KEYS = {"pr": ("pr_url", "pr", "pull_request", "pr_number"), "ci": ("ci_url", "ci", "ci_status", "checks_url")}
 
@@ -121,8 +121,20 @@ def report_data(store: Store, *, run_id: str) -> dict[str, Any]:
         "run": {"run_id": run["run_id"], "goal": run["goal"], "summary": run["summary"], "status": run["status"],
                 "created_at": run["created_at"], "finished_at": done_at,
                 "duration_seconds": _duration(run["created_at"], done_at), "counts": summary},
-        "waves": [{"wave": w, "tasks": wave_rows[w]} for w in sorted(wave_rows)],
+        "waves": [{"wave": w, "tasks": wave_rows[w], "leader_wait": _leader_wait(w, wave, questions, done_at)}
+                  for w in sorted(wave_rows)],
         "questions": questions, "follow_ups": follow_ups, "critical_path": crit,
         "dependencies": [{"task_id": a, "depends_on": b} for a, b in deps],
         "landing": landing,
     }
+
+
+def _leader_wait(w: int, wave: dict[str, int], questions: list[dict[str, Any]], done_at: str) -> dict[str, Any]:
+    """How long a wave's tasks waited on the leader: each question from when it was asked to its
+    answer (an open one: to the run's end, or to now while the run goes on)."""
+    end = done_at or now_ts(time.time())
+    waits = [_duration(q["asked_at"], q["answered_at"] or end) or 0.0 for q in questions
+             if wave.get(q["task_id"]) == w]
+    return {"questions": len(waits), "unanswered": sum(1 for q in questions if wave.get(q["task_id"]) == w
+                                                      and q["answered_at"] is None),
+            "total_seconds": round(sum(waits), 1), "longest_seconds": round(max(waits, default=0.0), 1)}

@@ -92,6 +92,11 @@ def to_html(data: dict[str, Any]) -> str:
         out.append(f"<p><strong>Critical path:</strong> {' → '.join(_e(t) for t in data['critical_path'])}</p>")
     for w in data["waves"]:
         out.append(f"<h2>Wave {w['wave']}</h2>")
+        lw = w.get("leader_wait") or {}
+        if lw.get("questions"):
+            out.append(f"<p>Waited on the leader: {_e(fmt_duration(lw['total_seconds']))} over {lw['questions']}"
+                       f" question(s), longest {_e(fmt_duration(lw['longest_seconds']))}"
+                       f"{', ' + str(lw['unanswered']) + ' unanswered' if lw.get('unanswered') else ''}.</p>")
         out += _table(("task", "title", "owner", "status", "attempts", "duration", "branch", "checks", "PR", "CI"),
                       [(_e(t["task_id"]) + (' <span class="crit">★</span>' if t["critical"] else ""), _e(t["title"]),
                         _e(t["owner"]), _status(t["status"]), _e(attempts_text(t["attempts"])),

@@ -30,7 +30,12 @@ def to_markdown(data: dict[str, Any]) -> str:
     if data["critical_path"]:
         out += [f"**Critical path:** {' → '.join(_md(t, 64) for t in data['critical_path'])}", ""]
     for w in data["waves"]:
-        out += [f"## Wave {w['wave']}", "",
+        lw = w.get("leader_wait") or {}
+        waited = (f"Waited on the leader: {fmt_duration(lw['total_seconds'])} over {lw['questions']} question(s), "
+                  f"longest {fmt_duration(lw['longest_seconds'])}"
+                  + (f", {lw['unanswered']} unanswered" if lw.get("unanswered") else "") + ".") \
+            if lw.get("questions") else "Waited on the leader: no questions."
+        out += [f"## Wave {w['wave']}", "", waited, "",
                 "| task | title | owner | status | attempts | duration | branch | checks | PR | CI |",
                 "|---|---|---|---|---|---|---|---|---|---|"]
         for t in w["tasks"]:

@@ -35,6 +35,9 @@ async def test_markup_and_escapes_render_literally(cli) -> None:  # type: ignore
             app.board.action_pane(pane)
             await settle(pilot)
             await wait_until(pilot, lambda pane=pane: app.board.pane == pane, what=pane)
+            if pane == "board":  # the preview under the table shows the question, literally
+                await wait_until(pilot, lambda: "asks: [/bold] [link=x]click[/link]" in _screen_text(app),
+                                 what="the question in the board's preview")
             if pane in ("blocked", "log"):  # their content arrives from a worker after the switch
                 await wait_until(pilot, lambda: "[link=x]click[/link]" in _screen_text(app), what=f"{pane} text")
             text = _screen_text(app)

@@ -112,3 +112,30 @@ def test_report_cli_writes_the_file(finished_run: Store, tmp_path: Path) -> None
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["data"]["out"] == str(out.resolve())
     assert out.read_text().startswith("# Wave report: r")
+
+
+def test_report_counts_each_waves_time_waiting_on_the_leader(cli) -> None:  # type: ignore[no-untyped-def]
+    """Each wave says how long its tasks waited on the leader: from each question to its answer
+    (an open one counts until now), in the JSON, the Markdown and the HTML."""
+    import time
+
+    cli.ok("orch", "run", "init", "--run", "lw", "--goal", "g")
+    for t in ("A", "B"):
+        cli.ok("orch", "task", "add", "--run", "lw", "--task", t, "--title", t, "--default-to", "w")
+    cli.ok("orch", "dep", "add", "--run", "lw", "--task", "B", "--depends-on", "A")
+    th = cli.ok("orch", "dispatch", "--run", "lw", "--task", "A", "--execution-mode", "analysis")["attempt"]["thread_id"]
+    cli.ok("inbox", "claim", "--agent", "w", "--thread", th)
+    cli.ok("inbox", "update", "--agent", "w", "--thread", th, "--status", "blocked", "--summary", "which?")
+    time.sleep(2.1)
+    cli.ok("orch", "answer", "--run", "lw", "--task", "A", "--body", "this")
+    cli.ok("inbox", "update", "--agent", "w", "--thread", th, "--status", "blocked", "--summary", "and now?")
+    data = json.loads(cli.ok("orch", "report", "--run", "lw", "--format", "json")["report"])
+    w0, w1 = data["waves"]
+    assert (w0["leader_wait"]["questions"], w0["leader_wait"]["unanswered"]) == (2, 1)
+    assert w0["leader_wait"]["longest_seconds"] >= 2.0 and w0["leader_wait"]["total_seconds"] >= 2.0
+    assert w1["leader_wait"] == {"questions": 0, "unanswered": 0, "total_seconds": 0.0, "longest_seconds": 0.0}
+    md = cli.ok("orch", "report", "--run", "lw", "--format", "md")["report"]
+    assert "over 2 question(s), longest" in md and "1 unanswered" in md
+    assert "Waited on the leader: no questions." in md
+    html = cli.ok("orch", "report", "--run", "lw", "--format", "html")["report"]
+    assert "Waited on the leader:" in html and "1 unanswered" in html
