@@ -702,9 +702,11 @@ def test_typical_commands_copy_matches_the_seed() -> None:
 def installed(line: str, tmp: Path) -> str:
     """The seed's command with the bundled executables replaced by the installed ones, and /tmp/
     by the test's own directory (a shared machine's /tmp is not the test's to write)."""
+    # /tmp/ first: the installed executables may themselves live under /tmp (a fresh clone there)
+    line = line.replace("/tmp/", f"{tmp}/")
     line = line.replace("../inbox/assets/inbox ", f"{INBOX} ")
     line = line.replace("./assets/orch-worker-brief ", f"{WORKER_BRIEF} ")
-    return line.replace("./assets/orch ", f"{ORCH} ").replace("/tmp/", f"{tmp}/")
+    return line.replace("./assets/orch ", f"{ORCH} ")
 
 
 def test_typical_commands_of_the_seed_run_verbatim_with_their_documented_results(tmp_path: Path) -> None:
