@@ -79,6 +79,13 @@ class Agent:
             t = self.rng.choice(mine)
             th, st = t["thread_id"], t["status"]
             if st == "blocked":
+                # An answered question: the worker resumes itself (a reply leaves the thread blocked,
+                # as the original CLI documents), as a real worker does after its wait-reply.
+                answered = s.one("SELECT 1 FROM messages a WHERE a.thread_id=? AND a.kind='answer' AND a.message_id>"
+                                 "(SELECT max(message_id) FROM messages q WHERE q.thread_id=? AND q.kind='question')",
+                                 (th, th))
+                if answered is not None:
+                    return self.update(th, "in_progress")
                 if self.rng.random() < 0.3:
                     return self.renew(th)
                 return False

@@ -128,8 +128,7 @@ def test_kill9_soak_loses_no_acknowledged_write_and_tears_no_transition(tmp_path
                                                                                   "events")}
     conn.close()
     inside = inv.kills_inside_calls([p.ack for p in procs])
-    # the kills really landed inside store calls (how many depends on the machine's load and on how
-    # long the agents spend between calls: 11-53 of about 300 kills were seen on one 2-core machine)
-    assert inside >= min(10, kills // 30), (inside, kills)
+    # the kills really landed inside store calls (how many depends on the machine's load)
+    assert inside >= min(20, kills // 4), (inside, kills)
     print(f"\nkill -9 soak (seed {SEED}): {kills} kills survived / {len(acks)} acknowledged writes checked "
           f"in {elapsed:.1f}s; {inside} kills landed inside a store call; {ops}; rows {rows}")
