@@ -29,19 +29,19 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from orch_console.store.liveness import screen_signature
+
 STATES = ("working", "waiting_input", "idle", "error", "starting", "unknown")
 WAIT_KINDS = ("permission", "question", "dialog", "login")
 ERROR_KINDS = ("auth", "network", "usage_limit", "api", "exited")
 MENU_WINDOW = 45     # how far up from the bottom a menu may start (Codex's approval overlay is tall)
 QUESTION_WINDOW = 14  # how far above a menu's first option its question may sit
 
-
 @dataclass(frozen=True)
 class Option:
     key: str          # "1", "y"
     label: str        # "Yes, and always allow access to repo/ from this project"
     selected: bool = False
-
 
 @dataclass(frozen=True)
 class Verdict:
@@ -58,7 +58,6 @@ class Verdict:
         d = asdict(self)
         d["options"] = [asdict(o) for o in self.options]
         return d
-
 
 # -- shared patterns ------------------------------------------------------------------------------
 RULE = re.compile(r"^\s*[─━═]{10,}\s*$|^[\s╭╮╰╯─━═┌┐└┘│]+$")
@@ -98,23 +97,15 @@ ERR_API = re.compile(r"API Error|API error · Retrying|exceeded retry limit|Over
                      r"stream error|unexpected status|server_error|\b5\d\d\b.*error", re.IGNORECASE)
 WORKING_ANY = re.compile(r"\b(esc|ctrl\+c|press esc) to (interrupt|cancel)\b", re.IGNORECASE)
 
-# timers and spinners change every second without any progress
-_MASK_DURATIONS = re.compile(r"\d+(\.\d+)?\s?(ms|[hms])\b(\s?\d+(\.\d+)?\s?(ms|[hms])\b)*")  # 8s, 2m 3s, 1h 2m
-_MASK_DIGITS = re.compile(r"\d+(\.\d+)?k?")
-_SPINNERS = re.compile(r"[✳✽✶✻✢·•◦⠁-⣿*░▒▓█⏺]")
-
-
 def clean(line: str) -> str:
     """A screen line without its box edges (Gemini and others draw dialogs in boxes) or trailing blanks."""
     return BOX_EDGE.sub("", line.rstrip()).rstrip()
-
 
 def error_kind(line: str) -> str:
     for kind, pat in (("auth", ERR_AUTH), ("usage_limit", ERR_USAGE), ("network", ERR_NETWORK), ("api", ERR_API)):
         if pat.search(line):
             return kind
     return ""
-
 
 def menu_kind(block: str) -> str:
     if PERMISSION.search(block):
@@ -124,7 +115,6 @@ def menu_kind(block: str) -> str:
     if LOGIN.search(block):
         return "login"
     return "question"
-
 
 # -- agent profiles -------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -140,7 +130,6 @@ class AgentScreen:
     idle_login: re.Pattern[str] | None = None  # at the prompt, but not logged in
     prompt_last_line: re.Pattern[str] | None = None  # line-oriented agents (aider): the prompt is the last line
     ready_footer: re.Pattern[str] | None = None  # at the prompt, this footer shows once the session is up
-
 
 CLAUDE = AgentScreen(
     "claude",
@@ -194,13 +183,11 @@ OPENCODE = AgentScreen(
 GENERIC = AgentScreen("", signature=re.compile(r"(?!x)x"))
 AGENTS: dict[str, AgentScreen] = {a.name: a for a in (CLAUDE, CODEX, AIDER, GEMINI, OPENCODE)}
 
-
 def detect_agent(text: str) -> str:
     for a in AGENTS.values():
         if a.signature.search(text):
             return a.name
     return ""
-
 
 # -- the recogniser ---------------------------------------------------------------------------------
 def classify(text: str, agent: str | None = None) -> Verdict:
@@ -310,7 +297,6 @@ def classify(text: str, agent: str | None = None) -> Verdict:
         return v("starting", rule="banner_only", line=next((x for x in lines if x.strip()), ""))
     return v("unknown")
 
-
 def _composer(lines: list[str], prof: AgentScreen) -> int | None:
     """Index of the prompt line the user types into, if this agent's screen shows one."""
     if prof.composer is None:
@@ -326,7 +312,6 @@ def _composer(lines: list[str], prof: AgentScreen) -> int | None:
             continue
         return i
     return None
-
 
 def _menu(lines: list[str], composer: int | None,
           boxed: list[bool] | None = None) -> tuple[int, int, list[Option], str] | None:
@@ -378,10 +363,8 @@ def _menu(lines: list[str], composer: int | None,
     options = [Option(m["num"], m["label"], bool(m["cur"])) for _, m in found]
     return found[0][0], last, options, footer
 
-
 BUTTON_FOOTER = re.compile(r"\benter (to )?confirm\b", re.IGNORECASE)
 BUTTON_HINT = re.compile(r"ctrl\+|⇆|\benter\b|\besc\b|fullscreen|select", re.IGNORECASE)
-
 
 def _buttons(lines: list[str]) -> tuple[int, list[Option]] | None:
     """(line, options) of a row of buttons followed on the same line by an "enter confirm" hint."""
@@ -398,7 +381,6 @@ def _buttons(lines: list[str]) -> tuple[int, list[Option]] | None:
             return i, [Option(str(n), x, False) for n, x in enumerate(labels, 1)]
     return None
 
-
 def _question(lines: list[str], first: int) -> str:
     """The question a menu answers: the nearest line above it ending in '?', else the nearest text."""
     nearest = ""
@@ -411,7 +393,6 @@ def _question(lines: list[str], first: int) -> str:
         nearest = nearest or s
     return nearest
 
-
 def _latest_turn(lines: list[str], composer: int | None, prof: AgentScreen) -> list[str]:
     """The lines of the latest turn: after the last echoed prompt, above the composer."""
     end = composer if composer is not None else len(lines)
@@ -422,20 +403,13 @@ def _latest_turn(lines: list[str], composer: int | None, prof: AgentScreen) -> l
                 return lines[i + 1:end]
     return lines[start:end]
 
-
 def _banner(line: str) -> bool:
     """Error words on a status or result line, not inside quoted output or a tool's text."""
     s = line.strip()
     return bool(re.match(r"^([●✻✶✳✢*⎿■✕×!⚠•◦└]|\S*Error|Unable|Failed|Not logged|API|Connection|litellm)", s))
 
-
 def fingerprint(text: str) -> str:
-    """A hash of the screen that ignores what changes without progress: digit runs (timers,
-    token counts, "attempt 7/10"), spinner glyphs and trailing blanks."""
-    norm = []
-    for ln in (text or "").split("\n"):
-        ln = _SPINNERS.sub("", _MASK_DIGITS.sub("#", _MASK_DURATIONS.sub("#", ln))).rstrip()
-        norm.append(ln)
-    while norm and not norm[-1]:
-        norm.pop()
-    return hashlib.sha1("\n".join(norm).encode()).hexdigest()
+    """A hash of the screen that ignores what changes without progress (timers, token counts,
+    spinners and their status lines): a hash of store.liveness.screen_signature, the one the
+    watcher compares between passes."""
+    return hashlib.sha1(screen_signature(text).encode()).hexdigest()

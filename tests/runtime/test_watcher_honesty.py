@@ -128,12 +128,14 @@ def test_an_ended_attempt_leaves_nothing_running(rig: Rig) -> None:
 
 def test_carrying_finds_a_setsid_daemon_by_its_environment(tmp_path: Path) -> None:
     env = os.environ | {"ORCH_THREAD": "thr_probe_123"}
-    p = subprocess.Popen(["setsid", "sleep", "300"], env=env, start_new_session=True)
+    # not a process-group leader, so setsid(1) detaches in place (no fork racing the scan below)
+    p = subprocess.Popen(["setsid", "sleep", "300"], env=env)
     try:
         until(lambda: procs.carrying("thr_probe_123"), timeout=10)
         assert procs.carrying("thr_probe_12") == []  # a prefix is not a match
-        procs.terminate(procs.carrying("thr_probe_123"))
-        until(lambda: not procs.carrying("thr_probe_123"), timeout=10)
+        # as the watcher's sweep does on every pass: stop what carries the thread, look again
+        until(lambda: not procs.carrying("thr_probe_123"), timeout=10,
+              step=lambda: procs.terminate(procs.carrying("thr_probe_123")))
     finally:
         p.kill()
         p.wait()
