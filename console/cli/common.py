@@ -133,7 +133,7 @@ def group(sub: argparse._SubParsersAction, name: str, help_text: str) -> Any:
 
 # Commands that only read: on a missing database they say so instead of creating it.
 READ_COMMANDS = frozenset({"status", "show", "list", "ready", "blocked", "brief", "wait", "report", "plan",
-                           "fetch", "watch", "wait-reply"})
+                           "fetch", "watch", "wait-reply", "holds"})
 
 
 class Context:

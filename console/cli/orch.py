@@ -14,6 +14,7 @@ from .land_cmds import add_land_commands
 from .approval_cmds import add_approval_commands
 from .runtime_cmds import add_launch_flags, add_runtime_commands
 from .agent_cmds import add_agent_commands
+from .hold_cmds import add_hold_commands
 
 WAIT_TYPES = "task_blocked,task_verifying,task_done,task_failed"
 
@@ -444,6 +445,7 @@ def build() -> Parser:
     add_land_commands(sub)
     add_approval_commands(sub)
     add_agent_commands(sub)
+    add_hold_commands(sub)
     return p
 
 

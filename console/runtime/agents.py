@@ -117,6 +117,7 @@ def prepare(command: str, cwd: Path, env: dict[str, str]) -> tuple[str, list[str
         done.append(f"{agent}: {Path(found).parent} added to PATH")
     if agent == "claude":
         done.append(trust_claude(claude_config_file(env), cwd))
+        done += first_run_claude(claude_config_file(env), env)
     elif agent == "codex":
         done.append(trust_codex(codex_home(env) / "config.toml", repo_root(cwd)))
     elif agent == "gemini":
@@ -185,6 +186,41 @@ def trust_claude(config: Path, folder: Path) -> str:
     entry["hasTrustDialogAccepted"] = True
     _atomic_write(config, json.dumps(doc, indent=2))
     return f"claude: trusted {key} in {config}"
+
+
+def first_run_claude(config: Path, env: dict[str, str]) -> list[str]:
+    """Claude Code's first-run screens, answered as the user would, only when the profile gives it
+    an API key in its own env (or the run's worker_env; a key merely inherited from the leader's
+    shell is not taken as a choice to bill it): the onboarding (theme picker and
+    login, which offline makes a preflight call and exits 1) is marked completed, and "Do you want
+    to use this API key?" (default No) is answered Yes for that key only, by its last 20
+    characters, which is what Claude Code itself stores, unless the user once answered No for
+    it. Without a key nothing is touched: the
+    login screen is the leader's, and the watcher reports it as why the launch cannot proceed."""
+    key = env.get("ANTHROPIC_API_KEY") or ""
+    if not key:
+        return []
+    doc: dict[str, Any] = {}
+    if config.exists():
+        try:
+            doc = json.loads(config.read_text() or "{}")
+        except (OSError, ValueError):
+            return [f"claude: {config} is not readable JSON; first-run screens not pre-answered"]
+    done = []
+    if doc.get("hasCompletedOnboarding") is not True:
+        doc["hasCompletedOnboarding"] = True
+        done.append(f"claude: onboarding marked completed in {config} (the profile gives an API key)")
+    responses = doc.setdefault("customApiKeyResponses", {})
+    approved = responses.setdefault("approved", [])
+    responses.setdefault("rejected", [])
+    if key[-20:] in responses["rejected"]:
+        done.append(f"claude: the profile's API key (...{key[-4:]}) was rejected before in {config}; left as it is")
+    elif key[-20:] not in approved:
+        approved.append(key[-20:])
+        done.append(f"claude: the profile's API key (...{key[-4:]}) approved in {config}")
+    if done:
+        _atomic_write(config, json.dumps(doc, indent=2))
+    return done
 
 
 def trust_codex(config: Path, folder: Path) -> str:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from orch_console.store import autopilot, dispatch
+from orch_console.store import autopilot, dispatch, holds
 from orch_console.store import runtime as rt
 from orch_console.store import watcher_actions as wa
 from orch_console.store.db import Store
@@ -139,10 +139,28 @@ class Healer:
             self._say(f"not launching for {run_id}: agent profiles changed; the leader must confirm", bell=True)
         return False
 
+    def _held(self, run_id: str, task_id: str, profile: str, what: str) -> bool:
+        """The profile is held (a usage limit, its API unreachable, a login needed: store/holds.py):
+        nothing starts with it until the hold lifts. Said once per task and hold."""
+        h = holds.active(self.store).get(profile) if profile else None
+        if h is None:
+            return False
+        n = rt.next_attempt_no(self.store, run_id, task_id)
+        until = f"until {h['until_at']}" if h["until_at"] else "until the leader releases it"
+        reason = (f"{what} {task_id} waits: profile {profile} is held ({h['kind']}) {until}: {h['reason']}; "
+                  f"`orch release --profile {profile}` lifts it")
+        if wa.note_once(self.store, key=f"held:{run_id}:{task_id}:{profile}:{h['created_at']}", action="held_wait",
+                        event_type="task_held_by_profile", run_id=run_id, task_id=task_id, attempt_no=n,
+                        reason=reason, payload={"profile": profile, "kind": h["kind"], "until_at": h["until_at"]}):
+            self._say(f"not starting {task_id}: profile {profile} is held ({h['kind']}) {until}")
+        return True
+
     def _launch(self, run_id: str, task_id: str, profile: str, runtime: str, s: Settings) -> None:
         if not profile:
             return
         if not self._profiles_confirmed(run_id, s):
+            return
+        if self._held(run_id, task_id, profile, "launch of"):
             return
         try:
             out = launcher.launch(self.store, run_id=run_id, task_id=task_id, profile=profile,
@@ -196,6 +214,8 @@ class Healer:
                 task = rt.task_row(self.store, run_id, p["task_id"])
                 n = rt.next_attempt_no(self.store, run_id, p["task_id"])
                 profile = self._autopilot_profile(task, s)
+                if self._held(run_id, p["task_id"], profile, "autopilot: dispatch of"):
+                    continue  # no worktree for a worker that could not start
                 key = f"dispatch:{run_id}:{p['task_id']}:a{n}"
                 if wa.action_taken(self.store, key):
                     continue  # another watcher (the console's, say) won this one a moment ago

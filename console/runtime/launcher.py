@@ -398,6 +398,9 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
         if running >= prof.max_parallel:
             raise AtCapacity(f"profile {prof.name} already runs {running} worker(s) "
                              f"(max_parallel={prof.max_parallel}); launch later", prof.name)
+    from orch_console.store import holds
+
+    held = holds.active(store).get(prof.name)  # the leader's own launch goes ahead, told why it may not work
     n = att["attempt_no"]
     if att["worktree_path"] or att["execution_mode"] == "code":
         # A code attempt starts in its own worktree or not at all: a blind mkdir would make a plain
@@ -464,7 +467,9 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
     a = rt.record_launched(store, thread_id=att["thread_id"], pid=pid, command=command)
     return {"attempt": public_attempt(a), "profile": prof.name, "runtime": mode, "command": command,
             "cwd": str(cwd), "attach": attach_argv(store.path, a) if mode == "tmux" else None, "prepared": prepared,
-            "hooks": hook_notes}
+            "hooks": hook_notes,
+            "warning": (f"profile {prof.name} is held ({held['kind']}): {held['reason']}; launched because you asked"
+                        if held else "")}
 
 
 def launch_or_queue(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = None,

@@ -20,20 +20,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orch_console.console.runtime import launcher, procs
+from orch_console.console.runtime import agents, launcher, procs, screen_judge
 from orch_console.console.runtime.healing import Healer
-from orch_console.store import deliveries, inbox, views, watch_memory
+from orch_console.store import deliveries, holds, inbox, views, watch_memory
 from orch_console.store import runtime as rt
 from orch_console.store import watcher_actions as wa
 from orch_console.store.db import Store
 from orch_console.store.errors import OrchError
-from orch_console.store.liveness import Facts, Verdict, classify_pane, judge, screen_signature
+from orch_console.store.liveness import Facts, Verdict, judge, screen_signature
 from orch_console.store.policy import Settings
 from orch_console.store.sanitize import one_line
 from orch_console.store.states import ENDING_LIVENESS, STOP_REASONS, THREAD_END_EVENTS, EndReason
 from orch_console.store.validate import MAX_LEASE_SECONDS, now_ts, parse_ts, parse_ts_or
 
 WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024
+SCREEN_POLL_SECONDS = 0.5  # the quick look at tmux screens between liveness passes
 SESSION_LINGER_SECONDS = 5.0  # an ended attempt's session stays this long for its last output
 POLL_MS = 250          # fallback: data_version poll and timer resolution
 WORKTREE_SCAN_LIMIT = 5000
@@ -73,6 +74,10 @@ class Watcher:
         self._dv = -1
         self._swept = False
         self._said: set[str] = set()
+        self._agents: dict[str, str] = {}       # profile name -> the known agent its command runs
+        self._profiles_digest = ""
+        self._screens: dict[str, screen_judge.ScreenRead] = {}  # the last reading of each tmux worker
+        self._next_screen = 0.0
         self.last_tick: TickResult | None = None
         self.on_reconciled: Callable[[int, float], None] | None = None
 
@@ -88,7 +93,8 @@ class Watcher:
             runs = self._runs()
             self._reconcile(res)
             self._expire_leases()
-            if force_liveness or now >= self._next_liveness or self.__dict__.pop("_hook_wake", False):
+            if force_liveness or now >= self._next_liveness or self.__dict__.pop("_hook_wake", False) \
+                    or self._screen_turned(now):
                 self._liveness(runs, res)
                 interval = min((s.liveness_interval_seconds for s in runs.values()), default=2.0)
                 self._next_liveness = time.time() + interval
@@ -103,6 +109,45 @@ class Watcher:
             self._dv = dv
             self.last_tick = res
             return res
+
+    def next_due(self) -> float:
+        """When the next pass has something to do without a database change: the liveness timer,
+        or the quick look at tmux screens while any tmux worker runs."""
+        return min(self._next_liveness, self._next_screen) if self._screens else self._next_liveness
+
+    def _screen_turned(self, now: float) -> bool:
+        """A quick look between liveness passes (every SCREEN_POLL_SECONDS while tmux workers
+        run): capture each tmux worker's screen and say whether one turned to a question, a menu
+        or an error, so the full pass (and the leader's attention flag) follows at once instead
+        of at the next liveness interval."""
+        if not self._screens or now < self._next_screen:
+            return False
+        self._next_screen = now + SCREEN_POLL_SECONDS
+        turned = False
+        for a in rt.live_attempts(self.store, self.run_id):
+            last = self._screens.get(a["thread_id"])
+            if a["runtime"] != "tmux" or not a["runtime_ref"] or last is None:
+                continue
+            r = screen_judge.read(launcher.capture(self.db_path, a, lines=60), self._agent_of(a),
+                                  claimed=a["thread_status"] != "pending")
+            if r.pane_state in ("waiting_input", "error") and (r.pane_state, r.line) != (last.pane_state, last.line):
+                turned = True
+        return turned
+
+    def _refresh_agents(self) -> None:
+        """Which known agent each profile runs (re-read when the profiles file changes)."""
+        digest = launcher.profiles_digest(self.db_path)
+        if digest == self._profiles_digest:
+            return
+        try:
+            profiles = launcher.load_profiles(self.db_path)
+        except OrchError:  # a malformed file: the built-in profiles still say which agent is which
+            profiles = {**launcher.BUILTIN, **agents.builtin_profiles()}
+        self._agents = {name: agents.agent_of(p.command) for name, p in profiles.items()}
+        self._profiles_digest = digest
+
+    def _agent_of(self, a: dict[str, Any]) -> str:
+        return self._agents.get(a.get("profile") or "", "")
 
     def _runs(self) -> dict[str, Settings]:
         return {run_id: Settings.from_config(cfg) for run_id, cfg in rt.watched_runs(self.store, self.run_id).items()}
@@ -165,6 +210,8 @@ class Watcher:
     def _liveness(self, runs: dict[str, Settings], res: TickResult) -> None:
         res.liveness_checked = True
         live = [a for a in rt.live_attempts(self.store, self.run_id) if a["run_id"] in runs]
+        if any(a["runtime"] == "tmux" for a in live):
+            self._refresh_agents()
         panes = launcher.tmux_panes(self.db_path) if any(a["runtime"] == "tmux" for a in live) \
             or not self._swept else {}
         changes: list[tuple[str, str]] = []
@@ -198,6 +245,7 @@ class Watcher:
         for a, v in verdicts:
             try:
                 self._apply_verdict(a, v)
+                self._hold_profile(a)
             except OrchError as exc:
                 self._act(f"could not act on {a['task_id']}: {exc.message}")
         self._sweep(panes)
@@ -205,6 +253,9 @@ class Watcher:
         live_ids = {a["thread_id"] for a in live}
         for tid in [t for t in self._memo if t not in live_ids]:
             self._memo.pop(tid, None)
+        self._screens = {t: r for t, r in self._screens.items() if t in live_ids}
+        if self._screens and not self._next_screen:
+            self._next_screen = time.time() + SCREEN_POLL_SECONDS
         watch_memory.forget_ended(self.store)
         for path in [p for p in self._repos if p not in {a["worktree_path"] for a in live}]:
             repo = self._repos.pop(path)
@@ -249,7 +300,9 @@ class Watcher:
             alive = info is not None and not info["dead"]
             if info:
                 output = launcher.capture(self.db_path, a, lines=60)
-                pane_state, pane_line = classify_pane(output)
+                seen = screen_judge.read(output, self._agent_of(a), claimed=a["thread_status"] != "pending")
+                self._screens[a["thread_id"]] = seen
+                pane_state, pane_line = seen.pane_state, seen.line
         elif a["runtime"] == "process":
             if not a["pid"]:
                 self._adopt_worker(a)
@@ -266,8 +319,10 @@ class Watcher:
             if h != memo.output_hash:
                 memo.output_hash, memo.output_changed_at = h, now
                 # A prompt counts once the screen holds still at it for a whole pass: keys the
-                # leader just typed, or a prompt that flashes by, raise no alarm.
-                if pane_state == "waiting_input":
+                # leader just typed, or a prompt that flashes by, raise no alarm. A known agent's
+                # menu or field does not flash by: it waits for an answer, reported at once.
+                seen_now = self._screens.get(a["thread_id"])
+                if pane_state == "waiting_input" and not (seen_now is not None and seen_now.settled):
                     pane_state, pane_line = "active", ""
         from orch_console.console.runtime import hooks as agent_hooks  # fused with the agent's own hooks
 
@@ -316,11 +371,16 @@ class Watcher:
         who = f"{a['task_id']} attempt {a['attempt_no']}"
         if v.action in ENDING_LIVENESS:
             evidence = launcher.capture(self.db_path, a, lines=40) if a["runtime"] else ""
-            ended = rt.end_attempt(self.store, thread_id=a["thread_id"], end_reason=v.action, summary=v.reason,
+            reason = v.reason
+            seen = self._screens.get(a["thread_id"])
+            if seen is not None and seen.pane_state in ("error", "waiting_input") and seen.line:
+                # why it ended, in the leader's words: "exited: ... Unable to connect to Anthropic services"
+                reason = f"{reason}; its screen showed {seen.line}"
+            ended = rt.end_attempt(self.store, thread_id=a["thread_id"], end_reason=v.action, summary=reason,
                                    evidence=evidence)
             if ended is not None:
                 launcher.stop(self.db_path, a)
-                self._act(f"{v.action}: {who}: {v.reason}")
+                self._act(f"{v.action}: {who}: {reason}")
         elif v.action == "nudge":
             if rt.nudge(self.store, thread_id=a["thread_id"], reason=v.reason):
                 self._act(f"nudged {who}: {v.reason}")
@@ -331,6 +391,25 @@ class Watcher:
             if rt.flag_attention(self.store, run_id=a["run_id"], task_id=a["task_id"], attempt_no=a["attempt_no"],
                                  kind="waiting_input", reason=v.reason, event_type="attempt_waiting_input", key=key):
                 self._act(f"needs attention: {who}: {v.reason}", bell=True)
+
+    def _hold_profile(self, a: dict[str, Any]) -> None:
+        """A worker's screen shows a usage limit, an unreachable API or a login problem: the same
+        profile would hit the same wall, so it takes no new work (store/holds.py) until the reset
+        time the screen gave, a default pause, or `orch release --profile P`. Said once per hold."""
+        seen = self._screens.get(a["thread_id"])
+        profile = a.get("profile") or ""
+        if seen is None or not seen.hold_kind or not profile:
+            return
+        cur = holds.active(self.store).get(profile)
+        if cur is not None and cur["kind"] == seen.hold_kind:
+            return
+        who = f"{a['task_id']} attempt {a['attempt_no']}"
+        h = holds.hold(self.store, profile=profile, kind=seen.hold_kind, reason=f"{who}: {seen.line}",
+                       run_id=a["run_id"], task_id=a["task_id"], attempt_no=a["attempt_no"], line=seen.line)
+        if h is not None:
+            until = f"until {h['until_at']}" if h["until_at"] else "until the leader releases it"
+            self._act(f"held profile {profile} ({seen.hold_kind}) {until}: {who} shows {seen.line}; no new work "
+                      f"starts with it (orch release --profile {profile} lifts it)", bell=True)
 
     def _deliver_answers(self, runs: dict[str, Settings]) -> None:
         """Type the leader's answer into the session of an agent that ended its turn instead of
@@ -423,7 +502,7 @@ class Watcher:
         """Tick when another connection committed (data_version moved), or the timer is due. A
         file event caused only by our own writes leaves data_version where it was: no tick."""
         with self._lock:
-            due = time.time() >= self._next_liveness
+            due = time.time() >= self.next_due()
             if not due and self.store.data_version() == self._dv:
                 return
             self.tick()

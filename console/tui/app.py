@@ -125,7 +125,9 @@ class OrchConsole(App[None]):
         engine: Any = None
         try:
             while not worker.is_cancelled:
-                self.engine_wake.wait(ENGINE_SECONDS)
+                # sooner while tmux workers run: the watcher's quick look at their screens
+                due = engine.next_due() - time.time() if engine is not None else ENGINE_SECONDS
+                self.engine_wake.wait(min(ENGINE_SECONDS, max(0.05, due)))
                 self.engine_wake.clear()
                 run_id = self.board.run_id
                 if worker.is_cancelled or not run_id or not os.path.exists(self.db_path):

@@ -56,6 +56,7 @@ def report_data(store: Store, *, run_id: str) -> dict[str, Any]:
         from .landing import land_section  # issue 14
 
         landing = land_section(conn, run_id)
+        walls = _walls(conn, run_id)
     ids = [t["task_id"] for t in tasks]
     wave = {t["task_id"]: t["wave"] for t in tasks}
     crit = critical_path(ids, deps)
@@ -126,7 +127,27 @@ def report_data(store: Store, *, run_id: str) -> dict[str, Any]:
         "questions": questions, "follow_ups": follow_ups, "critical_path": crit,
         "dependencies": [{"task_id": a, "depends_on": b} for a, b in deps],
         "landing": landing,
+        "walls": walls,
     }
+
+
+def _walls(conn: Any, run_id: str) -> dict[str, Any]:
+    """What the agents ran into (issue 12, item 8): profile holds for a usage limit, an
+    unreachable API or a login, the starts they kept back, and the leader's releases."""
+    holds = []
+    for r in conn.execute("SELECT created_at, payload_json, summary FROM events WHERE run_id=? AND "
+                          "event_type='profile_held' ORDER BY event_id", (run_id,)):
+        p = loads(r[1], {}) or {}
+        holds.append({"at": r[0], "profile": p.get("profile", ""), "kind": p.get("kind", ""),
+                      "until_at": p.get("until_at", ""), "summary": r[2]})
+    kept = conn.execute("SELECT count(*) FROM events WHERE run_id=? AND event_type='task_held_by_profile'",
+                        (run_id,)).fetchone()[0]
+    released = conn.execute("SELECT count(*) FROM events WHERE run_id=? AND event_type='profile_released'",
+                            (run_id,)).fetchone()[0]
+    by_kind: dict[str, int] = defaultdict(int)
+    for h in holds:
+        by_kind[h["kind"]] += 1
+    return {"holds": holds, "by_kind": dict(by_kind), "starts_held_back": kept, "released": released}
 
 
 def _leader_wait(w: int, wave: dict[str, int], questions: list[dict[str, Any]], done_at: str) -> dict[str, Any]:

@@ -116,6 +116,15 @@ def to_html(data: dict[str, Any]) -> str:
         out += _table(("wave", "landed", "done, not landed", "total wait (s)", "longest wait (s)"),
                       [tuple(_e(v) for v in (w["wave"], w["landed"], w["done_not_landed"], w["wait_total_seconds"],
                                              w["wait_max_seconds"])) for w in ld["waves"]])
+    walls = data.get("walls") or {}
+    if walls.get("holds"):  # issue 12: usage limits, outages, logins
+        out.append("<h2>Agent limits and outages</h2>")
+        out.append(f"<p>Profiles held: {len(walls['holds'])}; starts held back: {walls['starts_held_back']}; "
+                   f"released by the leader: {walls['released']}.</p>")
+        out += _table(("at", "profile", "kind", "until", "what the screen showed"),
+                      [tuple(_e(v) for v in (h["at"], h["profile"], h["kind"],
+                                             h["until_at"] or "released by the leader", h["summary"]))
+                       for h in walls["holds"]])
     out.append("<h2>Blocked questions</h2>")
     out += _table(("task", "asked by", "asked at", "question", "answer", "answered by"),
                   [tuple(_e(v, 1000) for v in (q["task_id"], q["asked_by"], q["asked_at"], q["question"],

@@ -48,6 +48,18 @@ def to_markdown(data: dict[str, Any]) -> str:
     from .landing import to_markdown as landing_md  # issue 14
 
     out += landing_md(data["landing"], _md)
+    walls = data.get("walls") or {}
+    if walls.get("holds"):  # issue 12: usage limits, outages, logins
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(walls["by_kind"].items()))
+        out += ["## Agent limits and outages", "",
+                f"Profiles held: {len(walls['holds'])} ({kinds}); starts held back: {walls['starts_held_back']}; "
+                f"released by the leader: {walls['released']}.", "",
+                "| at | profile | kind | until | what the screen showed |", "|---|---|---|---|---|"]
+        for h in walls["holds"]:
+            out.append("| " + " | ".join([_md(h["at"]), _md(h["profile"]), _md(h["kind"]),
+                                          _md(h["until_at"] or "released by the leader"), _md(h["summary"], 200)])
+                       + " |")
+        out.append("")
     out += ["## Blocked questions", ""]
     if data["questions"]:
         out += ["| task | asked by | asked at | question | answer | answered by |", "|---|---|---|---|---|---|"]

@@ -56,6 +56,28 @@ def wait_for(pred, timeout: float, what: str, screen=lambda: ""):
     pytest.fail(f"timed out waiting for {what}; screen:\n{screen().strip()}")
 
 
+def watcher_attention(db: str, run_id: str) -> dict:
+    """One watcher pass over the run (as `orch watch` and the console make): the attempt it marked
+    as needing the leader, with the liveness it wrote. Nothing is nudged or ended for it."""
+    from orch_console.console.runtime.watcher import Watcher
+    from orch_console.store import Store
+    from orch_console.store import runtime as rt
+
+    w = Watcher(db, run_id)
+    try:
+        w.tick(force_liveness=True)
+    finally:
+        w.close()
+    with Store(db) as store:
+        flags = rt.attention(store, run_id)
+        att = store.one("SELECT liveness, status FROM attempts WHERE run_id=? ORDER BY attempt_no DESC LIMIT 1",
+                        (run_id,))
+        nudges = store.scalar("SELECT count(*) FROM events WHERE run_id=? AND event_type LIKE '%nudge%'", (run_id,))
+    assert nudges == 0 and att["status"] not in ("stalled", "crashed", "timed_out"), (nudges, dict(att))
+    assert flags, "the watcher marked nothing as needing the leader"
+    return {**flags[-1], "liveness": att["liveness"]}
+
+
 @pytest.fixture
 def orch_env(tmp_path: Path):
     db = str(tmp_path / ".agents" / "coord.db")
@@ -78,10 +100,9 @@ def test_real_claude_code_in_tmux_follows_the_brief_through_inbox(orch_env):
     home = tmp / "claude-home"
     home.mkdir()
     key = "sk-ant-fake-key-for-orch-tests"
-    # the agent home a user sets up once: onboarding done, the API key approved. Trust is NOT
-    # given: orch's launch step must pre-accept it for the attempt's worktree.
-    (home / ".claude.json").write_text(json.dumps({"hasCompletedOnboarding": True,
-                                                   "customApiKeyResponses": {"approved": [key[-20:]], "rejected": []}}))
+    # A fresh agent home: no onboarding, the key never approved, nothing trusted. orch's launch
+    # steps answer the first-run screens for the profile's key and trust the worktree; without
+    # them Claude Code offline exits 1 at its onboarding preflight.
     with ModelServer(WORKER) as srv:
         (tmp / ".agents" / "orch.toml").write_text(
             "[agents.claude]\n"
@@ -94,8 +115,10 @@ def test_real_claude_code_in_tmux_follows_the_brief_through_inbox(orch_env):
         att = out["attempt"]
         assert out["launch"]["profile"] == "claude" and att["runtime"] == "tmux"
         worktree = Path(att["worktree_path"])
-        trusted = json.loads((home / ".claude.json").read_text())["projects"][str(worktree.resolve())]
-        assert trusted["hasTrustDialogAccepted"] is True
+        seeded = json.loads((home / ".claude.json").read_text())
+        assert seeded["projects"][str(worktree.resolve())]["hasTrustDialogAccepted"] is True
+        assert seeded["hasCompletedOnboarding"] is True and key[-20:] in seeded["customApiKeyResponses"]["approved"]
+        assert any("onboarding" in n for n in out["launch"]["prepared"]), out["launch"]["prepared"]
 
         def screen() -> str:
             return launcher.capture(cli.db, att | {"runtime": "tmux", "runtime_ref": att["runtime_ref"]})
@@ -198,6 +221,10 @@ def test_real_claude_permission_menu_is_recognised_and_answered_and_inbox_never_
         v = wait_for(waiting, 120, "the permission menu", screen)
         assert v.kind == "permission" and v.question == "Do you want to proceed?", v
         assert v.options[0].label == "Yes" and v.options[0].selected and len(v.options) >= 3
+        # the watcher reads the same menu from the screen alone (no hooks): needs the leader, at once
+        flagged = watcher_attention(cli.db, "r1")
+        assert flagged["liveness"] == "waiting_input", flagged
+        assert "permission: Do you want to proceed? [1. Yes" in flagged["reason"], flagged
         # the inbox commands before it ran without asking
         assert thread_status(cli, att["thread_id"]) == "in_progress"
         from orch_console.store import Store
@@ -246,6 +273,9 @@ def test_real_codex_approval_is_recognised_and_answered_and_inbox_never_asks(orc
 
         v = wait_for(waiting, 120, "the approval overlay", screen)
         assert v.kind == "permission" and "Would you like to run the following command?" in v.question, v
+        flagged = watcher_attention(cli.db, "r1")
+        assert flagged["liveness"] == "waiting_input", flagged
+        assert "permission: Would you like to run the following command?" in flagged["reason"], flagged
         assert v.options[0].label.startswith("Yes, proceed") and v.options[0].selected
         assert thread_status(cli, att["thread_id"]) == "in_progress"  # claim and update ran without asking
         from orch_console.store import Store

@@ -464,6 +464,8 @@ def test_every_command_honours_an_explicit_db(tmp_path: Path) -> None:
     run(ORCH, "approvals", "--run", "r9")
     run(ORCH, "approve", "--run", "r9", "--task", "T1", "--decision", "allow", code=40)  # nothing waits
     run(ORCH, "agents")
+    run(ORCH, "holds")
+    run(ORCH, "release", "--profile", "claude", code=40)  # nothing held
     screen = tmp_path / "screen.txt"
     screen.write_text("> \n")
     run(ORCH, "screen", "classify", "--file", str(screen))
