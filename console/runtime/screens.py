@@ -20,28 +20,39 @@ the generic rules (structural menus, y/n prompts, the liveness patterns of store
 
 `fingerprint(text)` hashes a screen with its timers and spinners masked, so a ticking
 "Working (48s • esc to interrupt)" is not mistaken for progress.
+
+The recogniser is split by feature: screen_patterns.py holds the words and shapes (menu footers,
+permission, dialog and login wording, the error families), screen_agents.py each agent's profile,
+screen_structure.py the readers of a screen's structure (prompt, menu, buttons, question, latest
+turn). This module holds the verdict and the decision procedure, `classify`, as ordered steps: it
+is the one entry point the watcher, the hooks' fusion and `orch screen classify` import.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
-from orch_console.store.liveness import screen_signature
+from orch_console.store.liveness import ANSWERS, ERROR, WAITING_INPUT, screen_signature
+
+from .screen_agents import AGENTS, GENERIC, AgentScreen
+from .screen_patterns import (AIDER_YN, LOGIN, PANE_DEAD, PERMISSION, TEXT_FIELD_FOOTER, WORKING_ANY, clean,
+                              error_kind, menu_kind)
+from .screen_structure import (QUESTION_WINDOW, Option, find_buttons, find_composer, find_menu, is_banner,
+                               latest_turn, question_above)
+
+# The names other modules use: they import this module only, whichever module defines a name.
+__all__ = ["AGENTS", "ERROR_KINDS", "PANE_DEAD", "STATES", "WAIT_KINDS", "AgentScreen", "Option", "Verdict",
+           "classify", "detect_agent", "fingerprint"]
 
 STATES = ("working", "waiting_input", "idle", "error", "starting", "unknown")
 WAIT_KINDS = ("permission", "question", "dialog", "login")
 ERROR_KINDS = ("auth", "network", "usage_limit", "api", "exited")
-MENU_WINDOW = 45     # how far up from the bottom a menu may start (Codex's approval overlay is tall)
-QUESTION_WINDOW = 14  # how far above a menu's first option its question may sit
 
-@dataclass(frozen=True)
-class Option:
-    key: str          # "1", "y"
-    label: str        # "Yes, and always allow access to repo/ from this project"
-    selected: bool = False
 
 @dataclass(frozen=True)
 class Verdict:
@@ -59,140 +70,64 @@ class Verdict:
         d["options"] = [asdict(o) for o in self.options]
         return d
 
-# -- shared patterns ------------------------------------------------------------------------------
-RULE = re.compile(r"^\s*[─━═]{10,}\s*$|^[\s╭╮╰╯─━═┌┐└┘│]+$")
-BOX_EDGE = re.compile(r"^\s*[│┃║]\s?|\s?[│┃║]\s*$")
-OPTION = re.compile(r"^\s*(?P<cur>[❯›>▶●→]\s*)?(?P<num>\d{1,2})\.\s+(?P<label>\S.*?)\s*$")
-MENU_FOOTER = re.compile(r"enter to (confirm|select|continue|submit|save)|esc to (cancel|go back|back)|"
-                         r"press enter|tab to amend|enter continue|enter confirm|esc skip|↑/↓ to navigate|"
-                         r"use enter to select|"
-                         r"\(esc\)\s*$", re.IGNORECASE)
-TEXT_FIELD_FOOTER = re.compile(r"press enter to (save|submit)", re.IGNORECASE)
-PANE_DEAD = re.compile(r"^Pane is dead \(status (?P<status>-?\d+)")
-# aider: "Run shell command? (Y)es/(N)o/(D)on't ask again [Yes]:" -- the default ends the line
-AIDER_YN = re.compile(r"^(?P<q>.*?\?)\s*(?P<opts>(?:\([A-Za-z]\)[\w' ]+/?)+)\s*\[(?P<default>[\w' ]+)\]:\s*$")
-
-PERMISSION = re.compile(r"Do you want to proceed|Would you like to run the following command|"
-                        r"Do you want to (make this edit|create|overwrite|allow|fetch)|Permission required|"
-                        r"Allow (execution|once|this)|requires? (approval|permission)|wants to (run|use|navigate)|"
-                        r"^\s*Bash command\s*$|Run shell command\?|Add (file|url)s? to the chat\?|"
-                        r"Create new file\?|Allow edits to file|Edit the files\?", re.IGNORECASE | re.MULTILINE)
-DIALOG = re.compile(r"trust (this|the) folder|trust the files|Quick safety check|Do you want to use this API key|"
-                    r"Hooks need review|Folder access|Bypass Permissions mode|new MCP server|"
-                    r"to \.gitignore|what's new in this version", re.IGNORECASE)
-LOGIN = re.compile(r"Sign in with|Sign in another way|Use an OpenAI API key|Paste or type your API key|"
-                   r"How would you like to authenticate|Login to OpenRouter|Select login method|"
-                   r"Enter (your )?\w* ?API Key", re.IGNORECASE)
-
-ERR_AUTH = re.compile(r"Not logged in|Please run /login|Invalid API key|API Error:? \(?401|authentication_error|"
-                      r"OAuth token (has )?expired|Invalid authentication credentials|AuthenticationError|"
-                      r"401 Unauthorized|invalid_api_key", re.IGNORECASE)
-ERR_USAGE = re.compile(r"usage limit|limit reached|rate.?limit|\b429\b|Too Many Requests|RateLimitError|"
-                       r"quota exceeded|resets? (at|in)\b|credit balance is too low", re.IGNORECASE)
-ERR_NETWORK = re.compile(r"Unable to connect|ConnectionRefused|ENOTFOUND|ECONNREFUSED|Reconnecting\.\.\.|"
-                         r"waiting for network|Connection failed|error sending request|fetch failed|"
-                         r"Cannot connect to API|Connection error|Failed to connect|network error",
-                         re.IGNORECASE)
-ERR_API = re.compile(r"API Error|API error · Retrying|exceeded retry limit|Overloaded|InternalServerError|"
-                     r"stream error|unexpected status|server_error|\b5\d\d\b.*error", re.IGNORECASE)
-WORKING_ANY = re.compile(r"\b(esc|ctrl\+c|press esc) to (interrupt|cancel)\b", re.IGNORECASE)
-
-def clean(line: str) -> str:
-    """A screen line without its box edges (Gemini and others draw dialogs in boxes) or trailing blanks."""
-    return BOX_EDGE.sub("", line.rstrip()).rstrip()
-
-def error_kind(line: str) -> str:
-    for kind, pat in (("auth", ERR_AUTH), ("usage_limit", ERR_USAGE), ("network", ERR_NETWORK), ("api", ERR_API)):
-        if pat.search(line):
-            return kind
-    return ""
-
-def menu_kind(block: str) -> str:
-    if PERMISSION.search(block):
-        return "permission"
-    if DIALOG.search(block):
-        return "dialog"
-    if LOGIN.search(block):
-        return "login"
-    return "question"
-
-# -- agent profiles -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class AgentScreen:
-    name: str
-    signature: re.Pattern[str]                 # tells this agent's screen from others
-    version: re.Pattern[str] | None = None
-    composer: re.Pattern[str] | None = None    # the prompt line the user types into
-    composer_needs_rule_above: bool = False    # Claude draws its composer between two rules
-    composer_footer: re.Pattern[str] | None = None  # Codex: a footer line must follow its composer
-    echo: re.Pattern[str] | None = None        # how a submitted prompt shows in the transcript
-    working: re.Pattern[str] | None = None     # busy markers in the latest turn or the footer
-    idle_login: re.Pattern[str] | None = None  # at the prompt, but not logged in
-    prompt_last_line: re.Pattern[str] | None = None  # line-oriented agents (aider): the prompt is the last line
-    ready_footer: re.Pattern[str] | None = None  # at the prompt, this footer shows once the session is up
-
-CLAUDE = AgentScreen(
-    "claude",
-    signature=re.compile(r"Claude Code v\d|Claude Code'll be able|\? for shortcuts · ← for agents|"
-                         r"Unable to connect to Anthropic services|Tab to amend"),
-    version=re.compile(r"Claude Code v(\d+\.\d+\.\d+)"),
-    composer=re.compile(r"^❯(?:[\s\u00a0]|$)"),
-    composer_needs_rule_above=True,
-    echo=re.compile(r"^❯[\s\u00a0]+\S"),
-    # "✶ Blanching… (11s · ↓ 20 tokens)" (a done turn reads "✻ Baked for 0s": no ellipsis)
-    working=re.compile(r"^[✳✽✶✻✢·*]\s+\S.*…|esc to interrupt|ctrl\+c to interrupt|⎿\s+Running…"),
-    idle_login=re.compile(r"Not logged in · Run /login"),
-)
-CODEX = AgentScreen(
-    "codex",
-    signature=re.compile(r"OpenAI Codex \(v|Ask Codex to do anything|Welcome to Codex|Codex can read, edit"),
-    version=re.compile(r"OpenAI Codex \(v(\d+\.\d+\.\d+)\)"),
-    composer=re.compile(r"^›\s"),
-    composer_footer=re.compile(r"\? for shortcuts|^\s{2}\S.* · |esc to interrupt|context left|% left"),
-    echo=re.compile(r"^›\s+\S"),
-    working=re.compile(r"^[•◦]\s+Working \(|esc to interrupt|background terminals? running"),
-    # "fake-model default · /path": the model line appears when the session is configured
-    ready_footer=re.compile(r"^\s{2}\S.* · "),
-)
-AIDER = AgentScreen(
-    "aider",
-    signature=re.compile(r"^Aider v\d|\(Y\)es/\(N\)o|aider\.chat|^Main model: |^Repo-map:", re.MULTILINE),
-    version=re.compile(r"Aider v(\d+\.\d+\.\d+)"),
-    echo=re.compile(r"^\w*> \S"),
-    working=re.compile(r"Waiting for \S+|Thinking\.\.\.|░█|█░|Retrying in \d"),
-    prompt_last_line=re.compile(r"^(\w+ )?(architect|ask|code|diff|whole|multi)?>\s*$"),
-)
-GEMINI = AgentScreen(
-    "gemini",
-    signature=re.compile(r"Gemini CLI v\d|Type your message or @path/to/file|Trusting a folder allows Gemini CLI"),
-    version=re.compile(r"Gemini CLI v(\d+\.\d+\.\d+)"),
-    composer=re.compile(r"^\s*[>*!]\s"),  # ">" normal, "*" in YOLO mode, "!" in shell mode
-    composer_footer=re.compile(r"workspace \(|no sandbox|/model|\bsandbox\b"),
-    echo=re.compile(r"^\s*>\s+\S"),
-    # "⠴ Thinking... (esc to cancel, 1s)"
-    working=re.compile(r"esc to cancel|^\s*[⠁-⣿]\s+\S"),
-)
-OPENCODE = AgentScreen(
-    "opencode",
-    signature=re.compile(r"OpenCode \d|Ask anything…|tab agents\s+ctrl\+p commands|△ Permission required"),
-    # "• OpenCode 1.18.33" in the sidebar, or the version alone at the end of the status line
-    version=re.compile(r"OpenCode (\d+\.\d+\.\d+)|:\S+\s{20,}(\d+\.\d+\.\d+)\s*$", re.MULTILINE),
-    composer=re.compile(r"^\s*Ask anything…"),
-    working=re.compile(r"esc (to )?interrupt"),
-)
-GENERIC = AgentScreen("", signature=re.compile(r"(?!x)x"))
-AGENTS: dict[str, AgentScreen] = {a.name: a for a in (CLAUDE, CODEX, AIDER, GEMINI, OPENCODE)}
 
 def detect_agent(text: str) -> str:
+    """The profile whose signature is on screen ('' for none): the first in AGENTS' order."""
     for a in AGENTS.values():
         if a.signature.search(text):
             return a.name
     return ""
 
+
 # -- the recogniser ---------------------------------------------------------------------------------
 def classify(text: str, agent: str | None = None) -> Verdict:
     """The verdict for one screen. agent: a profile name (claude, codex, gemini, opencode, aider), '' or
     None to detect it from the screen; any other agent gets the generic rules."""
+    screen = _read(text, agent)
+    if not screen.lines:
+        return screen.verdict("starting", rule="blank_screen")
+    # the first step that recognises the screen decides; their order is the rules' precedence
+    for step in _STEPS:
+        verdict = step(screen)
+        if verdict is not None:
+            return verdict
+    return screen.verdict("unknown")
+
+
+@dataclass
+class _Screen:
+    """One screen as the steps of classify() read it. What only some steps need is computed on
+    first use and kept, so no step reads the prompt or the latest turn twice and a screen decided
+    early (a dead pane) never reads them."""
+
+    name: str          # the agent asked for, else the one detected ('' when none): the verdict's agent
+    prof: AgentScreen  # its profile, GENERIC for an agent without one
+    version: str       # the agent's version when the screen shows it, never guessed
+    lines: list[str]   # box edges stripped, trailing blank lines dropped
+    boxed: list[bool]  # per line: drawn inside a box (a selected option in a box needs no footer)
+
+    @cached_property
+    def composer(self) -> int | None:
+        return find_composer(self.lines, self.prof)
+
+    @cached_property
+    def below(self) -> list[str]:
+        """The lines under the prompt (its footer)."""
+        return self.lines[self.composer + 1:] if self.composer is not None else []
+
+    @cached_property
+    def turn(self) -> list[str]:
+        return latest_turn(self.lines, self.composer, self.prof)
+
+    @property
+    def last_line(self) -> str:
+        return self.lines[-1].strip()
+
+    def verdict(self, state: str, kind: str = "", rule: str = "", line: str = "", **kw: Any) -> Verdict:
+        return Verdict(state, kind, rule, line.strip()[:300], self.name, self.version, **kw)
+
+
+def _read(text: str, agent: str | None) -> _Screen:
     raw = (text or "").replace("\r", "")
     name = (agent or "").strip().lower() or detect_agent(raw)
     prof = AGENTS.get(name, GENERIC)
@@ -200,213 +135,148 @@ def classify(text: str, agent: str | None = None) -> Verdict:
     lines = [clean(ln) for ln in raw_lines]
     while lines and not lines[-1].strip():
         lines.pop()
+    # from the raw lines: clean() has already stripped the box edge this looks for
     boxed = [bool(re.match(r"^\s*[│┃║]", ln)) for ln in raw_lines[:len(lines)]]
     version = ""
     if prof.version:
         m = prof.version.search(raw)
         version = next((g for g in m.groups() if g), "") if m else ""
+    return _Screen(name, prof, version, lines, boxed)
 
-    def v(state: str, kind: str = "", rule: str = "", line: str = "", **kw: Any) -> Verdict:
-        return Verdict(state, kind, rule, line.strip()[:300], name, version, **kw)
 
-    if not lines:
-        return v("starting", rule="blank_screen")
+def _pane_dead(s: _Screen) -> Verdict | None:
+    """1. tmux kept the pane after the agent exited (remain-on-exit)."""
+    if PANE_DEAD.match(s.last_line):
+        return s.verdict("error", "exited", "pane_dead", s.lines[-1])
+    return None
 
-    # 1. tmux kept the pane after the agent exited (remain-on-exit)
-    m = PANE_DEAD.match(lines[-1].strip())
-    if m:
-        return v("error", "exited", "pane_dead", lines[-1])
 
-    composer = _composer(lines, prof)
-    # 2. a menu, with no prompt below it (a menu above the prompt is history)
-    menu = _menu(lines, composer, boxed)
-    if menu is not None:
-        first, last, options, footer_line = menu
-        block = "\n".join(lines[max(0, first - QUESTION_WINDOW):last + 1])
-        question = _question(lines, first)
-        return v("waiting_input", menu_kind(block), "menu", lines[first], question=question,
-                 options=tuple(options))
+def _menu(s: _Screen) -> Verdict | None:
+    """2. a menu, with no prompt below it (a menu above the prompt is history)."""
+    menu = find_menu(s.lines, s.composer, s.boxed)
+    if menu is None:
+        return None
+    first, last, options, _footer = menu
+    block = "\n".join(s.lines[max(0, first - QUESTION_WINDOW):last + 1])
+    return s.verdict("waiting_input", menu_kind(block), "menu", s.lines[first], question=question_above(s.lines, first),
+                     options=tuple(options))
 
-    # 2b. a row of buttons over "enter confirm" (opencode: "Allow once   Allow always   Reject")
-    buttons = _buttons(lines) if composer is None else None
-    if buttons is not None:
-        i, options = buttons
-        block = "\n".join(lines[max(0, i - QUESTION_WINDOW):i + 1])
-        q = next((lines[k].strip() for k in range(i - 1, max(-1, i - QUESTION_WINDOW - 1), -1)
-                  if PERMISSION.search(lines[k])), "") or _question(lines, i)
-        return v("waiting_input", menu_kind(block), "buttons", lines[i], question=q, options=tuple(options))
 
-    # 3. a text field (Codex's API-key entry, Gemini's key prompt)
-    tail = lines[-12:]
+def _buttons(s: _Screen) -> Verdict | None:
+    """2b. a row of buttons over "enter confirm" (opencode: "Allow once   Allow always   Reject"),
+    only while no prompt is on screen (a row left above the prompt was answered)."""
+    if s.composer is not None:
+        return None
+    buttons = find_buttons(s.lines)
+    if buttons is None:
+        return None
+    lines = s.lines
+    i, options = buttons
+    block = "\n".join(lines[max(0, i - QUESTION_WINDOW):i + 1])
+    # the permission line names what is asked (opencode's "△ Permission required"), else the question
+    q = next((lines[k].strip() for k in range(i - 1, max(-1, i - QUESTION_WINDOW - 1), -1)
+              if PERMISSION.search(lines[k])), "") or question_above(lines, i)
+    return s.verdict("waiting_input", menu_kind(block), "buttons", lines[i], question=q, options=tuple(options))
+
+
+def _text_field(s: _Screen) -> Verdict | None:
+    """3. a text field (Codex's API-key entry, Gemini's key prompt), while no prompt is on screen."""
+    if s.composer is not None:
+        return None
+    tail = s.lines[-12:]
     for i in range(len(tail) - 1, -1, -1):
-        if TEXT_FIELD_FOOTER.search(tail[i]) and composer is None:
-            block = "\n".join(lines[-30:])
+        if TEXT_FIELD_FOOTER.search(tail[i]):
+            block = "\n".join(s.lines[-30:])
             # the question is the field's own prompt line, never the field's content (it may be a key)
-            q = next((x.strip() for x in lines[-30:] if LOGIN.search(x) or x.strip().endswith("?")), "")
-            return v("waiting_input", menu_kind(block), "text_field", tail[i], question=q)
+            q = next((x.strip() for x in s.lines[-30:] if LOGIN.search(x) or x.strip().endswith("?")), "")
+            return s.verdict("waiting_input", menu_kind(block), "text_field", tail[i], question=q)
+    return None
 
-    # 4. line-oriented y/n prompts on the last line (aider's "(Y)es/(N)o [Yes]:", "[y/n]")
-    last_line = lines[-1].strip()
+
+def _yes_no_default(s: _Screen) -> Verdict | None:
+    """4. aider's line-oriented "(Y)es/(N)o [Yes]:" on the last line; the bracketed default is the
+    option marked selected."""
+    last_line = s.last_line
     m = AIDER_YN.match(last_line)
-    if m:
-        opts = tuple(Option(o[1].lower(), o[1] + o[3:].strip(), (o[1] + o[3:].strip()) == m["default"])
-                     for o in re.findall(r"\([A-Za-z]\)[\w' ]+", m["opts"]))
-        return v("waiting_input", menu_kind(m["q"]), "yes_no_default", last_line, question=m["q"].strip(), options=opts)
-    from orch_console.store.liveness import ANSWERS, WAITING_INPUT
+    if not m:
+        return None
+    opts = tuple(Option(o[1].lower(), o[1] + o[3:].strip(), (o[1] + o[3:].strip()) == m["default"])
+                 for o in re.findall(r"\([A-Za-z]\)[\w' ]+", m["opts"]))
+    return s.verdict("waiting_input", menu_kind(m["q"]), "yes_no_default", last_line, question=m["q"].strip(),
+                     options=opts)
 
-    for ln in reversed([x for x in lines if x.strip()][-2:]):
+
+def _yes_no(s: _Screen) -> Verdict | None:
+    """4b. a "[y/n]"-style prompt (store/liveness.py's WAITING_INPUT) on one of the last two lines,
+    unless an answer already follows it on that line."""
+    for ln in reversed([x for x in s.lines if x.strip()][-2:]):
         ms = list(WAITING_INPUT.finditer(ln))
         if ms and ln[ms[-1].end():].strip().lower() not in ANSWERS:
-            return v("waiting_input", menu_kind(ln), "yes_no", ln, question=ln.strip())
+            return s.verdict("waiting_input", menu_kind(ln), "yes_no", ln, question=ln.strip())
+    return None
 
-    # 5. the latest turn: error banners, then busy markers
-    turn = _latest_turn(lines, composer, prof)
-    below = lines[composer + 1:] if composer is not None else []
-    for ln in reversed(turn):
+
+def _turn_error(s: _Screen) -> Verdict | None:
+    """5. an error banner in the latest turn. Before the busy markers: a network retry shows
+    "esc to interrupt" too. Only the latest turn: an error answered by a later prompt is history."""
+    for ln in reversed(s.turn):
         kind = error_kind(ln)
-        if kind and _banner(ln):
-            return v("error", kind, "turn_error", ln)
-    if prof.working:
-        for ln in list(reversed(below)) + list(reversed(turn[-8:])):
-            if prof.working.search(ln):
-                return v("working", rule="busy_marker", line=ln)
-    elif any(WORKING_ANY.search(ln) for ln in lines[-15:]):
-        ln = next(ln for ln in reversed(lines[-15:]) if WORKING_ANY.search(ln))
-        return v("working", rule="interrupt_hint", line=ln)
+        if kind and is_banner(ln):
+            return s.verdict("error", kind, "turn_error", ln)
+    return None
 
-    # 6. at the prompt
-    if composer is not None:
-        for ln in below:
+
+def _busy(s: _Screen) -> Verdict | None:
+    """5b. busy: the agent's own markers, under the prompt and then in the latest turn's last lines;
+    without them (the generic rules), an "esc to interrupt"-style hint near the bottom."""
+    if s.prof.working:
+        for ln in list(reversed(s.below)) + list(reversed(s.turn[-8:])):
+            if s.prof.working.search(ln):
+                return s.verdict("working", rule="busy_marker", line=ln)
+    elif any(WORKING_ANY.search(ln) for ln in s.lines[-15:]):
+        ln = next(ln for ln in reversed(s.lines[-15:]) if WORKING_ANY.search(ln))
+        return s.verdict("working", rule="interrupt_hint", line=ln)
+    return None
+
+
+def _at_prompt(s: _Screen) -> Verdict | None:
+    """6. at the prompt: idle, unless its footer says the agent is not logged in, or (Codex) the
+    footer that shows once the session is up is not there yet."""
+    prof = s.prof
+    if s.composer is not None:
+        for ln in s.below:
             if prof.idle_login and prof.idle_login.search(ln):
-                return v("waiting_input", "login", "prompt_not_logged_in", ln)
-        if prof.ready_footer and not any(prof.ready_footer.search(x) for x in below[:4]):
-            return v("starting", rule="prompt_before_session", line=lines[composer])
-        return v("idle", rule="prompt", line=lines[composer])
-    if prof.prompt_last_line and prof.prompt_last_line.match(last_line):
-        return v("idle", rule="prompt", line=last_line)
+                return s.verdict("waiting_input", "login", "prompt_not_logged_in", ln)
+        if prof.ready_footer and not any(prof.ready_footer.search(x) for x in s.below[:4]):
+            return s.verdict("starting", rule="prompt_before_session", line=s.lines[s.composer])
+        return s.verdict("idle", rule="prompt", line=s.lines[s.composer])
+    if prof.prompt_last_line and prof.prompt_last_line.match(s.last_line):
+        return s.verdict("idle", rule="prompt", line=s.last_line)
+    return None
 
-    # 7. generic: an error in the last lines (store/liveness.py's families, kind from the words)
-    from orch_console.store.liveness import ERROR
 
-    for ln in reversed(lines[-6:]):
+def _error_line(s: _Screen) -> Verdict | None:
+    """7. generic: an error in the last lines (store/liveness.py's families, kind from the words);
+    for a known agent, an error family's words alone are enough."""
+    for ln in reversed(s.lines[-6:]):
         kind = error_kind(ln)
-        if ERROR.search(ln) or (kind and prof is not GENERIC):
-            return v("error", kind, "error_line", ln)
-    # 8. a start-up banner and nothing else yet
-    if prof is not GENERIC and not any(ln.strip() for ln in lines[-8:]):
-        return v("starting", rule="banner_only", line=next((x for x in lines if x.strip()), ""))
-    return v("unknown")
-
-def _composer(lines: list[str], prof: AgentScreen) -> int | None:
-    """Index of the prompt line the user types into, if this agent's screen shows one."""
-    if prof.composer is None:
-        return None
-    lo = max(0, len(lines) - MENU_WINDOW)
-    for i in range(len(lines) - 1, lo - 1, -1):
-        ln = lines[i]
-        if not prof.composer.match(ln) or OPTION.match(ln):
-            continue
-        if prof.composer_needs_rule_above and not (i > 0 and RULE.match(lines[i - 1])):
-            continue
-        if prof.composer_footer is not None and not any(prof.composer_footer.search(x) for x in lines[i + 1:i + 5]):
-            continue
-        return i
+        if ERROR.search(ln) or (kind and s.prof is not GENERIC):
+            return s.verdict("error", kind, "error_line", ln)
     return None
 
-def _menu(lines: list[str], composer: int | None,
-          boxed: list[bool] | None = None) -> tuple[int, int, list[Option], str] | None:
-    """(first option, last option, options, footer line) of the last numbered menu on screen: at
-    least 2 options numbered from 1, and a footer hint under them, or a selected option in a box
-    (Gemini's dialogs have no footer; a plain numbered list in the transcript has neither)."""
-    lo = max(0, len(lines) - MENU_WINDOW)
-    last = None
-    for i in range(len(lines) - 1, lo - 1, -1):
-        if OPTION.match(lines[i]):
-            last = i
-            break
-    if last is None or (composer is not None and composer > last):
-        return None
-    found: list[tuple[int, re.Match[str]]] = []
-    gap = 0
-    i = last
-    while i >= lo:
-        m = OPTION.match(lines[i])
-        if m:
-            if found and int(m["num"]) != int(found[-1][1]["num"]) - 1:
-                break
-            found.append((i, m))
-            gap = 0
-            if m["num"] == "1":
-                break
-        else:
-            gap += 1
-            if gap > 3:
-                break
-        i -= 1
-    if len(found) < 2 or found[-1][1]["num"] != "1":
-        return None
-    found.reverse()
-    # options below the last one found continue the numbering (a rule may split them)
-    j, n = last + 1, int(found[-1][1]["num"])
-    while j < len(lines) and j <= last + 4:
-        m = OPTION.match(lines[j])
-        if m and int(m["num"]) == n + 1:
-            found.append((j, m))
-            n += 1
-            last = j
-        j += 1
-    footer = next((lines[k] for k in range(last + 1, min(len(lines), last + 8)) if MENU_FOOTER.search(lines[k])), "")
-    selected = any(m["cur"] for _, m in found)
-    in_box = boxed is not None and all(k < len(boxed) and boxed[k] for k, _ in found)
-    if not footer and not (selected and (in_box or any(MENU_FOOTER.search(m["label"]) for _, m in found))):
-        return None
-    options = [Option(m["num"], m["label"], bool(m["cur"])) for _, m in found]
-    return found[0][0], last, options, footer
 
-BUTTON_FOOTER = re.compile(r"\benter (to )?confirm\b", re.IGNORECASE)
-BUTTON_HINT = re.compile(r"ctrl\+|⇆|\benter\b|\besc\b|fullscreen|select", re.IGNORECASE)
-
-def _buttons(lines: list[str]) -> tuple[int, list[Option]] | None:
-    """(line, options) of a row of buttons followed on the same line by an "enter confirm" hint."""
-    for i in range(len(lines) - 1, max(-1, len(lines) - 16), -1):
-        if not BUTTON_FOOTER.search(lines[i]):
-            continue
-        labels = []
-        for item in re.split(r"\s{3,}", lines[i].strip()):
-            if BUTTON_HINT.search(item):
-                break
-            labels.append(item.strip())
-        if 2 <= len(labels) <= 6 and all(0 < len(x) <= 30 for x in labels):
-            # which button is highlighted is a colour the text capture does not keep: none is marked
-            return i, [Option(str(n), x, False) for n, x in enumerate(labels, 1)]
+def _banner_only(s: _Screen) -> Verdict | None:
+    """8. a start-up banner and nothing else yet."""
+    if s.prof is not GENERIC and not any(ln.strip() for ln in s.lines[-8:]):
+        return s.verdict("starting", rule="banner_only", line=next((x for x in s.lines if x.strip()), ""))
     return None
 
-def _question(lines: list[str], first: int) -> str:
-    """The question a menu answers: the nearest line above it ending in '?', else the nearest text."""
-    nearest = ""
-    for k in range(first - 1, max(-1, first - QUESTION_WINDOW - 1), -1):
-        s = lines[k].strip()
-        if not s or RULE.match(s):
-            continue
-        if s.endswith("?") or re.search(r"\?\s", s):
-            return s
-        nearest = nearest or s
-    return nearest
 
-def _latest_turn(lines: list[str], composer: int | None, prof: AgentScreen) -> list[str]:
-    """The lines of the latest turn: after the last echoed prompt, above the composer."""
-    end = composer if composer is not None else len(lines)
-    start = max(0, end - 40)
-    if prof.echo is not None:
-        for i in range(end - 1, start - 1, -1):
-            if prof.echo.match(lines[i]) and not OPTION.match(lines[i]):
-                return lines[i + 1:end]
-    return lines[start:end]
+_STEPS: tuple[Callable[[_Screen], Verdict | None], ...] = (
+    _pane_dead, _menu, _buttons, _text_field, _yes_no_default, _yes_no, _turn_error, _busy, _at_prompt,
+    _error_line, _banner_only,
+)
 
-def _banner(line: str) -> bool:
-    """Error words on a status or result line, not inside quoted output or a tool's text."""
-    s = line.strip()
-    return bool(re.match(r"^([●✻✶✳✢*⎿■✕×!⚠•◦└]|\S*Error|Unable|Failed|Not logged|API|Connection|litellm)", s))
 
 def fingerprint(text: str) -> str:
     """A hash of the screen that ignores what changes without progress (timers, token counts,
