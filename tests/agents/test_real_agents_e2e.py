@@ -349,3 +349,37 @@ def test_real_opencode_in_tmux_follows_the_brief_through_inbox(orch_env):
 
         wait_for(lambda: thread_status(cli, att["thread_id"]) == "done", 180, "the worker's inbox done", screen)
         assert (Path(att["worktree_path"]) / "proof.txt").read_text() == "hello\n"
+
+
+@pytest.mark.slow
+@pytest.mark.tmux
+def test_real_codex_at_its_first_run_login_is_reported_as_why_the_launch_cannot_proceed(orch_env):
+    """A fresh Codex home with no login and no provider: Codex stops at its sign-in menu. The
+    watcher reports that as the reason the launch cannot proceed (never nudged or killed: the
+    leader can attach and log in), and holds the profile so the autopilot starts no more."""
+    need("codex")
+    cli, tmp = orch_env
+    repo = make_repo(tmp / "repo")
+    codex_home = tmp / "codex-home"
+    codex_home.mkdir()
+    (tmp / ".agents" / "orch.toml").write_text(
+        "[agents.codex]\n"
+        f'env = {{ HOME = "{tmp / "home"}", CODEX_HOME = "{codex_home}", OPENAI_API_KEY = "", ORCH_HOOKS = "0" }}\n')
+    cli.ok("orch", "run", "init", "--run", "r1", "--goal", "first run")
+    cli.ok("orch", "task", "add", "--run", "r1", "--task", "t1", "--title", "anything")
+    out = cli.ok("orch", "dispatch", "--run", "r1", "--task", "t1", "--execution-mode", "code", "--to", "codex",
+                 "--repo-path", str(repo), "--launch")
+    att = out["attempt"]
+
+    def screen() -> str:
+        return launcher.capture(cli.db, att)
+
+    wait_for(lambda: (lambda v: v.state == "waiting_input" and v.kind == "login")(screens.classify(screen(), "codex")),
+             90, "the sign-in menu", screen)
+    flagged = watcher_attention(cli.db, "r1")
+    assert flagged["liveness"] == "waiting_input", flagged
+    assert "the launch cannot proceed: codex stopped at a first-run login screen" in flagged["reason"], flagged
+    held = cli.ok("orch", "holds")["holds"]
+    assert [(h["profile"], h["kind"], h["until_at"]) for h in held] == [("codex", "auth", "")], held
+    assert thread_status(cli, att["thread_id"]) == "pending"
+    launcher.kill_server(cli.db)
