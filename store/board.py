@@ -18,6 +18,7 @@ from .db import Store
 from .errors import NotFound
 from .models import FIRST_KEY, Changes, Header, Key, Page, RunSummary, TaskFilter, TaskRow
 from .records import loads
+from .validate import now_ts
 from .runtime import attention as open_attention
 from .states import (ALERT_EVENTS, ATTENTION_LIVENESS, ATTENTION_TASK, FINISHED_TASK, IN_FLIGHT_TASK, LIVE_ATTEMPT,
                      MessageKind, STRUCTURE_EVENTS, TaskStatus, sql_in)
@@ -261,12 +262,15 @@ class Board:
                 "SELECT status, count(*) FROM tasks WHERE run_id=? GROUP BY status", (self.run_id,))}
             waves = self._wave_progress(conn)
             attention = self._attention_count(conn, counts)
+            held = tuple((r[0], r[1], r[2]) for r in conn.execute(
+                "SELECT profile, kind, until_at FROM profile_holds WHERE until_at='' OR until_at>? ORDER BY profile",
+                (now_ts(),)))
         if run is None:
             raise NotFound(f"run {self.run_id} not found")
         cfg = loads(run["config_json"], {}) or {}
         return Header(run_id=self.run_id, goal=run["goal"], status=run["status"], counts=counts, waves=waves,
                       autopilot=bool(cfg.get("autopilot")), total=sum(counts.values()),
-                      attention=attention)
+                      attention=attention, held=held)
 
     def changes_since(self, after_event: int, *, limit: int = 20_000) -> Changes:
         """The events of this run after `after_event`: which tasks they touch and whether the plan

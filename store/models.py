@@ -68,6 +68,7 @@ class Header:
     autopilot: bool
     total: int
     attention: int = 0                  # tasks the needs-attention view shows
+    held: tuple[tuple[str, str, str], ...] = ()  # profiles held (profile, kind, until_at): store/holds.py
 
 
 @dataclass

@@ -178,10 +178,11 @@ ATTENTION_EVENTS = frozenset({"task_escalated", "attempt_waiting_input", "attemp
                               "task_auto_retried", "task_done", "task_cancelled", "task_failed", "task_running",
                               "thread_result", "run_cancelled"})
 # Events the leader is called for (a bell and a notification in the console).
-ALERT_EVENTS = frozenset({"task_escalated", "attempt_waiting_input", "task_blocked", "approval_requested"})
+ALERT_EVENTS = frozenset({"task_escalated", "attempt_waiting_input", "task_blocked", "approval_requested",
+                          "profile_held"})
 # What each alert asks of the leader, and the console key that answers it.
 ALERT_KIND = {"task_blocked": "question", "attempt_waiting_input": "waiting_input", "task_escalated": "escalation",
-              "approval_requested": "approval"}
+              "approval_requested": "approval", "profile_held": "hold"}
 # Event types after which the wave layout may be stale (the plan changed).
 STRUCTURE_EVENTS = frozenset({"task_added", "dep_added", "task_removed", "dep_removed", "run_created"})
 # Events that end a worker's thread (the watcher clears the attempt's liveness label).

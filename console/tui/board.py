@@ -563,7 +563,7 @@ class BoardScreen(Screen[None]):
             first = next((ln.strip() for ln in clean(summary).splitlines() if ln.strip()), "")
             who = f"{task} ({agent})" if agent else task
             verb = {"question": "asks", "waiting_input": "waits for input", "escalation": "is escalated to you",
-                    "approval": "asks permission"}.get(kind, "needs you")
+                    "approval": "asks permission", "hold": "hit a wall: its profile is held"}.get(kind, "needs you")
             self.notify(f"{one_line(first, 160)}\npress {key} on it to answer" if key else one_line(first, 160),
                         title=f"{one_line(who, 60)} {verb}", severity="warning", timeout=20, markup=False)
             if self.notifier is not None and self.run_id:
@@ -718,6 +718,9 @@ class BoardScreen(Screen[None]):
 
     def action_autopilot(self) -> None:
         self.keys.autopilot()
+
+    def action_release_holds(self) -> None:
+        self.keys.release_holds()
 
     def action_send_keys(self) -> None:
         self.keys.send_keys()

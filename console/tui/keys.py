@@ -264,6 +264,31 @@ class LeaderKeys:
 
             self.leader_action("autopilot", toggle)
 
+    def release_holds(self) -> None:
+        """Lift the profile holds (store/holds.py) after the leader confirms: the limit was raised,
+        the network is back, the agent is logged in."""
+        from orch_console.console.tui.screens.modals import ConfirmScreen  # deferred, see the top
+
+        db = self.host.db_path
+        held = ops.held_profiles(db)
+        if not held:
+            self.host.notify("no profile is held", severity="information")
+            return
+        names = [h["profile"] for h in held]
+        detail = "\n".join(f"{h['profile']}: {h['kind']}, {h['reason'][:160]}" for h in held)
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                def release() -> str:
+                    msg = ops.release_holds(db, names)
+                    self.host.wake_engine()
+                    return msg
+
+                self.leader_action("release", release)
+
+        self.host.push_screen(ConfirmScreen(f"Release {', '.join(names)}?",
+                                            "New work starts with them again.\n" + detail), done)
+
     def review(self) -> None:
         """Issue 14: the selected task's changed files and diff; land or request changes from there."""
         from orch_console.console.tui.screens.review import open_review  # deferred, see the top

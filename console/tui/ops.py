@@ -196,6 +196,27 @@ def toggle_autopilot(db_path: str, run_id: str) -> str:
     return f"autopilot {'ON' if on else 'off'} for {run_id}"
 
 
+def held_profiles(db_path: str) -> list[dict[str, Any]]:
+    from orch_console.store import holds
+
+    return list(_with_store(db_path, holds.active).values())
+
+
+def release_holds(db_path: str, profiles: list[str]) -> str:
+    """`orch release --profile P` for each held profile the leader confirmed."""
+    from orch_console.store import holds
+    from orch_console.store.dispatch import leader_name
+
+    done = []
+    for p in profiles:
+        try:
+            _with_store(db_path, lambda s, p=p: holds.release(s, profile=p, by=leader_name()))
+            done.append(p)
+        except NotFound:
+            continue  # lifted meanwhile (its reset time came)
+    return f"released {', '.join(done)}" if done else "no profile was held any more"
+
+
 def send_keys(db_path: str, run_id: str, task_id: str, text: str) -> str:
     """Type a line into a tmux worker's terminal (launcher.send_keys records the event)."""
     from orch_console.console.runtime import launcher

@@ -22,6 +22,8 @@ ENTRIES: list[tuple[str, str, str]] = [
     ("run: export wave report", "export", "write the wave report as Markdown"),
     ("run: toggle autopilot", "autopilot", "dispatch ready tasks automatically"),
     ("run: open another run", "pick_run", "choose a run"),
+    ("agents: release held profiles", "release_holds",
+     "lift every profile hold (usage limit, API unreachable, login) so new work starts with them again"),
     ("view: filter tasks", "filter", "match task id, title, owner or status"),
     ("view: failed only", "view('failed')", "only failed tasks"),
     ("view: needs attention", "view('attention')", "blocked, failed, stalled or crashed tasks"),

@@ -473,3 +473,32 @@ async def test_palette_commands_act_on_the_board_also_over_a_modal(sample_db: st
         await wait_until(pilot, lambda: app.screen.__class__.__name__ == "HelpScreen", what="help")
         await palette(pilot, "task DAG")
         await wait_until(pilot, lambda: app.board.pane == "dag", what="the DAG pane")
+
+
+async def test_a_held_profile_shows_in_the_header_and_the_palette_releases_it(cli) -> None:  # type: ignore[no-untyped-def]
+    """Issue 12, item 8: a profile held for a usage limit is on the run header; the palette's
+    "agents: release held profiles" asks, then lifts it (as `orch release`), an event recorded."""
+    from orch_console.store import Store, holds
+
+    plan(cli, ("t1", []))
+    with Store(cli.db) as s:
+        holds.hold(s, profile="codex", kind="usage_limit", reason="t1 attempt 1: usage_limit: 429 Too Many Requests",
+                   run_id="r1", task_id="t1", attempt_no=1, line="resets in 2h")
+    app = OrchConsole(cli.db, "r1", live=False, engine=False)
+    async with app.run_test(size=(140, 40), notifications=True) as pilot:
+        await settle(pilot)
+        header = app.screen.query_one("#run-header")
+        assert "⏸ codex held: usage_limit" in str(header.render())
+        await pilot.press("ctrl+p")
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "CommandPalette", what="the palette")
+        await pilot.press(*"release held")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmScreen", what="the confirmation")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: cli.ok("orch", "holds")["holds"] == [], what="hold released")
+        await wait_until(pilot, lambda: any("released codex" in n.message for n in app._notifications),
+                         what="notification")
+    with Store(cli.db) as s:
+        (ev,) = s.all("SELECT summary FROM events WHERE event_type='profile_released'")
+    assert ev["summary"].startswith("codex released by ")
