@@ -24,12 +24,13 @@ def add_launch_flags(c: argparse.ArgumentParser) -> None:
                         "profile, else the agent's name)")
     c.add_argument("--runtime", choices=["tmux", "process"], help="override the profile's runtime")
     c.add_argument("--model", metavar="M",
-                   help="the model this attempt's agent runs with, over the profile's `model` (claude --model, "
-                        "codex -m, gemini -m, aider --model, opencode --model provider/model); kept by its retries")
+                   help="with --launch: the model this attempt's agent runs with, over the profile's `model` "
+                        "(claude --model, codex -m, gemini -m, aider --model, opencode --model provider/model); "
+                        "kept by its retries")
     c.add_argument("--effort", metavar="E",
-                   help="reasoning effort over the profile's `effort`: minimal, low, medium, high, xhigh or max, "
-                        "as the agent takes it (claude: low..max; codex, aider, opencode-headless: all; gemini and "
-                        "opencode's TUI: none, refused); kept by its retries")
+                   help="with --launch: the reasoning effort, over the profile's `effort`: minimal, low, medium, "
+                        "high, xhigh or max, as the agent takes it (claude: low..max; codex, aider, "
+                        "opencode-headless: all; gemini and opencode's TUI: none, refused); kept by its retries")
 
 
 def check_launch_flags(args: argparse.Namespace, ctx: Context) -> None:

@@ -306,3 +306,25 @@ def test_real_codex_runs_with_the_dispatched_model_and_effort(real):
         calls = model_calls(srv, "/responses")
     assert calls and {c["model"] for c in calls} == {"gpt-orch-test-7"}  # over config.toml's and the profile's
     assert {(c.get("reasoning") or {}).get("effort") for c in calls} == {"high"}
+
+
+def test_a_retry_keeps_the_choice_for_the_same_agent_and_drops_it_for_another(tmp_path: Path):
+    from orch_console.store import dispatch, inbox
+
+    with Store(str(tmp_path / "coord.db")) as store:
+        runs.run_init(store, run_id="r1", goal="g")
+        runs.task_add(store, run_id="r1", task_id="t", title="t", default_to="codex")
+
+        def fail_latest() -> None:
+            a = dict(store.one("SELECT * FROM attempts WHERE task_id='t' ORDER BY attempt_no DESC LIMIT 1"))
+            inbox.claim(store, agent=a["assigned_to"], thread_id=a["thread_id"])
+            inbox.finish(store, agent=a["assigned_to"], thread_id=a["thread_id"], outcome="failed", summary="no")
+
+        first = dispatch.dispatch(store, run_id="r1", task_id="t", execution_mode="analysis", model="gpt-5.5",
+                                  effort="xhigh")["attempt"]
+        fail_latest()
+        again = dispatch.retry(store, run_id="r1", task_id="t")["attempt"]
+        fail_latest()
+        other = dispatch.retry(store, run_id="r1", task_id="t", to="claude")["attempt"]
+    assert (first["model"], first["effort"]) == (again["model"], again["effort"]) == ("gpt-5.5", "xhigh")
+    assert (other["assigned_to"], other["model"], other["effort"]) == ("claude", "", "")  # its profile's
