@@ -19,7 +19,7 @@ from .inbox import cancel_thread_tx, new_thread_id, reply_tx
 from .records import add_event, add_message, compact_json, loads, public_message, row, rows
 from .runs import get_run, get_task, public_task
 from .states import FINISHED_TASK, FOLDABLE_TASK, TERMINAL_THREAD, UNFINISHED_TASK, TaskStatus, sql_in
-from .validate import check_id, check_json, check_text, now_ts
+from .validate import check_effort, check_id, check_json, check_model, check_text, now_ts
 from .watcher_actions import WatcherAction
 
 MODES = ("analysis", "code")
@@ -39,7 +39,7 @@ def public_attempt(a: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     keys = ("run_id", "task_id", "attempt_no", "thread_id", "assigned_to", "execution_mode", "status",
             "end_reason", "base_ref", "base_commit", "branch_name", "worktree_path", "workspace_status",
-            "runtime", "runtime_ref", "pid", "log_path", "brief_path", "liveness", "started_at",
+            "runtime", "runtime_ref", "pid", "log_path", "brief_path", "model", "effort", "liveness", "started_at",
             "ended_at", "last_activity_at")
     return {k: a.get(k) for k in keys}
 
@@ -106,10 +106,12 @@ def _new_attempt(store: Store, *, run_id: str, task_id: str, mode: str | None, t
                  repo_path: str | None, base_ref: str | None, workspace_root: str | None,
                  body: str | None, allowed_from: tuple[str, ...], verb: str,
                  previous: dict[str, Any] | None = None, end_previous: str = "",
-                 watcher_action: WatcherAction | None = None) -> dict[str, Any]:
+                 watcher_action: WatcherAction | None = None, model: str | None = None,
+                 effort: str | None = None) -> dict[str, Any]:
     check_id(run_id, "--run")
     check_id(task_id, "--task")
     check_id(to, "--to agent", required=False)
+    model, effort = check_model(model), check_effort(effort)
     if mode not in MODES:
         raise InvalidInput("--execution-mode analysis|code is required")
     body = check_text(body, "--body") if body is not None else None
@@ -124,6 +126,9 @@ def _new_attempt(store: Store, *, run_id: str, task_id: str, mode: str | None, t
     if not agent:
         raise InvalidInput(f"no agent for {task_id}: pass --to or give the task --default-to")
     instruction = body if body is not None else default_instruction(task)
+    if prev is not None and verb == "retry" and prev["assigned_to"] == agent:
+        # the leader's choice for this agent holds for its retries (another agent: its profile's)
+        model, effort = model or prev["model"], effort or prev["effort"]
     if prev is not None and verb == "retry":
         if body is not None and body.strip() == leader_instruction(prev["instruction"]).strip():
             raise InvalidInput("the retry's instruction is the same as the failed attempt's; "
@@ -195,11 +200,11 @@ def _new_attempt(store: Store, *, run_id: str, task_id: str, mode: str | None, t
         att = dict(conn.execute(
             "INSERT INTO attempts (run_id, task_id, attempt_no, thread_id, assigned_to, execution_mode,"
             " status, base_ref, base_commit, branch_name, worktree_path, repo_path, workspace_status,"
-            " instruction, started_at, last_activity_at) VALUES (?,?,?,?,?,?, 'pending', ?,?,?,?,?,?,?,?,?)"
-            " RETURNING *",
+            " instruction, started_at, last_activity_at, model, effort)"
+            " VALUES (?,?,?,?,?,?, 'pending', ?,?,?,?,?,?,?,?,?,?,?) RETURNING *",
             (run_id, task_id, attempt_no, thread_id, agent, mode, ws.base_ref if ws else "",
              ws.base_commit if ws else "", ws.branch_name if ws else "", ws.worktree_path if ws else "",
-             ws.repo_path if ws else "", "created" if ws else "", instruction, now, now)).fetchone())
+             ws.repo_path if ws else "", "created" if ws else "", instruction, now, now, model, effort)).fetchone())
         add_event(conn, "thread_created", run_id=run_id, task_id=task_id, thread_id=thread_id,
                   agent=agent, message_id=message["message_id"], summary=t["title"], now=now)
         if not set_task_status(conn, run_id, task_id, "dispatched", allowed_from, now=now,
@@ -270,12 +275,15 @@ def _committed(store: Store, ws: Any) -> bool:
 def dispatch(store: Store, *, run_id: str, task_id: str, execution_mode: str | None, to: str | None = None,
              repo_path: str | None = None, base_ref: str | None = None,
              workspace_root: str | None = None, body: str | None = None,
-             action: WatcherAction | None = None) -> dict[str, Any]:
+             action: WatcherAction | None = None, model: str | None = None,
+             effort: str | None = None) -> dict[str, Any]:
     """action: the watcher's claim on this dispatch (the autopilot), taken in the same transaction;
-    ActionAlreadyTaken when another watcher took it first."""
+    ActionAlreadyTaken when another watcher took it first. model / effort: the attempt's own,
+    over its profile's (stored with it, kept by the retries of the same agent)."""
     out = _new_attempt(store, run_id=run_id, task_id=task_id, mode=execution_mode, to=to,
                        repo_path=repo_path, base_ref=base_ref, workspace_root=workspace_root, body=body,
-                       allowed_from=(TaskStatus.READY,), verb="dispatch", watcher_action=action)
+                       allowed_from=(TaskStatus.READY,), verb="dispatch", watcher_action=action,
+                       model=model, effort=effort)
     out.pop("previous_attempt", None)
     return out
 

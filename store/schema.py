@@ -348,6 +348,13 @@ CREATE TABLE approval_rules (
 )
 """
 
+# Model and reasoning effort chosen at dispatch (issue 12): '' is the profile's; a retry of the
+# same agent keeps them, so the watcher relaunches with what the leader chose.
+V_MODEL_EFFORT = """
+ALTER TABLE attempts ADD COLUMN model TEXT NOT NULL DEFAULT '';
+ALTER TABLE attempts ADD COLUMN effort TEXT NOT NULL DEFAULT ''
+"""
+
 MIGRATIONS: list[tuple[str, str | Callable[[Any], None]]] = [
     ("m001_initial", V1),
     ("m002_runtime", V2_RUNTIME),
@@ -358,6 +365,7 @@ MIGRATIONS: list[tuple[str, str | Callable[[Any], None]]] = [
     ("m008_land", LAND_DDL),  # issue 14: land targets and per-attempt land state (land_schema.py)
     ("m009_worker_tokens", V8_WORKER_TOKENS),
     ("m010_hooks_approvals", V_HOOKS_APPROVALS),
+    ("m011_model_effort", V_MODEL_EFFORT),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -33,6 +33,44 @@ def check_id(value: str | None, what: str, *, required: bool = True) -> str:
     return value
 
 
+# An agent's model and reasoning effort (issue 12): each goes to the agent's CLI as one argument,
+# shell-quoted; the alphabet keeps it one plain word there (never a second flag, never a new line)
+# and the errors clear. Which efforts an agent takes is the runtime's business (model_effort.py).
+MODEL_MAX = 128
+MODEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+\[\]-]*")
+EFFORTS = ("minimal", "low", "medium", "high", "xhigh", "max")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def check_model(value: str | None, what: str = "--model") -> str:
+    """A model name as the agent's CLI takes it (`opus`, `gpt-5.5`, `openrouter/x/y`); '' when absent."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be a string, not {value!r}")
+    if not value.strip():
+        raise InvalidInput(f"{what} must not be empty (leave it out for the agent's default model)")
+    bad = _CONTROL_RE.search(value)
+    if bad:
+        raise InvalidInput(f"{what} has control character {bad.group(0)!r} at position {bad.start()}")
+    if len(value) > MODEL_MAX:
+        raise InvalidInput(f"{what} is {len(value)} characters; the limit is {MODEL_MAX}")
+    if not MODEL_RE.fullmatch(value):
+        raise InvalidInput(f"invalid {what} {value!r}: use letters, digits and . _ - : / @ + [ ], starting "
+                           f"with a letter or digit")
+    return value
+
+
+def check_effort(value: str | None, what: str = "--effort") -> str:
+    """A reasoning effort, one of EFFORTS; '' when absent."""
+    if value is None:
+        return ""
+    if value not in EFFORTS:
+        shown = repr(value) if isinstance(value, str) and len(value) <= 40 else "that value"
+        raise InvalidInput(f"{what} must be one of {', '.join(EFFORTS)}, not {shown}")
+    return str(value)
+
+
 def check_thread_id(value: str | None, *, required: bool = True) -> str:
     if not value:
         if required:

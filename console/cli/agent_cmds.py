@@ -100,16 +100,23 @@ def h_agents(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     if args.profile:
         profiles = {args.profile: launcher.resolve_profile(profiles, args.profile)}
     rows = agents.doctor(profiles, with_versions=not args.no_versions)
+    from orch_console.console.runtime.model_effort import efforts_of
+
+    for r in rows:
+        r["efforts"] = list(efforts_of(r["command"]))  # what --effort this profile's command can take
     problems = sum(1 for r in rows if r["missing"])
     data = {"profiles_file": str(launcher.profiles_file(db)), "profiles": rows, "problems": problems}
     if ctx.json:
         return data
-    out = [f"agent profiles (built-in, overridden by {data['profiles_file']}):"]
+    out = [f"agent profiles (built-in, overridden by {data['profiles_file']}):",
+           f"  {'PROFILE':20} {'RUNTIME':8} {'FROM':9} {'MODEL':18} {'EFFORT':8} {'STATUS':8} BINARY"]
     for r in rows:
         found = (r["binary"] + (f"  {r['version']}" if r["version"] else "")) if r["binary"] else "-"
         ok = "ok" if not r["missing"] else "MISSING"
+        # '-': the agent's own default; 'n/a': no effort can be given to this profile's command
+        effort = r["effort"] or ("-" if r["efforts"] else "n/a")
         out.append(f"  {r['profile']:20} {r['runtime']:8} {('built-in' if r['builtin'] else 'orch.toml'):9} "
-                   f"{ok:8} {found if r['agent'] else '(no agent binary to check)'}")
+                   f"{r['model'] or '-':18} {effort:8} {ok:8} {found if r['agent'] else '(no agent binary to check)'}")
         for m in r["missing"]:
             out.append(f"      - {m}")
     sys.stdout.write("\n".join(out) + "\n")
@@ -118,8 +125,8 @@ def h_agents(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 
 def add_agent_commands(sub: argparse._SubParsersAction) -> None:
     c = command(sub, "agents", h_agents, "the agent profiles (built-in claude, codex, gemini, aider, opencode and "
-                "their -headless / -approvals variants, plus .agents/orch.toml): binary found, version, "
-                "what is missing")
+                "their -headless / -approvals variants, plus .agents/orch.toml): model and effort, binary found, "
+                "version, what is missing")
     c.add_argument("--profile", metavar="NAME", help="only this profile (unknown: exit 30)")
     c.add_argument("--no-versions", action="store_true", help="do not run each binary's --version")
 

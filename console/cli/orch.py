@@ -125,7 +125,8 @@ def h_dispatch(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     check_launch_flags(args, ctx)
     out = dispatch.dispatch(ctx.store, run_id=args.run, task_id=args.task, execution_mode=args.execution_mode,
                             to=args.to, repo_path=args.repo_path, base_ref=args.base_ref,
-                            workspace_root=args.workspace_root, body=body_of(args))
+                            workspace_root=args.workspace_root, body=body_of(args), model=args.model,
+                            effort=args.effort)
     return launch_after_dispatch(args, ctx, out)
 
 

@@ -23,16 +23,30 @@ def add_launch_flags(c: argparse.ArgumentParser) -> None:
                    help="agent profile from .agents/orch.toml, or built-in sim / sim-tmux (default: the run's "
                         "profile, else the agent's name)")
     c.add_argument("--runtime", choices=["tmux", "process"], help="override the profile's runtime")
+    c.add_argument("--model", metavar="M",
+                   help="with --launch: the model this attempt's agent runs with, over the profile's `model` "
+                        "(claude --model, codex -m, gemini -m, aider --model, opencode --model provider/model); "
+                        "kept by its retries")
+    c.add_argument("--effort", metavar="E",
+                   help="with --launch: the reasoning effort, over the profile's `effort`: minimal, low, medium, "
+                        "high, xhigh or max, as the agent takes it (claude: low..max; codex, aider, "
+                        "opencode-headless: all; gemini and opencode's TUI: none, refused); kept by its retries")
 
 
 def check_launch_flags(args: argparse.Namespace, ctx: Context) -> None:
     """Refuse bad launch flags before anything is dispatched."""
     from orch_console.store.errors import InvalidInput
 
-    if (getattr(args, "profile", None) or getattr(args, "runtime", None)) and not args.launch:
-        raise InvalidInput("--profile and --runtime need --launch")
     if not getattr(args, "launch", False):
+        given = [f for f in ("profile", "runtime", "model", "effort") if getattr(args, f, None) is not None]
+        if given:
+            raise InvalidInput(f"{', '.join('--' + f for f in given)}: "
+                               f"{'needs' if len(given) == 1 else 'need'} --launch")
         return
+    from orch_console.store.validate import check_effort, check_model
+
+    check_model(args.model)  # before the profile: a bad value is the first thing said
+    check_effort(args.effort)
     from orch_console.console.runtime import launcher
     from orch_console.store import runtime as rt
     from orch_console.store.runs import get_task
@@ -46,6 +60,9 @@ def check_launch_flags(args: argparse.Namespace, ctx: Context) -> None:
     from orch_console.console.runtime.agents import require_binary
 
     require_binary(prof.command, prof.env)  # a real agent that is not installed: exit 30, nothing dispatched
+    from orch_console.console.runtime import model_effort
+
+    model_effort.apply(prof, args.model or "", args.effort or "")  # one its agent cannot take: the same
 
 
 def launch_after_dispatch(args: argparse.Namespace, ctx: Context, out: dict[str, Any]) -> dict[str, Any]:
@@ -60,8 +77,8 @@ def launch_after_dispatch(args: argparse.Namespace, ctx: Context, out: dict[str,
         out["launch"] = launched
         return out
     out["attempt"] = launched["attempt"]
-    out["launch"] = {k: launched[k] for k in ("profile", "runtime", "command", "cwd", "attach", "prepared", "hooks")
-                     if k in launched}
+    out["launch"] = {k: launched[k] for k in ("profile", "runtime", "model", "effort", "command", "cwd", "attach",
+                                              "prepared", "hooks") if k in launched}
     return out
 
 

@@ -13,7 +13,8 @@ own settings file, in the agent home the profile names (`CLAUDE_CONFIG_DIR` / `H
 Code, `CODEX_HOME` / `HOME` for Codex, `HOME` for Gemini CLI's trustedFolders.json), else the
 user's. Only that folder is trusted; no permission, sandbox or approval setting is changed.
 
-`doctor()` is `orch agents`: each profile, its binary, the version, and what is missing.
+`doctor()` is `orch agents`: each profile, its model and effort, its binary, the version, and what
+is missing. How each agent takes a model and an effort: model_effort.py (which builds on this one).
 Headless: imports no Textual and runs no SQL.
 """
 
@@ -308,7 +309,8 @@ def doctor(profiles: dict[str, Any], with_versions: bool = True) -> list[dict[st
         prof = profiles[name]
         agent = agent_of(prof.command)
         row: dict[str, Any] = {"profile": name, "agent": agent, "runtime": prof.runtime, "builtin": prof.builtin,
-                               "command": prof.command, "binary": "", "version": "", "missing": []}
+                               "command": prof.command, "model": prof.model, "effort": prof.effort,
+                               "binary": "", "version": "", "missing": []}
         if not agent:
             rows.append(row)  # sim or a custom command: nothing known to check
             continue

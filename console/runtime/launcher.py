@@ -13,10 +13,14 @@ Profiles come from `.agents/orch.toml` (beside the database, or $ORCH_AGENTS_FIL
     runtime = "tmux"          # or "process"
     env = { CODEX_HOME = "/home/me/.codex" }
     max_parallel = 3
+    model = "gpt-5.5"         # optional; `orch dispatch --launch --model M` overrides it
+    effort = "high"           # optional: minimal low medium high xhigh max, as the agent takes them
 
 Placeholders (shell-quoted when substituted): {brief_file} {cwd} {worktree} {db} {run_id}
-{task_id} {attempt_no} {thread_id} {agent} {python} {inbox} {log_file}. Write them bare or inside
-"$(...)": a placeholder inside "..." or '...' is refused, as the quoting would not hold there.
+{task_id} {attempt_no} {thread_id} {agent} {python} {inbox} {log_file} {model} {effort}. Write them
+bare or inside "$(...)": a placeholder inside "..." or '...' is refused, as the quoting would not
+hold there. A built-in agent's command needs no {model} or {effort}: its flags are added
+(model_effort.py); a command of another program takes them only through the placeholders.
 """
 
 from __future__ import annotations
@@ -39,7 +43,9 @@ from orch_console.store.dispatch import leader_name, public_attempt
 from orch_console.store.db import Store
 from orch_console.store.errors import InvalidInput, InvalidState, NotFound, OrchError
 from orch_console.store.states import LIVE_ATTEMPT
+from orch_console.store.validate import check_effort, check_model
 
+from . import model_effort
 from .profiles import Profile
 
 RUNTIMES = ("tmux", "process")
@@ -109,7 +115,17 @@ def load_profiles(db_path: str) -> dict[str, Profile]:
             max_parallel = int(spec.get("max_parallel", base.max_parallel if base else 0))
         except (TypeError, ValueError):
             raise InvalidInput(f"{path}: agents.{name}.max_parallel must be an integer") from None
-        out[name] = Profile(name, command, runtime, {str(k): str(v) for k, v in env.items()}, max_parallel)
+        model = check_model(spec["model"], f"{path}: agents.{name}.model") if "model" in spec \
+            else (base.model if base else "")
+        effort = check_effort(spec["effort"], f"{path}: agents.{name}.effort") if "effort" in spec \
+            else (base.effort if base else "")
+        prof = Profile(name, command, runtime, {str(k): str(v) for k, v in env.items()}, max_parallel,
+                       model=model, effort=effort)
+        try:
+            model_effort.apply(prof, launching=False)  # an effort its agent does not take: said now
+        except InvalidInput as exc:
+            raise InvalidInput(f"{path}: agents.{name}: {exc.message}") from None
+        out[name] = prof
     return out
 
 
@@ -135,7 +151,7 @@ def resolve_profile(profiles: dict[str, Profile], *candidates: str | None) -> Pr
 
 
 PLACEHOLDERS = frozenset({"brief_file", "cwd", "worktree", "db", "run_id", "task_id", "attempt_no", "thread_id",
-                          "agent", "python", "inbox", "log_file"})
+                          "agent", "python", "inbox", "log_file", "model", "effort"})
 
 
 def quoted_placeholders(template: str) -> list[str]:
@@ -393,6 +409,8 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
     mode = runtime or prof.runtime
     if mode not in RUNTIMES:
         raise InvalidInput(f"runtime must be tmux or process, not {mode!r}")
+    # the attempt's model and effort (orch dispatch --model/--effort) over the profile's
+    template, chosen = model_effort.apply(prof, att["model"], att["effort"])
     if prof.max_parallel:
         running = rt.running_workers(store, prof.name)
         if running >= prof.max_parallel:
@@ -425,8 +443,8 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
     values = {"brief_file": str(brief_file), "cwd": str(cwd), "worktree": att["worktree_path"] or str(cwd),
               "db": db, "run_id": run_id, "task_id": task_id, "attempt_no": str(n),
               "thread_id": att["thread_id"], "agent": att["assigned_to"], "python": sys.executable,
-              "inbox": bin_path("inbox"), "log_file": str(log_file)}
-    command = render_command(prof.command, values)
+              "inbox": bin_path("inbox"), "log_file": str(log_file), **chosen}
+    command = render_command(template, values)
     env = {"ORCH_DB": db, "ORCH_RUN": run_id, "ORCH_TASK": task_id, "ORCH_ATTEMPT": str(n),
            "ORCH_THREAD": att["thread_id"], "ORCH_AGENT": att["assigned_to"], "ORCH_BRIEF_FILE": str(brief_file),
            "ORCH_WORKTREE": att["worktree_path"] or "",
@@ -466,7 +484,8 @@ def launch(store: Store, *, run_id: str, task_id: str, attempt_no: int | None = 
         raise InvalidState(f"could not launch {prof.name} for {task_id}: {msg}") from None
     a = rt.record_launched(store, thread_id=att["thread_id"], pid=pid, command=command)
     return {"attempt": public_attempt(a), "profile": prof.name, "runtime": mode, "command": command,
-            "cwd": str(cwd), "attach": attach_argv(store.path, a) if mode == "tmux" else None, "prepared": prepared,
+            "model": chosen["model"], "effort": chosen["effort"], "cwd": str(cwd),
+            "attach": attach_argv(store.path, a) if mode == "tmux" else None, "prepared": prepared,
             "hooks": hook_notes,
             "warning": (f"profile {prof.name} is held ({held['kind']}): {held['reason']}; launched because you asked"
                         if held else "")}

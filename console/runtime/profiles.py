@@ -1,7 +1,7 @@
 """An agent profile: how to start one kind of worker (the command, tmux or a process, its
-environment, how many at once). Built-in ones live in launcher.py (the simulated worker) and
-agents.py (Claude Code, Codex, Gemini CLI, aider, opencode); `.agents/orch.toml` overrides and
-extends them."""
+environment, how many at once, the model and reasoning effort it runs with). Built-in ones live in
+launcher.py (the simulated worker) and agents.py (Claude Code, Codex, Gemini CLI, aider, opencode);
+`.agents/orch.toml` overrides and extends them."""
 
 from __future__ import annotations
 
@@ -16,3 +16,5 @@ class Profile:
     env: dict[str, str] = field(default_factory=dict)
     max_parallel: int = 0  # 0: no limit of its own
     builtin: bool = False
+    model: str = ""   # '' : the agent's own default (console/runtime/model_effort.py)
+    effort: str = ""
