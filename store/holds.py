@@ -78,6 +78,8 @@ def hold(store: Store, *, profile: str, kind: str, reason: str, run_id: str = ""
         cur = conn.execute("SELECT kind, until_at FROM profile_holds WHERE profile=?", (profile,)).fetchone()
         if cur is not None and cur[0] == kind and (not cur[1] or cur[1] > ts):
             return None
+        if task_id and _released_since_sighted(conn, profile, kind, run_id, task_id, attempt_no):
+            return None  # the leader lifted what this attempt showed; its screen still shows it
         conn.execute("INSERT INTO profile_holds (profile, kind, reason, run_id, task_id, attempt_no, until_at,"
                      " created_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(profile) DO UPDATE SET kind=excluded.kind,"
                      " reason=excluded.reason, run_id=excluded.run_id, task_id=excluded.task_id,"
@@ -90,6 +92,20 @@ def hold(store: Store, *, profile: str, kind: str, reason: str, run_id: str = ""
         return {"profile": profile, "kind": kind, "reason": reason, "until_at": until_at, "created_at": ts}
 
     return store.write(tx)
+
+
+def _released_since_sighted(conn: sqlite3.Connection, profile: str, kind: str, run_id: str, task_id: str,
+                            attempt_no: int | None) -> bool:
+    """Did the leader release the profile after this very attempt held it for this kind? Then the
+    same screen, still up in that attempt's pane, holds nothing again (a new attempt that meets the
+    wall does)."""
+    r = conn.execute("SELECT max(event_id) FROM events WHERE event_type='profile_held' AND run_id=? AND task_id=?"
+                     " AND attempt_no IS ? AND json_extract(payload_json, '$.profile')=? AND"
+                     " json_extract(payload_json, '$.kind')=?", (run_id, task_id, attempt_no, profile, kind)).fetchone()
+    if r is None or r[0] is None:
+        return False
+    return conn.execute("SELECT 1 FROM events WHERE event_type='profile_released' AND event_id>? AND"
+                        " json_extract(payload_json, '$.profile')=? LIMIT 1", (r[0], profile)).fetchone() is not None
 
 
 def release(store: Store, *, profile: str, by: str) -> dict[str, Any]:

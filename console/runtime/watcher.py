@@ -78,6 +78,7 @@ class Watcher:
         self._profiles_digest = ""
         self._screens: dict[str, screen_judge.ScreenRead] = {}  # the last reading of each tmux worker
         self._next_screen = 0.0
+        self._released: set[tuple[str, str]] = set()  # (thread, kind) sightings the leader released
         self.last_tick: TickResult | None = None
         self.on_reconciled: Callable[[int, float], None] | None = None
 
@@ -400,12 +401,17 @@ class Watcher:
         profile = a.get("profile") or ""
         if seen is None or not seen.hold_kind or not profile:
             return
+        sighting = (a["thread_id"], seen.hold_kind)
+        if sighting in self._released:
+            return
         cur = holds.active(self.store).get(profile)
         if cur is not None and cur["kind"] == seen.hold_kind:
             return
         who = f"{a['task_id']} attempt {a['attempt_no']}"
         h = holds.hold(self.store, profile=profile, kind=seen.hold_kind, reason=f"{who}: {seen.line}",
                        run_id=a["run_id"], task_id=a["task_id"], attempt_no=a["attempt_no"], line=seen.line)
+        if h is None and cur is None:
+            self._released.add(sighting)  # the leader released what this attempt shows: not again
         if h is not None:
             until = f"until {h['until_at']}" if h["until_at"] else "until the leader releases it"
             self._act(f"held profile {profile} ({seen.hold_kind}) {until}: {who} shows {seen.line}; no new work "

@@ -56,3 +56,18 @@ def test_a_login_problem_holds_until_released_and_a_past_hold_is_not_in_force(st
     assert "gemini" not in active(store)
     with pytest.raises(InvalidInput):
         hold(store, profile="x", kind="boredom", reason="?")
+
+
+def test_a_released_sighting_does_not_hold_again_but_a_new_attempt_does(tmp_path) -> None:
+    """The leader releases a profile while the stuck attempt's pane still shows the limit: the
+    watcher's next look at that same screen holds nothing; another attempt meeting it does."""
+    from orch_console.store import Store, holds
+
+    with Store(str(tmp_path / "c.db")) as store:
+        kw = dict(profile="codex", kind="usage_limit", reason="429", run_id="r1", task_id="t1")
+        assert holds.hold(store, attempt_no=1, **kw) is not None
+        holds.release(store, profile="codex", by="leader")
+        assert holds.hold(store, attempt_no=1, **kw) is None
+        assert holds.active(store) == {}
+        assert holds.hold(store, attempt_no=2, **kw) is not None
+        assert list(holds.active(store)) == ["codex"]
