@@ -155,7 +155,7 @@ def _new_attempt(store: Store, *, run_id: str, task_id: str, mode: str | None, t
 
             base_ref = code_base(store, run_id=run_id, repo_path=repo_path, base_ref=base_ref, action=verb)
             ws = worktrees.create(repo_path, run_id=run_id, task_id=task_id, attempt_no=attempt_no,
-                                  base_ref=base_ref, workspace_root=workspace_root)
+                                  base_ref=base_ref, workspace_root=workspace_root, hold_fd=lock)
             worktrees.exclude_dir(ws.repo_path, os.path.dirname(os.path.abspath(store.path)))
         except BaseException:
             _release(lock)

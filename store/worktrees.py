@@ -153,8 +153,11 @@ def clear_orphan(repo_path: str | None, *, run_id: str, task_id: str, attempt_no
 
 
 def create(repo_path: str | None, *, run_id: str, task_id: str, attempt_no: int,
-           base_ref: str | None, workspace_root: str | None) -> Workspace:
-    """Make the attempt's branch and worktree. Raises before anything is created on bad input."""
+           base_ref: str | None, workspace_root: str | None, hold_fd: int = -1) -> Workspace:
+    """Make the attempt's branch and worktree. Raises before anything is created on bad input.
+    hold_fd: the dispatch lock, handed to `git worktree add` so the lock lasts as long as git
+    does: a dispatch SIGKILLed while git checks out would otherwise release it with git still
+    writing the worktree, and the next dispatch would take that for a leftover."""
     import git
 
     repo = _repo(repo_path or "")
@@ -172,7 +175,8 @@ def create(repo_path: str | None, *, run_id: str, task_id: str, attempt_no: int,
         raise InvalidState(f"branch {branch} already exists; another dispatch made this attempt")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        repo.git.worktree("add", "-b", branch, str(path), commit)
+        repo.git.execute([repo.git.GIT_PYTHON_GIT_EXECUTABLE or "git", "worktree", "add", "-b", branch, str(path),
+                          commit], pass_fds=(hold_fd,) if hold_fd >= 0 else ())
     except git.GitCommandError as exc:
         raise InvalidState(f"git worktree add failed: {_git_msg(exc)}") from None
     # without --base-ref the base is HEAD (a clean repository's), recorded as such beside its commit

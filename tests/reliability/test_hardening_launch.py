@@ -17,7 +17,7 @@ import pytest
 from orch_console.console.runtime import launcher
 from orch_console.console.runtime.watcher import Watcher
 from orch_console.store import Store
-from tests.conftest import Cli, git_env
+from tests.conftest import ORCH, Cli, git_env
 
 
 def wait_for(cond, timeout: float = 20.0, interval: float = 0.05):
@@ -147,6 +147,49 @@ def test_m5_sigkill_between_worktree_and_commit_is_repaired_by_the_next_dispatch
     assert (wt / ".git").is_file()
     assert _git(wt, "branch", "--show-current").strip() == "orch/r/T1/a1"
     assert _git(repo, "worktree", "list").count("orch/r/T1/a1") == 1
+
+
+def test_m5_sigkill_while_git_checks_out_keeps_the_dispatch_lock_until_git_is_done(cli: Cli, repo: Path) -> None:
+    """A dispatch SIGKILLed while `git worktree add` runs: git goes on writing the worktree, so
+    the dispatch lock stays held (git inherited it) until git exits; the next dispatch then finds a
+    finished leftover to repair, never a worktree still being written."""
+    import fcntl
+
+    started, finished = repo.parent / "checkout-started", repo.parent / "checkout-finished"
+    hook = repo / ".git" / "hooks" / "post-checkout"
+    hook.write_text(f"#!/bin/sh\ntouch {started}\nsleep 3\ntouch {finished}\n")
+    hook.chmod(0o755)
+    cli.ok("orch", "run", "init", "--run", "r", "--goal", "g")
+    cli.ok("orch", "task", "add", "--run", "r", "--task", "T1", "--title", "t", "--default-to", "w")
+    p = subprocess.Popen([ORCH, "--db", cli.db, "--json", "dispatch", "--run", "r", "--task", "T1",
+                          "--execution-mode", "code", "--repo-path", str(repo)], env=git_env(), cwd=cli.cwd,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(started.exists, timeout=60)
+    p.kill()
+    p.wait()
+    fd = os.open(cli.db + ".dispatch-lock", os.O_RDWR)
+    try:
+        if not finished.exists():
+            with pytest.raises(BlockingIOError):  # still held: by git, which outlived the dispatch
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        wait_for(finished.exists, timeout=60)
+        wait_for(lambda: _try_flock(fd), timeout=30)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+    hook.unlink()
+    d = cli.ok("orch", "dispatch", "--run", "r", "--task", "T1", "--execution-mode", "code", "--repo-path", str(repo))
+    assert d["attempt"]["attempt_no"] == 1 and _git(repo, "worktree", "list").count("orch/r/T1/a1") == 1
+
+
+def _try_flock(fd: int) -> bool:
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
 
 
 def test_m5_a_leftover_with_work_in_it_is_never_deleted(cli: Cli, repo: Path) -> None:
