@@ -7,7 +7,6 @@ only stand-in (it plays the model's tool calls); skipped when the binary is abse
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from pathlib import Path
