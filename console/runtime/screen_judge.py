@@ -62,6 +62,18 @@ def read(text: str, agent: str = "", *, claimed: bool = True) -> ScreenRead:
     return ScreenRead("active", agent=name, state=v.state)  # working, idle at its prompt, starting
 
 
+def read_exit(log_tail: str, agent: str) -> ScreenRead:
+    """Why a headless agent (runtime process) exited, from the last lines of its log: an error it
+    printed last, with the profile hold it calls for; else no reading."""
+    lines = [ln for ln in (log_tail or "").replace("\r", "").split("\n") if ln.strip()][-6:]
+    for ln in reversed(lines):
+        kind = screens.error_kind(ln)
+        if kind:
+            return ScreenRead("error", f"exited after {kind}: {ln.strip()}"[:500], agent=agent, state="error",
+                              kind="exited", hold_kind=kind if kind in HOLD_KINDS else "")
+    return ScreenRead("")
+
+
 def _exited(text: str, agent: str, v: screens.Verdict) -> ScreenRead:
     """The agent exited (tmux kept its dead pane): why, from what it printed last ("Unable to
     connect to Anthropic services" is a network problem the next launch would meet too)."""

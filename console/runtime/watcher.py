@@ -77,6 +77,7 @@ class Watcher:
         self._agents: dict[str, str] = {}       # profile name -> the known agent its command runs
         self._profiles_digest = ""
         self._screens: dict[str, screen_judge.ScreenRead] = {}  # the last reading of each tmux worker
+        self._exits: dict[str, screen_judge.ScreenRead] = {}    # why each headless agent exited
         self._next_screen = 0.0
         self._released: set[tuple[str, str]] = set()  # (thread, kind) sightings the leader released
         self.last_tick: TickResult | None = None
@@ -147,6 +148,9 @@ class Watcher:
         self._agents = {name: agents.agent_of(p.command) for name, p in profiles.items()}
         self._profiles_digest = digest
 
+    def _reading(self, thread_id: str) -> screen_judge.ScreenRead | None:
+        return self._screens.get(thread_id) or self._exits.get(thread_id)
+
     def _agent_of(self, a: dict[str, Any]) -> str:
         return self._agents.get(a.get("profile") or "", "")
 
@@ -211,7 +215,7 @@ class Watcher:
     def _liveness(self, runs: dict[str, Settings], res: TickResult) -> None:
         res.liveness_checked = True
         live = [a for a in rt.live_attempts(self.store, self.run_id) if a["run_id"] in runs]
-        if any(a["runtime"] == "tmux" for a in live):
+        if any(a["runtime"] for a in live):
             self._refresh_agents()
         panes = launcher.tmux_panes(self.db_path) if any(a["runtime"] == "tmux" for a in live) \
             or not self._swept else {}
@@ -255,6 +259,7 @@ class Watcher:
         for tid in [t for t in self._memo if t not in live_ids]:
             self._memo.pop(tid, None)
         self._screens = {t: r for t, r in self._screens.items() if t in live_ids}
+        self._exits = {t: r for t, r in self._exits.items() if t in live_ids}
         if self._screens and not self._next_screen:
             self._next_screen = time.time() + SCREEN_POLL_SECONDS
         watch_memory.forget_ended(self.store)
@@ -309,6 +314,12 @@ class Watcher:
                 self._adopt_worker(a)
             alive = launcher.pid_alive(a["pid"], a["thread_id"]) if a["pid"] else None
             output = _log_signature(a["log_path"])
+            if alive is False and a["thread_id"] not in self._exits and self._agent_of(a):
+                # A headless agent that exited: its last lines say why (a usage limit, no network,
+                # no login). Read once, and only then: a running agent's log is its transcript,
+                # where "rate limit" may well be the code it is writing.
+                self._exits[a["thread_id"]] = screen_judge.read_exit(launcher.tail_file(a["log_path"], 40),
+                                                                     self._agent_of(a))
         if alive is False:
             memo.dead_since = memo.dead_since or now
         else:
@@ -373,10 +384,10 @@ class Watcher:
         if v.action in ENDING_LIVENESS:
             evidence = launcher.capture(self.db_path, a, lines=40) if a["runtime"] else ""
             reason = v.reason
-            seen = self._screens.get(a["thread_id"])
+            seen = self._reading(a["thread_id"])
             if seen is not None and seen.pane_state in ("error", "waiting_input") and seen.line:
                 # why it ended, in the leader's words: "exited: ... Unable to connect to Anthropic services"
-                reason = f"{reason}; its screen showed {seen.line}"
+                reason = f"{reason}; its last output: {seen.line}"
             ended = rt.end_attempt(self.store, thread_id=a["thread_id"], end_reason=v.action, summary=reason,
                                    evidence=evidence)
             if ended is not None:
@@ -397,7 +408,7 @@ class Watcher:
         """A worker's screen shows a usage limit, an unreachable API or a login problem: the same
         profile would hit the same wall, so it takes no new work (store/holds.py) until the reset
         time the screen gave, a default pause, or `orch release --profile P`. Said once per hold."""
-        seen = self._screens.get(a["thread_id"])
+        seen = self._reading(a["thread_id"])
         profile = a.get("profile") or ""
         if seen is None or not seen.hold_kind or not profile:
             return

@@ -383,3 +383,50 @@ def test_real_codex_at_its_first_run_login_is_reported_as_why_the_launch_cannot_
     assert [(h["profile"], h["kind"], h["until_at"]) for h in held] == [("codex", "auth", "")], held
     assert thread_status(cli, att["thread_id"]) == "pending"
     launcher.kill_server(cli.db)
+
+
+@pytest.mark.slow
+def test_real_claude_headless_at_its_usage_limit_ends_with_that_reason_and_holds_its_profile(orch_env):
+    """`claude -p` (claude-headless, a process) meets a 429 from the model server and exits 1 at
+    once. The watcher ends the attempt with the agent's own words as the reason and holds the
+    profile, so the autopilot starts no more claude-headless work until the leader releases it."""
+    need("claude")
+    from orch_console.console.runtime.watcher import Watcher
+
+    cli, tmp = orch_env
+    repo = make_repo(tmp / "repo")
+    home = tmp / "claude-home"
+    home.mkdir()
+    limit = [{"match": "*", "steps": [{"error": 429, "reset_in": 7200,
+                                       "message": "Number of request tokens has exceeded your rate limit"}]}]
+    with ModelServer(limit) as srv:
+        (tmp / ".agents" / "orch.toml").write_text(
+            "[agents.claude-headless]\n"
+            f'env = {{ HOME = "{home}", ANTHROPIC_BASE_URL = "{srv.url}", '
+            'ANTHROPIC_API_KEY = "sk-ant-fake-key-for-orch-tests", DISABLE_AUTOUPDATER = "1" }\n')
+        cli.ok("orch", "run", "init", "--run", "r1", "--goal", "limits")
+        cli.ok("orch", "run", "config", "--run", "r1", "--set", "crash_grace_seconds=0", "--set", "retry=false")
+        cli.ok("orch", "task", "add", "--run", "r1", "--task", "t1", "--title", "anything")
+        att = cli.ok("orch", "dispatch", "--run", "r1", "--task", "t1", "--execution-mode", "code", "--to", "claude",
+                     "--repo-path", str(repo), "--launch", "--profile", "claude-headless")["attempt"]
+        w = Watcher(cli.db, "r1")
+
+        def ended() -> str:
+            w.tick(force_liveness=True)
+            a = cli.ok("orch", "status", "--run", "r1")
+            t = next(x for x in a["tasks"] if x["task_id"] == "t1")
+            return t["status"] if t["status"] in ("failed",) else ""
+
+        try:
+            wait_for(ended, 120, "the attempt to end", lambda: launcher.tail_file(att["log_path"]))
+        finally:
+            w.close()
+    from orch_console.store import Store
+
+    with Store(cli.db) as store:
+        (row,) = store.all("SELECT end_reason FROM attempts WHERE run_id='r1'")
+        ev = store.one("SELECT summary FROM events WHERE event_type='attempt_crashed' ORDER BY event_id DESC")
+    assert row["end_reason"] == "crashed"
+    assert "its last output: exited after usage_limit: API Error: Request rejected (429)" in ev["summary"], ev["summary"]
+    held = cli.ok("orch", "holds")["holds"]
+    assert [(h["profile"], h["kind"]) for h in held] == [("claude-headless", "usage_limit")], held
