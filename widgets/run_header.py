@@ -43,9 +43,9 @@ class RunHeader(Static):
         if h.attention:
             t.append(f"⚠ attention {h.attention}  ", style=self._st("header--attention"))
         for profile, kind, _until in h.held[:3]:  # no new work starts with these (palette: agents: release)
-            t.append(f"⏸ {profile} held: {kind}  ", style=self._st("header--attention"))
+            t.append(f"‖ {profile} held: {kind}  ", style=self._st("header--attention"))
         if len(h.held) > 3:
-            t.append(f"⏸ {len(h.held) - 3} more held  ", style=self._st("header--attention"))
+            t.append(f"‖ {len(h.held) - 3} more held  ", style=self._st("header--attention"))
         t.append(f"  total {h.total}\n ")
         waves = h.waves
         shown = waves if len(waves) <= 12 else waves[:11]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from orch_console.store import dispatch, inbox, runs, runtime
+from orch_console.store import dispatch, holds, inbox, runs, runtime
 from orch_console.store.db import Store
 from orch_console.store.validate import now_ts
 
@@ -91,7 +91,15 @@ def build_sample_run(db_path: str, *, pin_time: bool = True) -> dict[str, Any]:
         # the watcher's verdicts on the live attempts, as a leader would see them mid-run
         live = {a["task_id"]: a["thread_id"] for a in runtime.live_attempts(store, RUN)}
         runtime.set_liveness(store, [(live[t], v) for t, v in (
-            ("passwords", "alive"), ("lint", "starting"), ("tokens", "blocked"), ("sessions", "blocked"))])
+            ("passwords", "alive"), ("lint", "waiting_input"), ("tokens", "blocked"), ("sessions", "blocked"))])
+        # the gemini worker stopped at its sign-in screen: the leader is asked, and gemini is held
+        login = ("the launch cannot proceed: gemini stopped at a first-run login screen (login: How would you "
+                 "like to authenticate for this project? [1. Sign in with Google | 2. Use Gemini API Key | "
+                 "3. Vertex AI]); give the profile credentials in its env, or log in once with `gemini`")
+        runtime.flag_attention(store, run_id=RUN, task_id="lint", attempt_no=1, kind="waiting_input",
+                               reason=f"waiting for input: {login}", event_type="attempt_waiting_input")
+        holds.hold(store, profile="gemini", kind="auth", reason=f"lint attempt 1: {login}", run_id=RUN,
+                   task_id="lint", attempt_no=1)
     finally:
         store.close()
     if pin_time:
@@ -116,5 +124,7 @@ def pin_timestamps(db_path: str, base: float = PINNED_BASE) -> None:
             conn.execute("UPDATE attempts SET started_at=pin(rowid + 20), last_activity_at=pin(rowid + 70),"
                          " ended_at=CASE WHEN ended_at='' THEN '' ELSE pin(rowid + 80) END")
             conn.execute("UPDATE events SET created_at=pin(event_id)")
+            conn.execute("UPDATE attention SET created_at=pin(event_id)")
+            conn.execute("UPDATE profile_holds SET created_at=pin(100)")
     finally:
         conn.close()

@@ -283,7 +283,7 @@ async def test_filter_and_views_window_the_table(sample_db: str) -> None:
         assert [r.task_id for r in app.board.table.window] == ["ci"]
         await pilot.press("n")
         await settle(pilot)
-        assert {r.task_id for r in app.board.table.window} == {"ci", "tokens", "sessions"}
+        assert {r.task_id for r in app.board.table.window} == {"ci", "tokens", "sessions", "lint"}  # lint: gemini at its sign-in screen
         await pilot.press("n")  # toggles back to all
         await pilot.press("slash")
         await pilot.pause()
@@ -488,7 +488,7 @@ async def test_a_held_profile_shows_in_the_header_and_the_palette_releases_it(cl
     async with app.run_test(size=(140, 40), notifications=True) as pilot:
         await settle(pilot)
         header = app.screen.query_one("#run-header")
-        assert "⏸ codex held: usage_limit" in str(header.render())
+        assert "‖ codex held: usage_limit" in str(header.render())
         await pilot.press("ctrl+p")
         await wait_until(pilot, lambda: app.screen.__class__.__name__ == "CommandPalette", what="the palette")
         await pilot.press(*"release held")
