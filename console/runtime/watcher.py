@@ -71,6 +71,7 @@ class Watcher:
         self._memo: dict[str, watch_memory.Memory] = {}
         self._repos: dict[str, Any] = {}
         self._next_liveness = 0.0
+        self._judge_now = False    # an event asks for a liveness pass at once (a hook, a launch)
         self._dv = -1
         self._swept = False
         self._said: set[str] = set()
@@ -95,8 +96,8 @@ class Watcher:
             runs = self._runs()
             self._reconcile(res)
             self._expire_leases()
-            if force_liveness or now >= self._next_liveness or self.__dict__.pop("_hook_wake", False) \
-                    or self._screen_turned(now):
+            woken, self._judge_now = self._judge_now, False  # (a forced pass answers it too)
+            if force_liveness or now >= self._next_liveness or woken or self._screen_turned(now):
                 self._liveness(runs, res)
                 interval = min((s.liveness_interval_seconds for s in runs.values()), default=2.0)
                 self._next_liveness = time.time() + interval
@@ -121,7 +122,10 @@ class Watcher:
         """A quick look between liveness passes (every SCREEN_POLL_SECONDS while tmux workers
         run): capture each tmux worker's screen and say whether one turned to a question, a menu
         or an error, so the full pass (and the leader's attention flag) follows at once instead
-        of at the next liveness interval."""
+        of at the next liveness interval. A known agent's menu or field whose words are those of
+        the last pass's reading, on a screen that changed since, is a new prompt too: the next
+        permission menu after the leader answered one reads the same ("Do you want to proceed?
+        [1. Yes ..."). (A generic prompt on a changed screen waits for a still screen anyway.)"""
         if not self._screens or now < self._next_screen:
             return False
         self._next_screen = now + SCREEN_POLL_SECONDS
@@ -130,10 +134,15 @@ class Watcher:
             last = self._screens.get(a["thread_id"])
             if a["runtime"] != "tmux" or not a["runtime_ref"] or last is None:
                 continue
-            r = screen_judge.read(launcher.capture(self.db_path, a, lines=60), self._agent_of(a),
-                                  claimed=a["thread_status"] != "pending")
-            if r.pane_state in ("waiting_input", "error") and (r.pane_state, r.line) != (last.pane_state, last.line):
+            output = launcher.capture(self.db_path, a, lines=60)
+            r = screen_judge.read(output, self._agent_of(a), claimed=a["thread_status"] != "pending")
+            if r.pane_state not in ("waiting_input", "error"):
+                continue
+            if (r.pane_state, r.line) != (last.pane_state, last.line):
                 turned = True
+            elif r.settled:
+                memo = self._memo.get(a["thread_id"])
+                turned = turned or memo is None or memo.output_hash != _screen_hash(output)
         return turned
 
     def _refresh_agents(self) -> None:
@@ -185,8 +194,11 @@ class Watcher:
             for e in events:
                 if e["run_id"] and (self.run_id is None or e["run_id"] == self.run_id):
                     touched.add(e["run_id"])
-                    if e["event_type"] in ("attempt_hook", "approval_requested"):
-                        self._hook_wake = True  # an agent's hook spoke: judge its attempt now
+                    if e["event_type"] in ("attempt_hook", "approval_requested", "attempt_launched"):
+                        # an agent's hook spoke, or a worker started: judge it now (a new worker's
+                        # screen is then quick-looked from its start, not from the next liveness
+                        # interval: an agent may ask within a second of its launch)
+                        self._judge_now = True
                     if e["event_type"] in THREAD_END_EVENTS and e["thread_id"]:
                         ended.append(e["thread_id"])
             res.events += len(events)
@@ -326,8 +338,7 @@ class Watcher:
             memo.dead_since = 0.0
         if output:
             # The signature leaves out ticking timers and spinners: they are not progress.
-            sig = screen_signature(output) if a["runtime"] == "tmux" else output
-            h = hashlib.blake2b(sig.encode("utf-8", "replace"), digest_size=16).hexdigest()
+            h = _screen_hash(output) if a["runtime"] == "tmux" else _hash(output)
             if h != memo.output_hash:
                 memo.output_hash, memo.output_changed_at = h, now
                 # A prompt counts once the screen holds still at it for a whole pass: keys the
@@ -530,6 +541,16 @@ class Watcher:
                 repo.close()
         self._repos.clear()
         self.store.close()
+
+
+def _hash(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=16).hexdigest()
+
+
+def _screen_hash(output: str) -> str:
+    """What the watcher remembers of a tmux screen (Memory.output_hash): its signature, without
+    ticking timers and spinners, hashed."""
+    return _hash(screen_signature(output))
 
 
 def _log_signature(path: str) -> str:

@@ -93,6 +93,60 @@ def test_the_quick_look_between_passes_finds_a_menu_before_the_next_liveness_pas
     assert "permission: Would you like to run the following command?" in rt.attention(rig.store, rig.run_id)[0]["reason"]
 
 
+def test_a_worker_launched_between_liveness_passes_is_quick_looked_from_its_start(rig: Rig) -> None:
+    """A real agent may show its first permission menu a second after its launch: the launch
+    makes the watcher read the new worker's screen at once, so the quick look flags the menu
+    within its period, not at the next liveness pass."""
+    from orch_console.console.runtime import watcher as watcher_mod
+
+    cmd = 'sleep 1; cat "$SCREEN"; exec sleep 600'
+    (Path(rig.store.path).parent / "orch.toml").write_text(
+        f'[agents.quick]\ncommand = {json.dumps(cmd)}\nruntime = "tmux"\n'
+        f'env = {{ SCREEN = {json.dumps(str(CORPUS / "claude" / "permission-bash.txt"))} }}\n')
+    rig.run(liveness_interval_seconds=600.0)
+    rig.task("t", "")
+    w = Watcher(rig.store.path, rig.run_id)
+    try:
+        w.tick(force_liveness=True)  # the liveness pass before the launch: the next one is 600 s away
+        rig.start("t", profile="quick")
+        until(lambda: rt.attention(rig.store, rig.run_id), timeout=10 * watcher_mod.SCREEN_POLL_SECONDS + 10,
+              step=w.tick, interval=0.1)
+    finally:
+        w.close()
+    assert "permission: Do you want to proceed?" in rt.attention(rig.store, rig.run_id)[0]["reason"]
+
+
+def test_the_quick_look_finds_the_next_menu_after_the_leader_answered_one_that_reads_the_same(rig: Rig) -> None:
+    """Claude Code's next permission menu reads as the last one did ("Do you want to proceed?
+    [1. Yes | ..."); only the command above it differs. Once the leader has answered the first,
+    the quick look flags the second within its period, not at the next liveness pass."""
+    from orch_console.console.runtime import watcher as watcher_mod
+
+    # the menu; the leader's key and Enter; a moment's work; the next menu, for another command
+    cmd = ('cat "$SCREEN"; read -r _; printf "\\033[2J\\033[H"; sleep 0.3; '
+           'sed "s/echo hello > proof.txt/touch second.txt/" "$SCREEN"; exec sleep 600')
+    (Path(rig.store.path).parent / "orch.toml").write_text(
+        f'[agents.asks]\ncommand = {json.dumps(cmd)}\nruntime = "tmux"\n'
+        f'env = {{ SCREEN = {json.dumps(str(CORPUS / "claude" / "permission-bash.txt"))} }}\n')
+    rig.run(liveness_interval_seconds=600.0)
+    rig.task("t", "")
+    a = rig.start("t", profile="asks")["attempt"]
+    w = Watcher(rig.store.path, rig.run_id)
+    try:
+        until(lambda: "echo hello > proof.txt" in launcher.capture(rig.store.path, a), timeout=30)
+        w.tick(force_liveness=True)
+        assert len(rig.events("attempt_waiting_input", "t")) == 1
+        launcher.send_keys(rig.store, run_id=rig.run_id, task_id="t", text="1")
+        until(lambda: "touch second.txt" in launcher.capture(rig.store.path, a), timeout=30)
+        until(lambda: len(rig.events("attempt_waiting_input", "t")) == 2,
+              timeout=10 * watcher_mod.SCREEN_POLL_SECONDS + 10, step=w.tick, interval=0.1)
+    finally:
+        w.close()
+    (flag,) = rt.attention(rig.store, rig.run_id)
+    assert flag["reason"].startswith("waiting for input: permission: Do you want to proceed? [1. Yes"), flag
+    assert not rig.events("attempt_nudged", "t")
+
+
 def test_a_usage_limit_holds_the_profile_until_the_leader_releases_it(rig: Rig) -> None:
     shows(rig, limited="codex/rate-limit-429.txt")
     rig.run(autopilot=True, profile="limited", concurrency=2)
