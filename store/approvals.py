@@ -164,6 +164,14 @@ def pending_id(store: Store, thread_id: str) -> int:
     return int(r[0]) if r else 0
 
 
+def decided_within(store: Store, thread_id: str, seconds: float) -> bool:
+    """A request of the attempt was decided in the last `seconds`: the agent may still show the
+    menu it drew while its hook waited, until the hook hands the answer back and it redraws."""
+    since = now_ts(time.time() - seconds)
+    return store.scalar("SELECT 1 FROM approvals WHERE thread_id=? AND status='decided' AND decided_at>? LIMIT 1",
+                        (thread_id, since)) is not None
+
+
 def answerable_in_pane(store: Store, run_id: str, task_id: str) -> bool:
     """The console's answer box answers a permission request: the task has one waiting and no
     blocked question (a question comes first)."""

@@ -307,6 +307,7 @@ def _menu_line(screen: str) -> str:
 # -- fusion -----------------------------------------------------------------------------------
 HOOK_FRESH_SECONDS = 20.0   # a hook younger than this wins over the screen
 DEBOUNCE_SECONDS = 3.0      # a flip away from working must hold this long
+ANSWERED_MENU_SECONDS = 1.5  # a menu this soon after its request was decided is the answered one
 
 
 class Fused(NamedTuple):
@@ -365,6 +366,12 @@ def fuse_for_attempt(store: Any, memo: dict[str, Any], a: dict[str, Any], *, now
     if last is None:
         return pane_state, pane_line
     pending = approvals.pending_id(store, a["thread_id"])
+    if not pending and pane_state == "waiting_input" and approvals.decided_within(store, a["thread_id"],
+                                                                                  ANSWERED_MENU_SECONDS):
+        # The menu the agent drew while its hook waited, still up until the hook hands the answer
+        # back (it polls every 0.2 s) and the agent redraws: answered, not a new request. Flagging
+        # it would use up the flag of the next real one.
+        pane_state, pane_line = "active", ""
     prev_state, prev_since = memo.get(a["thread_id"], ("", 0.0))
     f = fuse(now=now, hook_state=last.state, hook_at=last.at, hook_detail=last.detail, hook_event=last.event,
              screen_state=screen_state_of(pane_state), screen_line=pane_line, screen_changed_at=output_changed_at,

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from orch_console.store.validate import now_ts
+
 from orch_console.console.runtime import hooks
 from orch_console.store import approvals, hook_events
 from tests.conftest import INBOX, Cli, git_env
@@ -291,6 +293,25 @@ def test_the_watcher_sees_a_pending_permission_from_the_hook_at_once(store, atte
     later = time.time() + 60
     assert hooks.fuse_for_attempt(store, memo, a, now=later, pane_state="active", pane_line="",
                                   output_changed_at=later - 1)[0] == "active"
+
+
+def test_the_menu_still_up_just_after_its_request_was_decided_is_not_a_new_request(store, attempt):
+    """Claude Code draws its own menu while its hook waits; after the leader decides, the menu stays
+    until the hook hands the answer back. That screen is the answered request, not a new one (it
+    would use up the next request's flag); a menu after the window is a new one."""
+    a = {"thread_id": attempt["t1"]}
+    hook_events.record(store, thread_id=attempt["t1"], event="PermissionRequest", source="claude",
+                       payload={"tool_name": "Bash", "tool_input": {"command": "make"}})
+    approvals.request(store, thread_id=attempt["t1"], tool="Bash", subject="make", source="claude")
+    approvals.decide(store, run_id="r1", task_id="t1", decision="allow")
+    menu = "permission: Do you want to proceed? [1. Yes | 2. Yes, and always allow | 3. No]"
+    now = time.time()
+    assert hooks.fuse_for_attempt(store, {}, a, now=now, pane_state="waiting_input", pane_line=menu,
+                                  output_changed_at=now) == ("active", "")
+    store.write(lambda c: c.execute("UPDATE approvals SET decided_at=? WHERE thread_id=?",
+                                    (now_ts(now - 10), attempt["t1"])))
+    assert hooks.fuse_for_attempt(store, {}, a, now=now, pane_state="waiting_input", pane_line=menu,
+                                  output_changed_at=now)[0] == "waiting_input"
 
 
 # -- the console's blocked pane -----------------------------------------------------------------
