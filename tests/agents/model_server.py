@@ -533,3 +533,10 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def codex_provider_config(url: str) -> str:
+    """A Codex config.toml whose model provider is this server (no login needed; env_key
+    FAKE_API_KEY must be set in the agent's environment)."""
+    return ('model = "fake-model"\nmodel_provider = "fake"\n\n[model_providers.fake]\nname = "fake"\n'
+            f'base_url = "{url}/v1"\nwire_api = "responses"\nenv_key = "FAKE_API_KEY"\n')

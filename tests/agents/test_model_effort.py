@@ -18,7 +18,7 @@ import pytest
 from orch_console.console.runtime import agents, launcher, model_effort
 from orch_console.console.runtime.watcher import Watcher
 from orch_console.store import Store, runs
-from tests.agents.model_server import ModelServer
+from tests.agents.model_server import ModelServer, codex_provider_config
 from tests.conftest import ORCH, Cli, db_snapshot, git_env, make_repo
 from tests.runtime.conftest import FAST, until
 
@@ -292,9 +292,7 @@ def test_real_codex_runs_with_the_dispatched_model_and_effort(real):
     codex_home = tmp / "codex-home"
     codex_home.mkdir()
     with ModelServer(WORKER) as srv:
-        (codex_home / "config.toml").write_text(
-            'model = "fake-model"\nmodel_provider = "fake"\n\n[model_providers.fake]\nname = "fake"\n'
-            f'base_url = "{srv.url}/v1"\nwire_api = "responses"\nenv_key = "FAKE_API_KEY"\n')
+        (codex_home / "config.toml").write_text(codex_provider_config(srv.url))
         (tmp / ".agents" / "orch.toml").write_text(
             '[agents.codex-headless]\nmodel = "profile-model"\neffort = "low"\n'
             f'env = {{ HOME = "{tmp / "home"}", CODEX_HOME = "{codex_home}", FAKE_API_KEY = "sk-fake" }}\n')

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from orch_console.console.runtime import agents, launcher, screens
-from tests.agents.model_server import ModelServer
+from tests.agents.model_server import ModelServer, codex_provider_config
 from tests.conftest import Cli, make_repo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -151,9 +151,7 @@ def test_real_codex_in_tmux_follows_the_brief_through_inbox(orch_env):
     with ModelServer(WORKER) as srv:
         # the agent home a user sets up once: a model provider (here the stand-in). Trust is NOT
         # given: orch's launch step must pre-accept it for the repository of the worktree.
-        (codex_home / "config.toml").write_text(
-            'model = "fake-model"\nmodel_provider = "fake"\n\n[model_providers.fake]\nname = "fake"\n'
-            f'base_url = "{srv.url}/v1"\nwire_api = "responses"\nenv_key = "FAKE_API_KEY"\n')
+        (codex_home / "config.toml").write_text(codex_provider_config(srv.url))
         (tmp / ".agents" / "orch.toml").write_text(
             "[agents.codex]\n"
             f'env = {{ HOME = "{tmp / "home"}", CODEX_HOME = "{codex_home}", FAKE_API_KEY = "sk-fake" }}\n')
@@ -251,9 +249,7 @@ def test_real_codex_approval_is_recognised_and_answered_and_inbox_never_asks(orc
         {**WORKER[0]["steps"][2], "escalated": True, "justification": "git writes the repository's .git"},
         WORKER[0]["steps"][3], WORKER[0]["steps"][4]]}]
     with ModelServer(script) as srv:
-        (codex_home / "config.toml").write_text(
-            'model = "fake-model"\nmodel_provider = "fake"\n\n[model_providers.fake]\nname = "fake"\n'
-            f'base_url = "{srv.url}/v1"\nwire_api = "responses"\nenv_key = "FAKE_API_KEY"\n')
+        (codex_home / "config.toml").write_text(codex_provider_config(srv.url))
         (tmp / ".agents" / "orch.toml").write_text(
             "[agents.codex-approvals]\n"
             f'env = {{ HOME = "{tmp / "home"}", CODEX_HOME = "{codex_home}", FAKE_API_KEY = "sk-fake", '

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from orch_console.console.runtime import launcher
-from tests.agents.model_server import ModelServer
+from tests.agents.model_server import ModelServer, codex_provider_config
 from tests.agents.test_real_agents_e2e import need, thread_status, wait_for
 from tests.conftest import Cli, make_repo
 
@@ -150,9 +150,7 @@ def test_real_codex_permission_requests_answered_through_its_hook(orch_env):
     codex_home = tmp / "codex-home"
     codex_home.mkdir()
     with ModelServer(script(escalated=True)) as srv:
-        (codex_home / "config.toml").write_text(
-            'model = "fake-model"\nmodel_provider = "fake"\n\n[model_providers.fake]\nname = "fake"\n'
-            f'base_url = "{srv.url}/v1"\nwire_api = "responses"\nenv_key = "FAKE_API_KEY"\n')
+        (codex_home / "config.toml").write_text(codex_provider_config(srv.url))
         before = (codex_home / "config.toml").read_text()
         (tmp / ".agents" / "orch.toml").write_text(
             "[agents.codex-approvals]\n"
@@ -236,9 +234,7 @@ def test_real_codex_without_hooks_orch_approve_types_the_key(orch_env):
     steps = [dict(s) for s in SHORT[0]["steps"]]
     steps[2].update({"escalated": True, "justification": "orch e2e asks"})
     with ModelServer([{"match": "Required workflow", "steps": steps}]) as srv:
-        (codex_home / "config.toml").write_text(
-            'model = "fake-model"\nmodel_provider = "fake"\n\n[model_providers.fake]\nname = "fake"\n'
-            f'base_url = "{srv.url}/v1"\nwire_api = "responses"\nenv_key = "FAKE_API_KEY"\n')
+        (codex_home / "config.toml").write_text(codex_provider_config(srv.url))
         (tmp / ".agents" / "orch.toml").write_text(
             "[agents.codex-approvals]\n"
             f'env = {{ HOME = "{tmp / "home"}", CODEX_HOME = "{codex_home}", FAKE_API_KEY = "sk-fake", '

@@ -13,7 +13,7 @@ import pytest
 
 from orch_console.console.runtime import launcher
 from orch_console.console.tui.app import OrchConsole
-from tests.agents.model_server import ModelServer
+from tests.agents.model_server import ModelServer, codex_provider_config
 from tests.agents.test_real_agents_e2e import need
 from tests.conftest import Cli, make_repo
 from tests.ui.conftest import wait_until
@@ -98,9 +98,7 @@ async def test_real_codex_permission_answered_in_the_console(cli, tmp_path: Path
     Path(cli.db).parent.mkdir(parents=True, exist_ok=True)
     try:
         with ModelServer([{"match": "Required workflow", "steps": steps}]) as srv:
-            (codex_home / "config.toml").write_text(
-                'model = "fake-model"\nmodel_provider = "fake"\n\n[model_providers.fake]\nname = "fake"\n'
-                f'base_url = "{srv.url}/v1"\nwire_api = "responses"\nenv_key = "FAKE_API_KEY"\n')
+            (codex_home / "config.toml").write_text(codex_provider_config(srv.url))
             (Path(cli.db).parent / "orch.toml").write_text(
                 "[agents.codex-approvals]\n"
                 f'env = {{ HOME = "{tmp_path / "home"}", CODEX_HOME = "{codex_home}", FAKE_API_KEY = "sk-fake" }}\n')

@@ -7,7 +7,6 @@ only stand-in (it plays the model's tool calls); skipped when the binary is abse
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -15,12 +14,12 @@ import pytest
 
 from orch_console.console.runtime import launcher
 from orch_console.console.tui.app import OrchConsole
-from tests.agents.model_server import ModelServer
+from tests.agents.model_server import ModelServer, codex_provider_config
 from tests.agents.test_real_agents_e2e import need
 from tests.conftest import Cli, make_repo
 from tests.ui.conftest import wait_until
+from tests.ui.test_console_real_agent_approvals import agents_dir, status  # noqa: F401 (agents_dir: a fixture)
 
-ROOT = Path(__file__).resolve().parents[2]
 QUESTION = "Which greeting should proof.txt hold?"
 ANSWER = "hello from the leader"
 WAIT = ("until {inbox} --db {db} --json wait-reply --agent {agent} --thread {thread} --timeout-seconds 90 "
@@ -39,15 +38,6 @@ STEPS = [
              "git -c user.name=worker -c user.email=worker@example.com commit -qm 'proof.txt: the answer'"},
     {"bash": "{inbox} --db {db} --json done --agent {agent} --thread {thread} --summary 'proof.txt committed'"},
     {"text": "Done: the leader's answer is in proof.txt."}]
-
-
-@pytest.fixture(autouse=True)
-def agents_dir(monkeypatch):
-    monkeypatch.setenv("ORCH_AGENTS_DIR", os.environ.get("ORCH_AGENTS_DIR") or str(ROOT / ".agents-bin"))
-
-
-def status(cli: Cli, thread: str) -> str:
-    return cli.ok("inbox", "show", "--thread", thread)["thread"]["status"]
 
 
 async def answer_in_console(cli: Cli, att: dict) -> None:
@@ -110,9 +100,7 @@ async def test_real_codex_asks_the_leader_and_commits_the_answer_given_in_the_co
     Path(cli.db).parent.mkdir(parents=True, exist_ok=True)
     try:
         with ModelServer([{"match": "Required workflow", "steps": STEPS}]) as srv:
-            (codex_home / "config.toml").write_text(
-                'model = "fake-model"\nmodel_provider = "fake"\n\n[model_providers.fake]\nname = "fake"\n'
-                f'base_url = "{srv.url}/v1"\nwire_api = "responses"\nenv_key = "FAKE_API_KEY"\n')
+            (codex_home / "config.toml").write_text(codex_provider_config(srv.url))
             (Path(cli.db).parent / "orch.toml").write_text(
                 "[agents.codex]\n"
                 f'env = {{ HOME = "{tmp_path / "home"}", CODEX_HOME = "{codex_home}", FAKE_API_KEY = "sk-fake" }}\n')
